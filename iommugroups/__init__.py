@@ -1,0 +1,101 @@
+"""iommugroups: an executable specification of Linux IOMMU grouping.
+
+Given a PCI topology, compute the IOMMU groups exactly as Linux does, explain
+why, and compare the strategies the kernel has used. Rule ids (``R4.2``...)
+refer to the project's kernel-semantics notes.
+
+>>> import iommugroups
+>>> topo = iommugroups.examples.desktop()
+>>> groups = iommugroups.canonical_groups(topo)
+>>> groups.group_of("00:1c.1") == groups.group_of("04:00.0")
+True
+"""
+
+from __future__ import annotations
+
+from . import examples
+from ._acs import REQ_ACS_FLAGS, pci_acs_enabled, pci_acs_flags_enabled, pci_acs_path_enabled
+from ._alias import dma_alias_mask, pci_devs_are_dma_aliases, pci_for_each_dma_alias
+from ._config import decode_config, functions_from_configs
+from ._errors import (
+    ConfigSpaceError,
+    InputError,
+    InvalidAddress,
+    IommuGroupsError,
+    TopologyError,
+    UnknownDevice,
+)
+from ._fwspec import pci_fwspec
+from ._groups import Grouping, IdAllocator, LogLine
+from ._io.load import load, loads
+from ._io.topology_file import dumps_topology
+from ._model import (
+    Acs,
+    AcsFlags,
+    FwSpec,
+    IdMapping,
+    IommuInstance,
+    IommuKind,
+    PciAddress,
+    PcieType,
+    PciFunction,
+    PlatformDevice,
+    SriovCapability,
+    Topology,
+)
+from ._pci_device_group import GroupDecision, GroupingEnv, Step, pci_device_group
+from ._quirks import DEFAULT_QUIRKS, QuirkContext, Quirks
+from ._strategies.canonical import canonical_groups, make_context
+from ._version import __version__
+
+__all__ = [
+    "DEFAULT_QUIRKS",
+    "REQ_ACS_FLAGS",
+    "Acs",
+    "AcsFlags",
+    "ConfigSpaceError",
+    "FwSpec",
+    "GroupDecision",
+    "Grouping",
+    "GroupingEnv",
+    "IdAllocator",
+    "IdMapping",
+    "InputError",
+    "InvalidAddress",
+    "IommuGroupsError",
+    "IommuInstance",
+    "IommuKind",
+    "LogLine",
+    "PciAddress",
+    "PciFunction",
+    "PcieType",
+    "PlatformDevice",
+    "QuirkContext",
+    "Quirks",
+    "SriovCapability",
+    "Step",
+    "Topology",
+    "TopologyError",
+    "UnknownDevice",
+    "__version__",
+    "canonical_groups",
+    "decode_config",
+    "dma_alias_mask",
+    "dumps_topology",
+    "examples",
+    "functions_from_configs",
+    "load",
+    "loads",
+    "make_context",
+    "pci_acs_enabled",
+    "pci_acs_flags_enabled",
+    "pci_acs_path_enabled",
+    "pci_device_group",
+    "pci_devs_are_dma_aliases",
+    "pci_for_each_dma_alias",
+    "pci_fwspec",
+]
+
+
+def __dir__() -> list[str]:
+    return list(__all__)

@@ -1,0 +1,66 @@
+"""Firmware IOMMU specs: which IOMMU instance and stream ids a device uses.
+
+Models the IORT side of ``drivers/acpi/arm64/iort.c``: for a PCI device,
+every DMA alias requester id (in ``pci_for_each_dma_alias`` order) is mapped
+through its root complex's ID mappings to a stream id, and each is appended
+to the device's fwspec (R3.8). Platform devices carry their stream ids
+directly (named-component mappings).
+
+A topology that declares no IOMMU instance is taken to have one implicit
+IOMMU translating every PCI device (the x86 VT-d / AMD-Vi case), and no
+stream-id semantics.
+"""
+
+from __future__ import annotations
+
+from ._alias import pci_for_each_dma_alias
+from ._model import FwSpec, IommuInstance, PciFunction, PlatformDevice
+from ._quirks import QuirkContext
+
+__all__ = ["IMPLICIT_IOMMU", "pci_fwspec", "platform_fwspec"]
+
+#: The name used for the implicit IOMMU of a topology that declares none.
+IMPLICIT_IOMMU = "iommu"
+_IMPLICIT = FwSpec(IMPLICIT_IOMMU, ())
+
+
+def pci_fwspec(fn: PciFunction, ctx: QuirkContext) -> FwSpec | None:
+    """R3.8 ``iort_iommu_configure`` for a PCI device: its fwspec, or ``None``.
+
+    ``None`` means no IOMMU translates the device (no ID mapping covers its
+    requester id). The instance is the one the *first* alias maps to; later
+    aliases that map elsewhere are dropped (``iommu_fwspec_init`` refuses a
+    second instance, R7.4).
+    """
+    topo = ctx.topology
+    if not topo.iommus:
+        return _IMPLICIT
+    iommu: str | None = None
+    sids: list[int] = []
+    dom = fn.address.domain
+    for _who, rid in pci_for_each_dma_alias(fn, ctx):
+        for m in topo.id_mappings:
+            sid = m.map(dom, rid)
+            if sid is None:
+                continue
+            if iommu is None:
+                iommu = m.iommu
+            if m.iommu == iommu:  # iommu_fwspec_add_ids keeps duplicates
+                sids.append(sid)
+            break
+    return None if iommu is None else FwSpec(iommu, tuple(sids))
+
+
+def platform_fwspec(dev: PlatformDevice) -> FwSpec | None:
+    """A platform device's fwspec (its named-component stream ids), or ``None``."""
+    if dev.iommu is None:
+        return None
+    return FwSpec(dev.iommu, dev.stream_ids)
+
+
+def iommu_by_name(ctx: QuirkContext, name: str) -> IommuInstance | None:
+    """The declared instance called ``name`` (``None`` for the implicit one)."""
+    for inst in ctx.topology.iommus:
+        if inst.name == name:
+            return inst
+    return None

@@ -1,0 +1,615 @@
+"""Our own topology file format, ``iommugroups.topology/1``, in JSON and TOML.
+
+The file is the :class:`~iommugroups._model.Topology` value written out field
+by field: keys are the model's attribute names, and a field that has its
+default value is left out, so files stay short. One configured
+:class:`cattrs.Converter` does the work in both directions; the hooks below
+only say how the leaf values are spelled:
+
+* a PCI address is ``"dddd:bb:dd.f"`` (``"bb:dd.f"`` is accepted, domain 0);
+* vendor, device, subsystem and VF device ids are hex strings (``"0x8086"``),
+  the class code a six-digit hex string (``"0x060400"``); so are the parts of
+  a PCI address used on their own: bus numbers (``"0x03"``), PCI domains and
+  requester ids (``"0x0000"``); a DMA-alias devfn is ``"dd.f"``, the slot and
+  function as in an address. On input, each of these also takes an integer,
+  and a string is read as hex with or without ``0x``;
+* ACS flags are ``"SV|RR|CR|UF"`` (``""`` for none);
+* a PCIe type is its lower-case name (``"root_port"``), the kernel's
+  ``PCI_EXP_TYPE_*`` names are accepted in any case;
+* an IOMMU kind is its value (``"smmuv3"``);
+* counts and stream ids are plain integers (a ``"0x..."`` string is accepted).
+
+``docs/topology-format.md`` is the user-facing description of the schema.
+
+Errors never escape as cattrs exception groups: every problem in a file
+becomes one :class:`~iommugroups._errors.InputError` naming the file and the
+field path, then the function's address: ``functions[3].acs.ctrl: unknown ACS
+flag 'XX' (known flags: ...) [0000:00:1c.0]``. Syntax errors give the line.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, NoReturn, TypeVar, get_args, get_origin
+
+import attrs
+import cattrs
+import tomli_w
+from cattrs.errors import (
+    ClassValidationError,
+    ForbiddenExtraKeysError,
+    IterableValidationError,
+    IterableValidationNote,
+)
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from .._errors import InputError, IommuGroupsError
+from .._model import (
+    Acs,
+    AcsFlags,
+    IdMapping,
+    IommuInstance,
+    IommuKind,
+    PciAddress,
+    PcieType,
+    PciFunction,
+    PlatformDevice,
+    SriovCapability,
+    Topology,
+)
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+
+__all__ = [
+    "SCHEMA",
+    "TopologyFormat",
+    "dumps_topology",
+    "loads_topology",
+    "parse_json",
+    "parse_toml",
+    "topology_from_dict",
+    "topology_to_dict",
+]
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+#: The value of the top-level ``schema`` key this module reads and writes.
+SCHEMA = "iommugroups.topology/1"
+
+#: The two spellings of the format.
+TopologyFormat = Literal["json", "toml"]
+
+_T = TypeVar("_T")
+
+
+class _FieldError(ValueError):
+    """A leaf value is wrong; the message is shown to the user as is."""
+
+
+def _describe(value: object) -> str:
+    """A short description of a value of the wrong kind, for error messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    if isinstance(value, int):
+        return f"the integer {value}"
+    if isinstance(value, float):
+        return f"the number {value!r}"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "an object"
+    return f"a {type(value).__name__}"
+
+
+# --- integers ---------------------------------------------------------------
+
+_HEX_RE = re.compile(r"^(?:0[xX])?([0-9a-fA-F]+)$")
+_PREFIXED_HEX_RE = re.compile(r"^0[xX]([0-9a-fA-F]+)$")
+
+
+def _int_value(value: object, *, bare_hex: bool, what: str) -> int:
+    """An integer, or a hex string (``0x`` optional when ``bare_hex``)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        m = (_HEX_RE if bare_hex else _PREFIXED_HEX_RE).match(value.strip())
+        if m is not None:
+            return int(m[1], 16)
+    spelling = "hex string like '0x8086'" if bare_hex else "'0x' hex string"
+    raise _FieldError(f"expected {what} (an integer or a {spelling}), got {_describe(value)}")
+
+
+def _hex_parser(what: str, bits: int) -> Callable[[object], int]:
+    limit = (1 << bits) - 1
+    width = (bits + 3) // 4
+
+    def parse(value: object) -> int:
+        n = _int_value(value, bare_hex=True, what=what)
+        if not 0 <= n <= limit:
+            raise _FieldError(
+                f"{_fmt_hex(n, width)} is out of range for {what} "
+                f"(0x{0:0{width}x}-0x{limit:0{width}x})"
+            )
+        return n
+
+    return parse
+
+
+def _fmt_hex(n: int, width: int) -> str:
+    return f"-0x{-n:0{width}x}" if n < 0 else f"0x{n:0{width}x}"
+
+
+def _hex_formatter(width: int) -> Callable[[int], str]:
+    def fmt(n: int) -> str:
+        return _fmt_hex(n, width)
+
+    return fmt
+
+
+def _plain_int(value: object, _type: object = int) -> int:
+    n = _int_value(value, bare_hex=False, what="a non-negative integer")
+    if n < 0:
+        raise _FieldError(f"expected a non-negative integer, got {n}")
+    return n
+
+
+def _devfn_value(value: object) -> int:
+    """A devfn: ``"dd.f"`` (slot and function, hex slot), or an integer."""
+    if isinstance(value, str):
+        m = re.match(r"^([0-9a-fA-F]{1,2})\.([0-7])$", value.strip())
+        if m is not None:
+            slot = int(m[1], 16)
+            if slot > 0x1F:
+                raise _FieldError(f"devfn {value!r}: slot {slot:#x} is out of range 00-1f")
+            return slot << 3 | int(m[2])
+        if _PREFIXED_HEX_RE.match(value.strip()) is None:
+            raise _FieldError(
+                f"{value!r} is not a devfn: expected 'dd.f' (slot.function) or an integer"
+            )
+    n = _int_value(value, bare_hex=False, what="a devfn ('dd.f')")
+    if not 0 <= n <= 0xFF:
+        raise _FieldError(f"devfn {n:#x} is out of range 0x00-0xff")
+    return n
+
+
+def _fmt_devfn(devfn: int) -> str | int:
+    if 0 <= devfn <= 0xFF:
+        return f"{devfn >> 3:02x}.{devfn & 7:x}"
+    return devfn  # not a devfn; written as is, refused on reading
+
+
+# --- other leaves -----------------------------------------------------------
+
+
+def _str_value(value: object, _type: object = str) -> str:
+    if not isinstance(value, str):
+        raise _FieldError(f"expected a string, got {_describe(value)}")
+    return value
+
+
+def _bool_value(value: object, _type: object = bool) -> bool:
+    if not isinstance(value, bool):
+        raise _FieldError(f"expected true or false, got {_describe(value)}")
+    return value
+
+
+def _address_value(value: object, _type: object = PciAddress) -> PciAddress:
+    if not isinstance(value, str):
+        raise _FieldError(f"expected a PCI address 'dddd:bb:dd.f', got {_describe(value)}")
+    try:
+        return PciAddress.parse(value)
+    except ValueError as exc:
+        raise _FieldError(str(exc)) from None
+
+
+def _acs_flags_value(value: object, _type: object = AcsFlags) -> AcsFlags:
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not 0 <= value <= 0x7F:
+            raise _FieldError(f"ACS flags {value:#x} have bits outside the defined 0x7f (SV..DT)")
+        return AcsFlags.from_word(value)
+    if not isinstance(value, str):
+        raise _FieldError(f"expected ACS flags like 'SV|RR|CR|UF', got {_describe(value)}")
+    if value.strip() == "-":
+        return AcsFlags.NONE
+    try:
+        return AcsFlags.parse(value)
+    except ValueError as exc:
+        known = "|".join(f.name for f in AcsFlags if f.value and f.name)
+        raise _FieldError(f"{exc} (known flags: {known})") from None
+
+
+def _fmt_acs_flags(flags: AcsFlags) -> str:
+    names = flags.names()
+    return "" if names == "-" else names
+
+
+_PCIE_TYPE_NAMES = ", ".join(t.name.lower() for t in PcieType)
+
+
+def _pcie_type_value(value: object, _type: object = PcieType) -> PcieType:
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            return PcieType(value)
+        except ValueError:
+            raise _FieldError(
+                f"{value:#x} is not a PCIe port type (one of: {_PCIE_TYPE_NAMES})"
+            ) from None
+    if not isinstance(value, str):
+        raise _FieldError(f"expected a PCIe type like 'root_port', got {_describe(value)}")
+    name = value.strip().upper()
+    if name.startswith("PCI_EXP_TYPE_"):
+        name = name[len("PCI_EXP_TYPE_") :]
+    try:
+        return PcieType[name]
+    except KeyError:
+        raise _FieldError(f"unknown PCIe type {value!r} (one of: {_PCIE_TYPE_NAMES})") from None
+
+
+def _iommu_kind_value(value: object, _type: object = IommuKind) -> IommuKind:
+    known = ", ".join(k.value for k in IommuKind)
+    if not isinstance(value, str):
+        raise _FieldError(f"expected an IOMMU kind ({known}), got {_describe(value)}")
+    text = value.strip().lower()
+    for kind in IommuKind:
+        if text in (kind.value, kind.name.lower()):
+            return kind
+    raise _FieldError(f"unknown IOMMU kind {value!r} (one of: {known})")
+
+
+# --- collections ------------------------------------------------------------
+
+
+def _list_hook(
+    item: Callable[[object], _T], container: Callable[[list[_T]], Any], type_: object
+) -> Callable[[object, object], Any]:
+    """Structure a JSON/TOML list item by item, reporting bad items by index.
+
+    cattrs' own collection hooks accept any iterable (a string would become
+    a list of characters); this one wants a list.
+    """
+
+    def hook(value: object, _type: object) -> Any:
+        if not isinstance(value, (list, tuple)):
+            raise _FieldError(f"expected a list, got {_describe(value)}")
+        out: list[_T] = []
+        errors: list[Exception] = []
+        for i, element in enumerate(value):
+            try:
+                out.append(item(element))
+            except Exception as exc:
+                note = IterableValidationNote(f"Structuring item {i}", i, type_)
+                setattr(exc, "__notes__", [*getattr(exc, "__notes__", []), note])  # noqa: B010
+                errors.append(exc)
+        if errors:
+            raise IterableValidationError(f"While structuring {type_!r}", errors, type_)  # type: ignore[arg-type]
+        return container(out)
+
+    return hook
+
+
+def _is_collection(type_: Any) -> bool:
+    return get_origin(type_) in (tuple, frozenset)
+
+
+def _is_frozenset(type_: Any) -> bool:
+    return type_ is frozenset or get_origin(type_) is frozenset
+
+
+def _is_tuple(type_: Any) -> bool:
+    return type_ is tuple or get_origin(type_) is tuple
+
+
+def _collection_hook_factory(
+    converter: cattrs.Converter,
+) -> Callable[[Any], Callable[[object, object], Any]]:
+    def factory(type_: Any) -> Callable[[object, object], Any]:
+        elem_type = get_args(type_)[0]
+
+        def item(element: object) -> Any:
+            return converter.structure(element, elem_type)
+
+        container: Callable[[list[Any]], Any] = get_origin(type_)
+        return _list_hook(item, container, type_)
+
+    return factory
+
+
+def _sorted_list(value: frozenset[Any]) -> list[Any]:
+    return sorted(value)
+
+
+# --- the converter ----------------------------------------------------------
+
+
+def _mapping_only(cl: type[_T], inner: Callable[[Any, Any], _T]) -> Callable[[object, object], _T]:
+    """Wrap a generated class hook so a non-object gives one clear error."""
+
+    def hook(value: object, type_: object) -> _T:
+        if not isinstance(value, Mapping):
+            raise _FieldError(f"expected an object, got {_describe(value)}")
+        return inner(value, type_)
+
+    return hook
+
+
+def _make_converter() -> cattrs.Converter:
+    conv = cattrs.Converter(omit_if_default=True, forbid_extra_keys=True)
+
+    # Leaves: strict, no int("3") / bool("no") / str(5) coercions.
+    conv.register_structure_hook(str, _str_value)
+    conv.register_structure_hook(bool, _bool_value)
+    conv.register_structure_hook(int, _plain_int)
+    conv.register_structure_hook(PciAddress, _address_value)
+    conv.register_unstructure_hook(PciAddress, str)
+    conv.register_structure_hook(AcsFlags, _acs_flags_value)
+    conv.register_unstructure_hook(AcsFlags, _fmt_acs_flags)
+    conv.register_structure_hook(PcieType, _pcie_type_value)
+    conv.register_unstructure_hook(PcieType, lambda t: t.name.lower())
+    conv.register_structure_hook(IommuKind, _iommu_kind_value)
+    conv.register_unstructure_hook(IommuKind, lambda k: k.value)
+
+    # Collections: lists in the file; frozensets sorted.
+    conv.register_structure_hook_factory(_is_collection, _collection_hook_factory(conv))
+    conv.register_unstructure_hook_func(_is_frozenset, _sorted_list)
+    conv.register_unstructure_hook_func(_is_tuple, lambda v: [conv.unstructure(x) for x in v])
+
+    def hex_field(what: str, bits: int, width: int = 0, optional: bool = False) -> Any:
+        parse = _hex_parser(what, bits)
+        width = width or (bits + 3) // 4
+
+        def struct(value: object, _type: object) -> int | None:
+            if optional and value is None:
+                return None
+            return parse(value)
+
+        return override(struct_hook=struct, unstruct_hook=_hex_formatter(width))
+
+    devfns = override(
+        struct_hook=_list_hook(_devfn_value, frozenset, frozenset[int]),
+        unstruct_hook=lambda s: [_fmt_devfn(d) for d in sorted(s)],
+    )
+    # Nested classes first: a class's generated hook binds its fields' hooks.
+    overrides: dict[type, dict[str, Any]] = {
+        Acs: {},
+        SriovCapability: {"vf_device": hex_field("a VF device id", 16)},
+        PciFunction: {
+            "vendor": hex_field("a vendor id", 16),
+            "device": hex_field("a device id", 16),
+            "class_code": hex_field("a class code", 24),
+            "dma_alias_devfns": devfns,
+            "secondary_bus": hex_field("a bus number", 8, optional=True),
+            "subordinate_bus": hex_field("a bus number", 8, optional=True),
+            "subsystem_vendor": hex_field("a subsystem vendor id", 16),
+            "subsystem_device": hex_field("a subsystem device id", 16),
+        },
+        PlatformDevice: {},
+        IommuInstance: {},
+        IdMapping: {
+            "domain": hex_field("a PCI domain", 32, width=4),
+            "rid_base": hex_field("a requester id", 16),
+        },
+        Topology: {},
+    }
+    for cl, fields in overrides.items():
+        conv.register_unstructure_hook(
+            cl, make_dict_unstructure_fn(cl, conv, _cattrs_omit_if_default=True, **fields)
+        )
+        inner: Callable[[Any, Any], Any] = make_dict_structure_fn(
+            cl, conv, _cattrs_forbid_extra_keys=True, **fields
+        )
+        conv.register_structure_hook(cl, _mapping_only(cl, inner))
+    return conv
+
+
+_converter = _make_converter()
+
+
+# --- errors -----------------------------------------------------------------
+
+
+def _known_keys(cl: type) -> list[str]:
+    keys = [a.name for a in attrs.fields(cl) if a.init]
+    return ["schema", *keys] if cl is Topology else keys
+
+
+def _format_exception(exc: BaseException, _type: object) -> str:
+    if isinstance(exc, _FieldError):
+        return str(exc)
+    if isinstance(exc, ForbiddenExtraKeysError):
+        known = _known_keys(exc.cl)
+        parts = []
+        for key in sorted(exc.extra_fields):
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
+            parts.append(f"unknown key {key!r} ({hint})")
+        return "; ".join(parts)
+    if isinstance(exc, KeyError):
+        return "required key missing"
+    if isinstance(exc, IommuGroupsError):
+        return str(exc)
+    return f"invalid value ({type(exc).__name__}: {exc})"
+
+
+_INDEXED_RE = re.compile(r"^(functions|platform_devices)\[(\d+)\]")
+
+
+def _item_label(path: str, data: object) -> str:
+    """For ``functions[3]...``: `` [0000:00:1c.0]``, the item's address, when known."""
+    m = _INDEXED_RE.match(path)
+    if m is None or not isinstance(data, Mapping):
+        return ""
+    items = data.get(m[1])
+    key = "address" if m[1] == "functions" else "name"
+    try:
+        label = items[int(m[2])][key]  # type: ignore[index]
+    except (LookupError, TypeError):
+        return ""
+    if not isinstance(label, str):
+        return ""
+    if key == "address":
+        try:
+            label = str(PciAddress.parse(label))
+        except ValueError:
+            return ""
+    return f" [{label}]"
+
+
+_MAX_REPORTED = 10
+
+
+def _raise_structure_error(exc: Exception, data: object, path: str) -> NoReturn:
+    if isinstance(exc, (ClassValidationError, IterableValidationError)):
+        messages = []
+        for line in cattrs.transform_error(exc, path="", format_exception=_format_exception):
+            problem, _, where = line.rpartition(" @ ")
+            where = where.lstrip(".")
+            label = _item_label(where, data)
+            messages.append(f"{where}: {problem}{label}" if where else problem)
+    else:
+        messages = [_format_exception(exc, None)]
+    extra = len(messages) - _MAX_REPORTED
+    text = "; ".join(messages[:_MAX_REPORTED])
+    if extra > 0:
+        text += f"; and {extra} more problem{'s' if extra > 1 else ''}"
+    raise InputError(path, text) from exc
+
+
+# --- public functions -------------------------------------------------------
+
+
+def topology_to_dict(topo: Topology) -> dict[str, Any]:
+    """The topology as plain JSON/TOML data, ``schema`` first, defaults left out.
+
+    >>> from iommugroups._model import PciFunction
+    >>> topology_to_dict(Topology([PciFunction("00:02.0", vendor=0x8086, device=0x1234)]))
+    {'schema': 'iommugroups.topology/1', 'functions': [{'address': '0000:00:02.0', \
+'vendor': '0x8086', 'device': '0x1234'}]}
+    """
+    body: dict[str, Any] = _converter.unstructure(topo, Topology)
+    out: dict[str, Any] = {"schema": SCHEMA}
+    if "name" in body:
+        out["name"] = body.pop("name")
+    out.update(body)
+    return out
+
+
+def topology_from_dict(data: object, path: str = "<string>") -> Topology:
+    """Build a :class:`Topology` from parsed JSON/TOML data.
+
+    A missing ``schema`` key is accepted; a different one is refused.
+
+    Raises:
+        InputError: the data does not follow the schema (the message names
+            the field path, e.g. ``functions[3].acs.ctrl``), or the topology
+            it describes is inconsistent (duplicate addresses, ...).
+    """
+    if not isinstance(data, Mapping):
+        raise InputError(path, f"expected an object at the top level, got {_describe(data)}")
+    body = dict(data)
+    schema = body.pop("schema", SCHEMA)
+    if schema != SCHEMA:
+        raise InputError(
+            path, f"schema: unsupported schema {schema!r} (this version reads {SCHEMA!r})"
+        )
+    try:
+        topo: Topology = _converter.structure(body, Topology)
+    except (ClassValidationError, IterableValidationError, _FieldError) as exc:
+        _raise_structure_error(exc, body, path)
+    except IommuGroupsError as exc:  # TopologyError from Topology's validation
+        raise InputError(path, str(exc)) from exc
+    return topo
+
+
+def dumps_topology(topo: Topology, fmt: TopologyFormat = "json") -> str:
+    """Write a topology as JSON (2-space indent) or TOML, ending in a newline."""
+    data = topology_to_dict(topo)
+    if fmt == "json":
+        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    if fmt == "toml":
+        return tomli_w.dumps(data)
+    raise ValueError(f"unknown topology format {fmt!r} (expected 'json' or 'toml')")
+
+
+_TOML_WHERE_RE = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _FieldError(f"duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+def parse_json(text: str, path: str) -> object:
+    """Parse JSON text; syntax errors become :class:`InputError` with a line."""
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicate_keys)
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            path, f"invalid JSON: {exc.msg} (column {exc.colno})", exc.lineno
+        ) from None
+    except RecursionError:
+        raise InputError(path, "invalid JSON: nested too deeply") from None
+    except ValueError as exc:  # a duplicate key, an integer too long to convert
+        raise InputError(path, f"invalid JSON: {exc}") from None
+
+
+def parse_toml(text: str, path: str) -> dict[str, Any]:
+    """Parse TOML text; syntax errors become :class:`InputError` with a line."""
+    try:
+        data: dict[str, Any] = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise _toml_error(exc, text, path) from None
+    except RecursionError:
+        raise InputError(path, "invalid TOML: nested too deeply") from None
+    except ValueError as exc:  # an integer too long to convert
+        raise InputError(path, f"invalid TOML: {exc}") from None
+    return data
+
+
+def _toml_error(exc: ValueError, text: str, path: str) -> InputError:
+    # Python 3.14 (and tomli 2.2) have msg/lineno/colno; older ones put the
+    # place at the end of the message: "Invalid value (at line 3, column 7)".
+    msg, lineno, colno = (getattr(exc, a, None) for a in ("msg", "lineno", "colno"))
+    if isinstance(msg, str) and isinstance(lineno, int):
+        return InputError(path, f"invalid TOML: {msg} (column {colno})", lineno)
+    message = str(exc)
+    m = _TOML_WHERE_RE.search(message)
+    if m is not None:
+        return InputError(path, f"invalid TOML: {message[: m.start()]} (column {m[2]})", int(m[1]))
+    if message.endswith("(at end of document)"):
+        message = message[: -len("(at end of document)")].rstrip()
+        return InputError(path, f"invalid TOML: {message} (at end of file)", text.count("\n") + 1)
+    return InputError(path, f"invalid TOML: {message}")
+
+
+def loads_topology(text: str, fmt: TopologyFormat, path: str = "<string>") -> Topology:
+    """Read a topology file's text (JSON or TOML).
+
+    Raises:
+        InputError: a syntax error (with its line) or a schema error (with
+            the field path).
+    """
+    if fmt == "json":
+        data: object = parse_json(text, path)
+    elif fmt == "toml":
+        data = parse_toml(text, path)
+    else:
+        raise ValueError(f"unknown topology format {fmt!r} (expected 'json' or 'toml')")
+    return topology_from_dict(data, path)

@@ -1,0 +1,406 @@
+"""``pci_device_group``: which group a PCI device joins, step by step (spec §4, §5).
+
+Models ``drivers/iommu/iommu.c`` ``pci_device_group()`` with its helpers
+``get_pci_alias_or_group``, ``get_pci_alias_group`` and
+``get_pci_function_alias_group``, unchanged in structure from about v4.4 to
+at least v6.15 (R4). The function is faithful to one call: its input says
+which devices *already* hold which group (R4.5: a device that has not been
+through IOMMU probe is invisible), and it returns either the group found or
+"allocate a new one" (R4.4). Strategies decide the order of calls.
+
+With ``trace=True`` every decision is recorded as a :class:`Step` naming the
+rule id, so ``explain`` can tell the story without re-deriving it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+import attrs
+
+from ._acs import REQ_ACS_FLAGS, pci_acs_enabled, pci_acs_path_enabled
+from ._alias import dma_alias_mask, topology_aliases
+from ._model import PciAddress, PciFunction, Topology
+from ._quirks import QuirkContext
+
+__all__ = ["GroupDecision", "GroupingEnv", "Step", "pci_device_group"]
+
+
+class _Note(Protocol):
+    def __call__(
+        self, rule: str, dev: PciFunction, text: str, group: int | None = None, /
+    ) -> None: ...
+
+
+@attrs.frozen
+class Step:
+    """One rule application inside :func:`pci_device_group`.
+
+    Attributes:
+        rule: the spec rule id (``"R4.2"``, ``"R5.2"``, ...).
+        device: the device the rule looked at.
+        text: what happened, in words.
+        group: the group found there, if any.
+    """
+
+    rule: str
+    device: PciAddress
+    text: str
+    group: int | None = None
+
+
+@attrs.frozen
+class GroupDecision:
+    """The outcome of one ``pci_device_group`` call.
+
+    Attributes:
+        device: the device being grouped.
+        group: the existing group it joins, or ``None``: allocate a new one.
+        via: the device whose group was found (``None`` for a new group).
+        step: where it was found: ``"alias"`` (step 1, R4.1), ``"upstream"``
+            (step 2, R4.2), ``"alias-group"`` (step 3, R5.1),
+            ``"function-alias"`` (step 4, R5.2) or ``"new"`` (step 5, R4.4).
+        pdev: the device steps 3-4 ran on (R4.3): the device itself, its
+            topmost aliasing bridge, or the highest non-isolated bridge.
+        steps: the trace (empty unless asked for).
+    """
+
+    device: PciAddress
+    group: int | None
+    via: PciAddress | None
+    step: str
+    pdev: PciAddress
+    steps: tuple[Step, ...] = ()
+
+
+class GroupingEnv:
+    """Per-topology working state for repeated ``pci_device_group`` calls.
+
+    Holds the :class:`QuirkContext` and what depends only on the topology,
+    never on which devices hold groups, memoised so that grouping a whole
+    topology is linear: ACS verdicts per device, DMA-alias masks, the
+    bridges' aliases above each bus (R3.4), the non-isolated bridges above
+    each bus (R4.2), alias candidates (R5.1) and slot peers (R5.2). Reuse one
+    across calls on the same topology.
+    """
+
+    __slots__ = (
+        "_acs",
+        "_bus_index",
+        "_cand",
+        "_chain",
+        "_mask",
+        "_peers",
+        "_up",
+        "ctx",
+        "topology",
+    )
+
+    def __init__(self, ctx: QuirkContext) -> None:
+        self.ctx = ctx
+        self.topology: Topology = ctx.topology
+        self._acs: dict[PciAddress, bool] = {}
+        self._mask: dict[PciAddress, frozenset[int]] = {}
+        self._chain: dict[tuple[int, int], tuple[tuple[PciFunction, int], ...]] = {}
+        self._up: dict[tuple[int, int], tuple[tuple[PciFunction, ...], PciFunction | None]] = {}
+        self._cand: dict[PciAddress, tuple[PciFunction, ...]] = {}
+        self._peers: dict[PciAddress, tuple[PciFunction, ...]] = {}
+        self._bus_index: dict[
+            tuple[int, int], tuple[dict[int, PciFunction], dict[int, list[PciFunction]]]
+        ] = {}
+
+    def acs_enabled(self, fn: PciFunction) -> bool:
+        """``pci_acs_enabled(fn, REQ_ACS_FLAGS)``, cached (R2.3)."""
+        verdict = self._acs.get(fn.address)
+        if verdict is None:
+            verdict = pci_acs_enabled(fn, REQ_ACS_FLAGS, self.ctx)
+            self._acs[fn.address] = verdict
+        return verdict
+
+    def alias_mask(self, fn: PciFunction) -> frozenset[int]:
+        """``dma_alias_mask(fn)``, cached (R3.3, R3.5)."""
+        mask = self._mask.get(fn.address)
+        if mask is None:
+            mask = dma_alias_mask(fn, self.ctx)
+            self._mask[fn.address] = mask
+        return mask
+
+    def bus_aliases(self, domain: int, bus: int) -> tuple[tuple[PciFunction, int], ...]:
+        """R3.4 for any device on ``bus``: ``topology_aliases``, memoised per bus."""
+        key = (domain, bus)
+        chain = self._chain.get(key)
+        if chain is None:
+            chain = tuple(topology_aliases(domain, bus, self.ctx))
+            self._chain[key] = chain
+        return chain
+
+    def dma_aliases(self, fn: PciFunction) -> list[tuple[PciFunction, int]]:
+        """The sequence ``pci_for_each_dma_alias(fn)`` yields (R3.2-R3.4)."""
+        a = fn.address
+        out = [(fn, a.rid)]
+        out.extend((fn, a.bus << 8 | d) for d in sorted(self.alias_mask(fn)))
+        out.extend(self.bus_aliases(a.domain, a.bus))
+        return out
+
+    def acs_path_enabled(self, fn: PciFunction) -> bool:
+        """``pci_acs_path_enabled(fn, NULL, REQ_ACS_FLAGS)`` (R2.4), cached."""
+        verdict = self.ctx.path_cache.get(fn.address)
+        if verdict is None:
+            verdict = pci_acs_path_enabled(fn, None, REQ_ACS_FLAGS, self.ctx)
+        return verdict
+
+    def upstream(
+        self, domain: int, bus: int
+    ) -> tuple[tuple[PciFunction, ...], PciFunction | None]:
+        """R4.2 for a walk starting on ``bus``, independent of any group state.
+
+        Returns the bridges the walk moves ``pdev`` through, in order (each
+        one's path to the root is not ACS-isolated), and the bridge it stopped
+        at because its path *is* isolated (``None`` if it reached the root).
+        Virtual buses are skipped.
+        """
+        key = (domain, bus)
+        memo = self._up.get(key)
+        if memo is not None:
+            return memo
+        topo = self.topology
+        walked: list[PciFunction] = []
+        stop: PciFunction | None = None
+        while not topo.is_root_bus(domain, bus):
+            br = topo.bus_self(domain, bus)
+            parent = topo.parent_bus(domain, bus)
+            assert parent is not None
+            bus = parent
+            if br is None:  # virtual bus: skipped
+                continue
+            if self.acs_path_enabled(br):
+                stop = br
+                break
+            walked.append(br)
+        memo = (tuple(walked), stop)
+        self._up[key] = memo
+        return memo
+
+    def alias_candidates(self, pdev: PciFunction) -> tuple[PciFunction, ...]:
+        """Devices ``t != pdev`` on ``pdev``'s bus with ``pci_devs_are_dma_aliases``.
+
+        In global device order, as the kernel's ``for_each_pci_dev`` loop
+        would meet them (R5.1 step 3, R5.5), found through the bus's devices
+        instead of a scan of every device, and memoised.
+        """
+        a = pdev.address
+        cand = self._cand.get(a)
+        if cand is not None:
+            return cand
+        by_devfn, reverse = self._bus_alias_index(a.domain, a.bus)
+        mask = self.alias_mask(pdev)
+        hits = {id(t) for t in reverse.get(a.devfn, ())}
+        hits.update(id(by_devfn[d]) for d in mask if d in by_devfn)
+        hits.discard(id(pdev))
+        cand = (
+            tuple(t for t in self.topology.devices_on_bus(a.domain, a.bus) if id(t) in hits)
+            if hits
+            else ()
+        )
+        self._cand[a] = cand
+        return cand
+
+    def _bus_alias_index(
+        self, domain: int, bus: int
+    ) -> tuple[dict[int, PciFunction], dict[int, list[PciFunction]]]:
+        """Per bus: devfn -> device, and devfn -> devices whose mask names it."""
+        key = (domain, bus)
+        index = self._bus_index.get(key)
+        if index is None:
+            by_devfn: dict[int, PciFunction] = {}
+            reverse: dict[int, list[PciFunction]] = {}
+            for t in self.topology.devices_on_bus(domain, bus):
+                by_devfn[t.address.devfn] = t
+                for d in self.alias_mask(t):
+                    reverse.setdefault(d, []).append(t)
+            index = (by_devfn, reverse)
+            self._bus_index[key] = index
+        return index
+
+    def slot_peers(self, pdev: PciFunction) -> tuple[PciFunction, ...]:
+        """Other functions of ``pdev``'s slot (``devfn >> 3``, R5.4), device order."""
+        a = pdev.address
+        peers = self._peers.get(a)
+        if peers is None:
+            peers = tuple(
+                t
+                for t in self.topology.devices_on_bus(a.domain, a.bus)
+                if t.address.device == a.device and t is not pdev
+            )
+            self._peers[a] = peers
+        return peers
+
+
+def pci_device_group(
+    fn: PciFunction,
+    groups: Mapping[PciAddress, int],
+    env: GroupingEnv,
+    *,
+    trace: bool = False,
+) -> GroupDecision:
+    """``pci_device_group(dev)``: find the group ``fn`` must join, or say "new".
+
+    Args:
+        fn: the device being probed.
+        groups: devices that already hold a group (R4.5: all others are
+            invisible), by address.
+        env: the topology's :class:`GroupingEnv`.
+        trace: record every rule application in ``GroupDecision.steps``.
+
+    Returns:
+        The decision. ``decision.group is None`` means step 5: the caller
+        allocates a new group id (R1.1) and adds only ``fn`` to it (R4.4).
+    """
+    steps: _Steps | None = None
+    note: _Note = _no_note
+    if trace:
+        steps = _Steps()
+        note = steps.append_step
+
+    # Step 1 (R4.1): the DMA-alias walk; pdev = the last device the callback saw.
+    a = fn.address
+    g = groups.get(a)
+    if steps is not None:
+        note(
+            "R4.1",
+            fn,
+            f"own requester id {a.bus:02x}:{a.device:02x}.{a.function}"
+            + (f": already in group {g}" if g is not None else ": no group yet"),
+            g,
+        )
+    if g is not None:
+        return _decide(fn, g, fn, "alias", fn, steps)
+    pdev = fn
+    mask = env.alias_mask(fn)
+    aliases = env.bus_aliases(a.domain, a.bus)
+    if mask:
+        aliases = tuple((fn, a.bus << 8 | d) for d in sorted(mask)) + aliases
+    for who, rid in aliases:
+        pdev = who
+        g = groups.get(who.address)
+        if steps is not None:
+            note(
+                "R4.1",
+                who,
+                f"DMA alias {rid >> 8:02x}:{(rid >> 3) & 0x1F:02x}.{rid & 7} via {who.address}"
+                + (f": already in group {g}" if g is not None else ": no group yet"),
+                g,
+            )
+        if g is not None:
+            return _decide(fn, g, who, "alias", who, steps)
+
+    # Step 2 (R4.2): walk up while the bridge's path to the root is not ACS-isolated.
+    walked, stop = env.upstream(pdev.address.domain, pdev.address.bus)
+    for br in walked:
+        pdev = br
+        g = groups.get(br.address)
+        if steps is not None:
+            note(
+                "R4.2",
+                br,
+                f"bridge {br.address}: path to the root not ACS-isolated"
+                + (f"; it is in group {g}" if g is not None else "; it has no group yet"),
+                g,
+            )
+        if g is not None:
+            return _decide(fn, g, br, "upstream", pdev, steps)
+    if stop is not None and steps is not None:
+        note("R4.2", stop, f"bridge {stop.address}: path to the root is ACS-isolated; stop")
+
+    # Step 3 (R5.1) and step 4 (R5.2) on the final pdev (R4.3), one bitmap (R5.3).
+    devfns: set[int] = set()
+    hit = _alias_group(pdev, devfns, groups, env, note)
+    if hit is not None:
+        return _decide(fn, hit[0], hit[1], "alias-group", pdev, steps)
+    hit = _function_alias_group(pdev, devfns, groups, env, note)
+    if hit is not None:
+        return _decide(fn, hit[0], hit[1], "function-alias", pdev, steps)
+    note("R4.4", fn, "no existing group found: allocate a new one")
+    return _decide(fn, None, None, "new", pdev, steps)
+
+
+class _Steps(list[Step]):
+    def append_step(
+        self, rule: str, dev: PciFunction, text: str, group: int | None = None, /
+    ) -> None:
+        self.append(Step(rule, dev.address, text, group))
+
+
+def _no_note(rule: str, dev: PciFunction, text: str, group: int | None = None, /) -> None:
+    return None
+
+
+def _decide(
+    fn: PciFunction,
+    group: int | None,
+    via: PciFunction | None,
+    step: str,
+    pdev: PciFunction,
+    steps: list[Step] | None,
+) -> GroupDecision:
+    return GroupDecision(
+        fn.address,
+        group,
+        via.address if via is not None else None,
+        step,
+        pdev.address,
+        tuple(steps) if steps is not None else (),
+    )
+
+
+def _alias_group(
+    pdev: PciFunction,
+    devfns: set[int],
+    groups: Mapping[PciAddress, int],
+    env: GroupingEnv,
+    note: _Note,
+) -> tuple[int, PciFunction] | None:
+    """R5.1 ``get_pci_alias_group``."""
+    devfn = pdev.address.devfn
+    if devfn in devfns:  # loop guard (test_and_set_bit)
+        return None
+    devfns.add(devfn)
+    g = groups.get(pdev.address)
+    if g is not None:
+        note("R5.1", pdev, f"{pdev.address} is in group {g}", g)
+        return g, pdev
+    for t in env.alias_candidates(pdev):
+        note("R5.1", t, f"{t.address} and {pdev.address} are DMA aliases of each other (R3.6)")
+        hit = _alias_group(t, devfns, groups, env, note)
+        if hit is not None:
+            return hit
+        hit = _function_alias_group(t, devfns, groups, env, note)
+        if hit is not None:
+            return hit
+    return None
+
+
+def _function_alias_group(
+    pdev: PciFunction,
+    devfns: set[int],
+    groups: Mapping[PciAddress, int],
+    env: GroupingEnv,
+    note: _Note,
+) -> tuple[int, PciFunction] | None:
+    """R5.2 ``get_pci_function_alias_group``."""
+    if not env.topology.is_multifunction(pdev) or env.acs_enabled(pdev):
+        return None
+    note(
+        "R5.2",
+        pdev,
+        f"{pdev.address} is a function of a multifunction device without ACS isolation "
+        "(SV|RR|CR|UF): its slot's non-isolated functions are looked at",
+    )
+    for t in env.slot_peers(pdev):
+        if env.acs_enabled(t):
+            continue
+        hit = _alias_group(t, devfns, groups, env, note)
+        if hit is not None:
+            return hit
+    return None

@@ -1,0 +1,1 @@
+"""Grouping strategies: one module each, opening with what it models."""

@@ -1,0 +1,202 @@
+"""The model: addresses, ACS flags and topology validation (spec §0)."""
+
+from __future__ import annotations
+
+import pytest
+
+from iommugroups import (
+    AcsFlags,
+    InvalidAddress,
+    PciAddress,
+    PcieType,
+    PciFunction,
+    SriovCapability,
+    Topology,
+    TopologyError,
+    UnknownDevice,
+)
+
+from .helpers import bridge, ep
+
+
+class TestPciAddress:
+    def test_parse_full_and_short(self) -> None:
+        assert PciAddress.parse("0000:00:1c.0") == PciAddress.parse("00:1c.0")
+        assert PciAddress.parse("000a:11:00.3") == PciAddress(0xA, 0x11, 0, 3)
+
+    def test_wide_domain(self) -> None:
+        a = PciAddress.parse("10000:e0:01.1")
+        assert (a.domain, a.bus, a.device, a.function) == (0x10000, 0xE0, 1, 1)
+        assert str(a) == "10000:e0:01.1"
+
+    def test_str_and_devfn_and_rid(self) -> None:
+        a = PciAddress.parse("00:1c.4")
+        assert str(a) == "0000:00:1c.4"
+        assert a.devfn == 0x1C << 3 | 4
+        assert PciAddress.parse("11:00.1").rid == 0x1101
+
+    @pytest.mark.parametrize(
+        "text", ["", "00:1c", "00:20.0", "00:1c.8", "0:0:0.0.0", "zz:00.0", "00:1c.0 ", "1:2"]
+    )
+    def test_bad_strings(self, text: str) -> None:
+        if text == "00:1c.0 ":  # surrounding blanks are tolerated
+            assert PciAddress.parse(text) == PciAddress(0, 0, 0x1C, 0)
+            return
+        with pytest.raises(InvalidAddress, match="PCI address|out of range"):
+            PciAddress.parse(text)
+
+    def test_invalid_address_is_value_error(self) -> None:
+        with pytest.raises(ValueError, match="not a PCI address"):
+            PciAddress.parse("nonsense")
+
+    def test_range_checked(self) -> None:
+        with pytest.raises(InvalidAddress, match="device"):
+            PciAddress(0, 0, 32, 0)
+
+    def test_sorting_is_numeric(self) -> None:
+        addrs = [PciAddress.parse(a) for a in ("0001:00:00.0", "00:1f.0", "00:02.0", "10:00.0")]
+        assert [str(a) for a in sorted(addrs)] == [
+            "0000:00:02.0",
+            "0000:00:1f.0",
+            "0000:10:00.0",
+            "0001:00:00.0",
+        ]
+
+
+class TestAcsFlags:
+    def test_bit_values_r2_1(self) -> None:
+        assert [f.value for f in (AcsFlags.SV, AcsFlags.TB, AcsFlags.RR, AcsFlags.CR)] == [
+            1,
+            2,
+            4,
+            8,
+        ]
+        assert (AcsFlags.UF.value, AcsFlags.EC.value, AcsFlags.DT.value) == (0x10, 0x20, 0x40)
+
+    def test_parse_and_names(self) -> None:
+        flags = AcsFlags.parse("SV|RR, cr uf")
+        assert flags == AcsFlags.SV | AcsFlags.RR | AcsFlags.CR | AcsFlags.UF
+        assert flags.names() == "SV|RR|CR|UF"
+        assert AcsFlags.parse("").names() == "-"
+        with pytest.raises(ValueError, match="XX"):
+            AcsFlags.parse("SV|XX")
+
+    def test_from_word_drops_reserved_bits(self) -> None:
+        assert AcsFlags.from_word(0xFF9D) == AcsFlags.from_word(0x1D)
+
+
+class TestTopologyValidation:
+    def test_duplicate_address(self) -> None:
+        with pytest.raises(TopologyError, match="duplicate PCI address 0000:00:01.0") as e:
+            Topology([ep("00:01.0"), ep("0000:00:01.0")])
+        assert e.value.devices == ("0000:00:01.0",)
+
+    def test_bus_claimed_by_two_bridges(self) -> None:
+        with pytest.raises(TopologyError, match=r"claimed by two bridges.*00:01\.0.*00:02\.0"):
+            Topology([bridge("00:01.0", 1), bridge("00:02.0", 1)])
+
+    def test_inverted_range(self) -> None:
+        with pytest.raises(TopologyError, match="subordinate bus 01 below its secondary bus 02"):
+            Topology([bridge("00:01.0", 2, 1)])
+
+    def test_secondary_not_above_own_bus(self) -> None:
+        with pytest.raises(TopologyError, match="not above its own bus"):
+            Topology([bridge("00:01.0", 1, 3), bridge("01:00.0", 1, kind=PcieType.UPSTREAM)])
+
+    def test_child_range_outside_parent(self) -> None:
+        with pytest.raises(TopologyError, match=r"outside the range of the bridge above it"):
+            Topology([bridge("00:01.0", 1, 2), bridge("01:00.0", 2, 5, kind=PcieType.UPSTREAM)])
+
+    def test_bus_inside_range_without_bridge(self) -> None:
+        with pytest.raises(TopologyError, match="no bridge has it as its secondary bus"):
+            Topology([bridge("00:01.0", 1, 4), ep("03:00.0")])
+
+    def test_vf_without_pf(self) -> None:
+        with pytest.raises(TopologyError, match="names PF 0000:01:00.0, which is not"):
+            Topology([bridge("00:01.0", 1), ep("01:00.1", physfn="01:00.0")])
+
+    def test_vf_of_vf(self) -> None:
+        with pytest.raises(TopologyError, match="itself a VF"):
+            Topology(
+                [
+                    bridge("00:01.0", 1),
+                    ep("01:00.0"),
+                    ep("01:00.1", physfn="01:00.0"),
+                    ep("01:00.2", physfn="01:00.1"),
+                ]
+            )
+
+    def test_not_a_function(self) -> None:
+        with pytest.raises(TopologyError, match="not a PciFunction"):
+            Topology(["00:00.0"])  # type: ignore[list-item]
+
+    def test_get_unknown(self) -> None:
+        topo = Topology([ep("00:01.0")])
+        with pytest.raises(UnknownDevice, match="no PCI function 0000:00:02.0"):
+            topo.get("00:02.0")
+        with pytest.raises(KeyError, match="no PCI function"):
+            topo.get("00:02.0")
+        assert "00:01.0" in topo
+        assert "bad" not in topo
+
+
+class TestStructure:
+    def topo(self) -> Topology:
+        return Topology(
+            [
+                ep("02:00.2", physfn="02:00.0"),
+                bridge("00:1c.0", 2, 3, mf=True),
+                ep("00:00.0", kind=None),
+                bridge("00:1c.1", 4, mf=True),
+                ep("04:00.0"),
+                PciFunction(
+                    "02:00.0",
+                    pcie_type=PcieType.ENDPOINT,
+                    sriov=SriovCapability(8, 2, 2, 1, 0x10),
+                ),
+                ep("03:00.1", physfn="02:00.0"),  # a VF on a virtual bus
+            ]
+        )
+
+    def test_enumeration_order_is_dfs_then_vfs(self) -> None:
+        order = [str(f.address)[5:] for f in self.topo().enumeration_order()]
+        assert order == [
+            "00:00.0",
+            "00:1c.0",
+            "00:1c.1",
+            "02:00.0",
+            "04:00.0",
+            "02:00.2",
+            "03:00.1",
+        ]
+
+    def test_buses(self) -> None:
+        t = self.topo()
+        assert t.is_root_bus(0, 0)
+        assert not t.is_root_bus(0, 2)
+        bridge_above = t.bridge_above(PciAddress.parse("04:00.0"))
+        assert bridge_above is not None
+        assert str(bridge_above.address) == "0000:00:1c.1"
+        # bus 3 holds only a VF and no bridge claims it: a virtual bus whose
+        # parent is the PF's bus (virtfn_add_bus)
+        assert t.bus_self(0, 3) is None
+        assert t.parent_bus(0, 3) == 2
+        assert [str(f.address) for f in t.vfs_of(PciAddress.parse("02:00.0"))] == [
+            "0000:02:00.2",
+            "0000:03:00.1",
+        ]
+
+    def test_multifunction_r5_6(self) -> None:
+        # R5.6: the slot scan forces multifunction on every function but 0;
+        # VFs keep their own header bit.
+        t = Topology([ep("00:03.0", mf=True), ep("00:03.1", mf=False)])
+        assert t.is_multifunction(t.get("00:03.1"))
+        single = Topology([ep("00:03.0", mf=False)])
+        assert not single.is_multifunction(single.get("00:03.0"))
+        vf = self.topo().get("02:00.2")
+        assert not self.topo().is_multifunction(vf)
+
+    def test_listing_order_does_not_matter(self) -> None:
+        t = self.topo()
+        rev = Topology(tuple(reversed(t.functions)))
+        assert rev.enumeration_order() == t.enumeration_order()
