@@ -45,7 +45,6 @@ myst_heading_anchors = 3
 autodoc_typehints = "description"
 autodoc_member_order = "bysource"
 autodoc_class_signature = "mixed"
-autodoc_default_options = {"show-inheritance": False}
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 napoleon_use_rtype = False
@@ -62,9 +61,6 @@ nitpick_ignore = [
     ("py:class", "collections.abc.Iterable"),
     ("py:class", "collections.abc.Iterator"),
     ("py:class", "collections.abc.Mapping"),
-    ("py:class", "enum.Enum"),
-    ("py:class", "enum.Flag"),
-    ("py:class", "enum.IntEnum"),
     ("py:class", "os.PathLike"),
     ("py:class", "hypothesis.strategies.SearchStrategy"),
 ]

@@ -16,7 +16,7 @@ from __future__ import annotations
 from . import examples
 from ._acs import REQ_ACS_FLAGS, pci_acs_enabled, pci_acs_flags_enabled, pci_acs_path_enabled
 from ._alias import dma_alias_mask, pci_devs_are_dma_aliases, pci_for_each_dma_alias
-from ._config import decode_config, functions_from_configs
+from ._config import ConfigSpace, decode_config, functions_from_configs
 from ._errors import (
     ConfigSpaceError,
     InputError,
@@ -44,7 +44,16 @@ from ._model import (
     Topology,
 )
 from ._pci_device_group import GroupDecision, GroupingEnv, Step, pci_device_group
-from ._quirks import DEFAULT_QUIRKS, QuirkContext, Quirks
+from ._quirks import (
+    DEFAULT_QUIRKS,
+    AcsQuirk,
+    BridgeFlag,
+    BridgeFlagQuirk,
+    DmaAliasKind,
+    DmaAliasQuirk,
+    QuirkContext,
+    Quirks,
+)
 from ._strategies.canonical import canonical_groups, make_context
 from ._version import __version__
 
@@ -53,7 +62,13 @@ __all__ = [
     "REQ_ACS_FLAGS",
     "Acs",
     "AcsFlags",
+    "AcsQuirk",
+    "BridgeFlag",
+    "BridgeFlagQuirk",
+    "ConfigSpace",
     "ConfigSpaceError",
+    "DmaAliasKind",
+    "DmaAliasQuirk",
     "FwSpec",
     "GroupDecision",
     "Grouping",

@@ -37,10 +37,12 @@ def pci_acs_flags_enabled(fn: PciFunction, flags: AcsFlags) -> bool:
     >>> pci_acs_flags_enabled(rp, AcsFlags.SV | AcsFlags.UF)  # UF not implemented
     True
     """
-    if fn.acs is None:
+    acs = fn.acs
+    if acs is None:
         return False
-    required = flags & (fn.acs.cap | AcsFlags.EC)
-    return (fn.acs.ctrl & required) == required
+    # int arithmetic: enum.Flag operators are slow and this is a hot path
+    required = flags.value & (acs.cap.value | AcsFlags.EC.value)
+    return (acs.ctrl.value & required) == required
 
 
 def pci_acs_enabled(fn: PciFunction, flags: AcsFlags, ctx: QuirkContext) -> bool:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import heapq
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 
@@ -69,12 +69,14 @@ _LOG_RE = re.compile(
 )
 
 
-@attrs.frozen
-class LogLine:
+class LogLine(NamedTuple):
     """R1.4: one ``Adding to iommu group`` (or ``Removing from``) kernel line.
 
     ``prefix`` is the bound driver's name when the device has one at that
-    moment, else the bus name (``pci``, ``platform``).
+    moment, else the bus name (``pci``, ``platform``). ``action`` is
+    ``"add"`` or ``"remove"``. (A named tuple rather than an attrs class:
+    a whole boot's log is made of them, and tuples of strings and ints are
+    cheap for the garbage collector.)
 
     >>> str(LogLine("mlx5_core", "000a:11:00.0", 2))
     'mlx5_core 000a:11:00.0: Adding to iommu group 2'
@@ -166,7 +168,7 @@ class GroupTable:
         self.members: dict[int, list[str]] = {}
         self.log: list[LogLine] = []
         self.ungrouped: dict[str, str] = {}
-        self._sort_keys: dict[str, tuple[int, tuple[int, int, int, int], str]] = {}
+        self._addresses: dict[str, PciAddress] = {}
 
     def new_group(self) -> int:
         """``iommu_group_alloc``: a fresh id (R1.1)."""
@@ -180,13 +182,14 @@ class GroupTable:
         ``address``, when the device is a PCI function, saves re-parsing
         ``device`` to sort the members.
         """
-        if address is not None:
-            self._sort_keys[device] = (0, address.sort_key(), "")
         if device in self.member_of:
             raise ValueError(f"{device} already has group {self.member_of[device]}")
+        if address is not None:
+            self._addresses[device] = address
         self.member_of[device] = group
         self.members[group].append(device)
-        self.ungrouped.pop(device, None)
+        if self.ungrouped:
+            self.ungrouped.pop(device, None)
         self.log.append(LogLine(prefix, device, group))
 
     def remove(self, device: str, prefix: str) -> None:
@@ -200,11 +203,11 @@ class GroupTable:
 
     def snapshot(self, strategy: str) -> Grouping:
         """The immutable :class:`Grouping` of the current state."""
-        keys = self._sort_keys
+        addresses = self._addresses
 
         def key(name: str) -> tuple[int, tuple[int, int, int, int], str]:
-            k = keys.get(name)
-            return k if k is not None else device_sort_key(name)
+            a = addresses.get(name)
+            return (0, a.sort_key(), "") if a is not None else device_sort_key(name)
 
         return Grouping(
             groups={g: tuple(sorted(ds, key=key)) for g, ds in sorted(self.members.items()) if ds},

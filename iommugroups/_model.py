@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 
@@ -42,39 +42,42 @@ _ADDR_RE = re.compile(
 )
 
 
-@attrs.frozen(order=True, cache_hash=True)
-class PciAddress:
+class _Address(NamedTuple):
+    domain: int
+    bus: int
+    device: int
+    function: int
+
+
+class PciAddress(_Address):
     """A PCI function address ``dddd:bb:dd.f`` (domain, bus, device, function).
 
-    Ordering is numeric (domain, bus, device, function), which is how group
-    listings sort their members.
+    An immutable value; ordering is numeric (domain, bus, device, function),
+    which is how group listings sort their members. (A tuple underneath:
+    addresses key every lookup the grouping does, and tuples of ints hash
+    and compare in C and cost the garbage collector nothing.)
 
     >>> PciAddress.parse("00:1c.0")
     PciAddress('0000:00:1c.0')
     >>> PciAddress.parse("0000:00:1c.4").devfn
     228
+    >>> PciAddress(0, 0, 0x1c, 0) < PciAddress.parse("0000:00:1c.4")
+    True
     """
 
-    domain: int
-    bus: int
-    device: int
-    function: int
-    _text: str = attrs.field(init=False, eq=False, order=False, hash=False, repr=False)
+    __slots__ = ()
 
-    def __attrs_post_init__(self) -> None:
-        if not (0 <= self.domain <= 0xFFFFFFFF):
-            raise InvalidAddress(f"PCI domain {self.domain:#x} out of range")
-        if not (0 <= self.bus <= 0xFF):
-            raise InvalidAddress(f"PCI bus {self.bus:#x} out of range 00-ff")
-        if not (0 <= self.device <= 0x1F):
-            raise InvalidAddress(f"PCI device {self.device:#x} out of range 00-1f")
-        if not (0 <= self.function <= 7):
-            raise InvalidAddress(f"PCI function {self.function} out of range 0-7")
-        object.__setattr__(
-            self,
-            "_text",
-            f"{self.domain:04x}:{self.bus:02x}:{self.device:02x}.{self.function:x}",
-        )
+    def __new__(cls, domain: int, bus: int, device: int, function: int) -> PciAddress:
+        for value, hi, what in (
+            (domain, 0xFFFFFFFF, "domain"),
+            (bus, 0xFF, "bus"),
+            (device, 0x1F, "device"),
+            (function, 7, "function"),
+        ):
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= hi:
+                shown = f"{value:#x}" if isinstance(value, int) else repr(value)
+                raise InvalidAddress(f"PCI {what} {shown} out of range 0-{hi:#x}")
+        return super().__new__(cls, domain, bus, device, function)
 
     @classmethod
     def parse(cls, text: str) -> PciAddress:
@@ -99,22 +102,22 @@ class PciAddress:
     @property
     def devfn(self) -> int:
         """``slot << 3 | function``, as the kernel stores it."""
-        return self.device << 3 | self.function
+        return self[2] << 3 | self[3]
 
     def sort_key(self) -> tuple[int, int, int, int]:
-        """A plain tuple that sorts like the address (cheaper than ``<``)."""
-        return (self.domain, self.bus, self.device, self.function)
+        """A plain tuple that sorts like the address."""
+        return (self[0], self[1], self[2], self[3])
 
     @property
     def rid(self) -> int:
         """The 16-bit requester id, ``bus << 8 | devfn``."""
-        return self.bus << 8 | self.devfn
+        return self[1] << 8 | self[2] << 3 | self[3]
 
     def __str__(self) -> str:
-        return self._text
+        return f"{self[0]:04x}:{self[1]:02x}:{self[2]:02x}.{self[3]:x}"
 
     def __repr__(self) -> str:
-        return f"PciAddress({self._text!r})"
+        return f"PciAddress({str(self)!r})"
 
 
 def _to_address(value: PciAddress | str) -> PciAddress:
@@ -467,16 +470,20 @@ class Topology:
     def is_multifunction(self, fn: PciFunction) -> bool:
         """``pdev->multifunction`` as the kernel sets it (R5.6).
 
-        The header bit of function 0; for other functions found by the slot
-        scan the flag is forced on. SR-IOV VFs are not found by the slot scan,
-        so their own header bit decides.
+        Function 0: its header-type bit 7. Any other function found by the
+        slot scan (``pci_scan_slot``): forced on. SR-IOV VFs are not found by
+        the slot scan; ``pci_iov_add_virtfn`` clears the flag on every VF,
+        whatever its header says (drivers/pci/iov.c, checked in kernel source:
+        stricter than spec R5.6, which reads the VF's own header bit).
         """
-        if fn.is_virtfn or fn.address.function == 0:
+        if fn.physfn is not None:
+            return False
+        if fn.address.function == 0:
             return fn.multifunction
         return True
 
     def enumeration_order(self) -> tuple[PciFunction, ...]:
-        """The kernel's ``device_add`` order (see :class:`_Index`)."""
+        """The kernel's ``device_add`` order (see ``_Index``)."""
         return self._index.order
 
     def position(self, address: PciAddress) -> int:

@@ -24,7 +24,7 @@ from ._alias import dma_alias_mask, topology_aliases
 from ._model import PciAddress, PciFunction, Topology
 from ._quirks import QuirkContext
 
-__all__ = ["GroupDecision", "GroupingEnv", "Step", "pci_device_group"]
+__all__ = ["GroupDecision", "GroupingEnv", "Step", "find_group", "pci_device_group"]
 
 
 class _Note(Protocol):
@@ -74,6 +74,36 @@ class GroupDecision:
     steps: tuple[Step, ...] = ()
 
 
+#: Per device: (aliases after its own id, bridges step 2 walks past, isolated stop).
+_Plan = tuple[tuple[tuple[PciFunction, int], ...], tuple[PciFunction, ...], "PciFunction | None"]
+
+
+_EMPTY: frozenset[int] = frozenset()
+
+
+class _BusInfo:
+    """What ``GroupingEnv`` needs to know about the devices of one bus."""
+
+    __slots__ = ("by_devfn", "masks", "reverse", "slots")
+
+    def __init__(self, devices: tuple[PciFunction, ...], ctx: QuirkContext) -> None:
+        self.by_devfn: dict[int, PciFunction] = {}
+        self.masks: dict[int, frozenset[int]] = {}
+        self.reverse: dict[int, list[PciFunction]] = {}
+        self.slots: dict[int, tuple[PciFunction, ...]] = {}
+        slots: dict[int, list[PciFunction]] = {}
+        for t in devices:  # device order
+            devfn = t.address.devfn
+            self.by_devfn[devfn] = t
+            slots.setdefault(t.address.device, []).append(t)
+            mask = dma_alias_mask(t, ctx)
+            if mask:
+                self.masks[devfn] = mask
+                for d in mask:
+                    self.reverse.setdefault(d, []).append(t)
+        self.slots = {k: tuple(v) for k, v in slots.items()}
+
+
 class GroupingEnv:
     """Per-topology working state for repeated ``pci_device_group`` calls.
 
@@ -85,30 +115,17 @@ class GroupingEnv:
     across calls on the same topology.
     """
 
-    __slots__ = (
-        "_acs",
-        "_bus_index",
-        "_cand",
-        "_chain",
-        "_mask",
-        "_peers",
-        "_up",
-        "ctx",
-        "topology",
-    )
+    __slots__ = ("_acs", "_buses", "_cand", "_chain", "_plans", "_up", "ctx", "topology")
 
     def __init__(self, ctx: QuirkContext) -> None:
         self.ctx = ctx
         self.topology: Topology = ctx.topology
         self._acs: dict[PciAddress, bool] = {}
-        self._mask: dict[PciAddress, frozenset[int]] = {}
         self._chain: dict[tuple[int, int], tuple[tuple[PciFunction, int], ...]] = {}
         self._up: dict[tuple[int, int], tuple[tuple[PciFunction, ...], PciFunction | None]] = {}
         self._cand: dict[PciAddress, tuple[PciFunction, ...]] = {}
-        self._peers: dict[PciAddress, tuple[PciFunction, ...]] = {}
-        self._bus_index: dict[
-            tuple[int, int], tuple[dict[int, PciFunction], dict[int, list[PciFunction]]]
-        ] = {}
+        self._plans: dict[tuple[int, int], _Plan] = {}
+        self._buses: dict[tuple[int, int], _BusInfo] = {}
 
     def acs_enabled(self, fn: PciFunction) -> bool:
         """``pci_acs_enabled(fn, REQ_ACS_FLAGS)``, cached (R2.3)."""
@@ -119,12 +136,25 @@ class GroupingEnv:
         return verdict
 
     def alias_mask(self, fn: PciFunction) -> frozenset[int]:
-        """``dma_alias_mask(fn)``, cached (R3.3, R3.5)."""
-        mask = self._mask.get(fn.address)
-        if mask is None:
-            mask = dma_alias_mask(fn, self.ctx)
-            self._mask[fn.address] = mask
-        return mask
+        """``dma_alias_mask(fn)`` (R3.3, R3.5), computed once per bus.
+
+        ``fn`` must be the topology's function at its address.
+        """
+        a = fn.address
+        info = self._buses.get((a.domain, a.bus))
+        if info is None:
+            info = self._bus_info(a.domain, a.bus)
+        return info.masks.get(a.devfn, _EMPTY) if info.masks else _EMPTY
+
+    def _bus_info(self, domain: int, bus: int) -> _BusInfo:
+        """Per-bus facts: devices by devfn, non-empty alias masks, the reverse
+        alias index (devfn -> devices whose mask names it) and slots."""
+        key = (domain, bus)
+        info = self._buses.get(key)
+        if info is None:
+            info = _BusInfo(self.topology.devices_on_bus(domain, bus), self.ctx)
+            self._buses[key] = info
+        return info
 
     def bus_aliases(self, domain: int, bus: int) -> tuple[tuple[PciFunction, int], ...]:
         """R3.4 for any device on ``bus``: ``topology_aliases``, memoised per bus."""
@@ -193,10 +223,12 @@ class GroupingEnv:
         cand = self._cand.get(a)
         if cand is not None:
             return cand
-        by_devfn, reverse = self._bus_alias_index(a.domain, a.bus)
+        info = self._bus_info(a.domain, a.bus)
         mask = self.alias_mask(pdev)
-        hits = {id(t) for t in reverse.get(a.devfn, ())}
-        hits.update(id(by_devfn[d]) for d in mask if d in by_devfn)
+        if not info.reverse and not mask:  # nobody on this bus aliases anybody
+            return ()
+        hits = {id(t) for t in info.reverse.get(a.devfn, ())}
+        hits.update(id(info.by_devfn[d]) for d in mask if d in info.by_devfn)
         hits.discard(id(pdev))
         cand = (
             tuple(t for t in self.topology.devices_on_bus(a.domain, a.bus) if id(t) in hits)
@@ -206,35 +238,39 @@ class GroupingEnv:
         self._cand[a] = cand
         return cand
 
-    def _bus_alias_index(
-        self, domain: int, bus: int
-    ) -> tuple[dict[int, PciFunction], dict[int, list[PciFunction]]]:
-        """Per bus: devfn -> device, and devfn -> devices whose mask names it."""
-        key = (domain, bus)
-        index = self._bus_index.get(key)
-        if index is None:
-            by_devfn: dict[int, PciFunction] = {}
-            reverse: dict[int, list[PciFunction]] = {}
-            for t in self.topology.devices_on_bus(domain, bus):
-                by_devfn[t.address.devfn] = t
-                for d in self.alias_mask(t):
-                    reverse.setdefault(d, []).append(t)
-            index = (by_devfn, reverse)
-            self._bus_index[key] = index
-        return index
+    def plan(self, fn: PciFunction) -> _Plan:
+        """Steps 1-2 of ``pci_device_group(fn)`` as far as the topology decides them.
+
+        The aliases step 1 visits after the device's own id (R4.1), and the
+        bridges step 2 walks past from the last of them (R4.2) with the
+        isolated bridge it stops at. Only the lookups of existing groups
+        remain to be done per call.
+        """
+        a = fn.address
+        if not self.alias_mask(fn):  # the usual case: the same for the whole bus
+            key = (a.domain, a.bus)
+            plan = self._plans.get(key)
+            if plan is None:
+                plan = self._make_plan(self.bus_aliases(a.domain, a.bus), a.domain, a.bus)
+                self._plans[key] = plan
+            return plan
+        aliases = tuple((fn, a.bus << 8 | d) for d in sorted(self.alias_mask(fn)))
+        return self._make_plan(aliases + self.bus_aliases(a.domain, a.bus), a.domain, a.bus)
+
+    def _make_plan(
+        self, aliases: tuple[tuple[PciFunction, int], ...], domain: int, bus: int
+    ) -> _Plan:
+        if aliases:
+            last = aliases[-1][0].address
+            domain, bus = last.domain, last.bus
+        walked, stop = self.upstream(domain, bus)
+        return (aliases, walked, stop)
 
     def slot_peers(self, pdev: PciFunction) -> tuple[PciFunction, ...]:
         """Other functions of ``pdev``'s slot (``devfn >> 3``, R5.4), device order."""
         a = pdev.address
-        peers = self._peers.get(a)
-        if peers is None:
-            peers = tuple(
-                t
-                for t in self.topology.devices_on_bus(a.domain, a.bus)
-                if t.address.device == a.device and t is not pdev
-            )
-            self._peers[a] = peers
-        return peers
+        slot = self._bus_info(a.domain, a.bus).slots.get(a.device, ())
+        return tuple(t for t in slot if t is not pdev)
 
 
 def pci_device_group(
@@ -262,7 +298,31 @@ def pci_device_group(
     if trace:
         steps = _Steps()
         note = steps.append_step
+    group, via, step, pdev = find_group(fn, groups, env, steps, note)
+    return GroupDecision(
+        fn.address,
+        group,
+        via.address if via is not None else None,
+        step,
+        pdev.address,
+        tuple(steps) if steps is not None else (),
+    )
 
+
+def find_group(
+    fn: PciFunction,
+    groups: Mapping[PciAddress, int],
+    env: GroupingEnv,
+    steps: list[Step] | None = None,
+    note: _Note | None = None,
+) -> tuple[int | None, PciFunction | None, str, PciFunction]:
+    """The body of :func:`pci_device_group`: ``(group, via, step, pdev)``.
+
+    For strategies that only need the answer; ``steps``/``note`` record the
+    trace when given.
+    """
+    if note is None:
+        note = _no_note
     # Step 1 (R4.1): the DMA-alias walk; pdev = the last device the callback saw.
     a = fn.address
     g = groups.get(a)
@@ -275,12 +335,9 @@ def pci_device_group(
             g,
         )
     if g is not None:
-        return _decide(fn, g, fn, "alias", fn, steps)
+        return g, fn, "alias", fn
+    aliases, walked, stop = env.plan(fn)
     pdev = fn
-    mask = env.alias_mask(fn)
-    aliases = env.bus_aliases(a.domain, a.bus)
-    if mask:
-        aliases = tuple((fn, a.bus << 8 | d) for d in sorted(mask)) + aliases
     for who, rid in aliases:
         pdev = who
         g = groups.get(who.address)
@@ -293,10 +350,9 @@ def pci_device_group(
                 g,
             )
         if g is not None:
-            return _decide(fn, g, who, "alias", who, steps)
+            return g, who, "alias", who
 
     # Step 2 (R4.2): walk up while the bridge's path to the root is not ACS-isolated.
-    walked, stop = env.upstream(pdev.address.domain, pdev.address.bus)
     for br in walked:
         pdev = br
         g = groups.get(br.address)
@@ -309,7 +365,7 @@ def pci_device_group(
                 g,
             )
         if g is not None:
-            return _decide(fn, g, br, "upstream", pdev, steps)
+            return g, br, "upstream", pdev
     if stop is not None and steps is not None:
         note("R4.2", stop, f"bridge {stop.address}: path to the root is ACS-isolated; stop")
 
@@ -317,12 +373,12 @@ def pci_device_group(
     devfns: set[int] = set()
     hit = _alias_group(pdev, devfns, groups, env, note)
     if hit is not None:
-        return _decide(fn, hit[0], hit[1], "alias-group", pdev, steps)
+        return hit[0], hit[1], "alias-group", pdev
     hit = _function_alias_group(pdev, devfns, groups, env, note)
     if hit is not None:
-        return _decide(fn, hit[0], hit[1], "function-alias", pdev, steps)
+        return hit[0], hit[1], "function-alias", pdev
     note("R4.4", fn, "no existing group found: allocate a new one")
-    return _decide(fn, None, None, "new", pdev, steps)
+    return None, None, "new", pdev
 
 
 class _Steps(list[Step]):
@@ -334,24 +390,6 @@ class _Steps(list[Step]):
 
 def _no_note(rule: str, dev: PciFunction, text: str, group: int | None = None, /) -> None:
     return None
-
-
-def _decide(
-    fn: PciFunction,
-    group: int | None,
-    via: PciFunction | None,
-    step: str,
-    pdev: PciFunction,
-    steps: list[Step] | None,
-) -> GroupDecision:
-    return GroupDecision(
-        fn.address,
-        group,
-        via.address if via is not None else None,
-        step,
-        pdev.address,
-        tuple(steps) if steps is not None else (),
-    )
 
 
 def _alias_group(

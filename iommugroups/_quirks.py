@@ -957,10 +957,13 @@ class Quirks:
         Does not include ``fn.dma_alias_devfns`` (the caller merges those).
         The devfns are on ``fn``'s own bus (R3.3).
         """
+        entries = self._alias_by_vendor.for_vendor(fn.vendor)
+        if not entries:
+            return _NO_DEVFNS
         out: set[int] = set()
-        for quirk in self._alias_by_vendor.for_vendor(fn.vendor):
+        for quirk in entries:
             out |= quirk.aliases(fn)
-        return frozenset(out)
+        return frozenset(out) if out else _NO_DEVFNS
 
     # --- bridge flags (R3.4, R3.5) -----------------------------------------
     def pcie_bridge_alias(self, fn: PciFunction, topology: Topology) -> bool:
@@ -994,6 +997,7 @@ class Quirks:
 
 
 _HEADER_TYPE_BRIDGE = 1
+_NO_DEVFNS: frozenset[int] = frozenset()
 
 #: The kernel's tables (see the module docstring for the source version).
 DEFAULT_QUIRKS = Quirks()

@@ -38,8 +38,8 @@ from __future__ import annotations
 
 import enum
 import functools
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import attrs
 
@@ -72,7 +72,7 @@ __all__ = [
 #: R2.1: the four controls IOMMU grouping requires, ``SV|RR|CR|UF``.
 _REQ = AcsFlags.SV | AcsFlags.RR | AcsFlags.CR | AcsFlags.UF
 
-#: An ACS capability that isolates (R2.1, R2.2): capability and control ``SV|RR|CR|UF``.
+#: An ACS capability that isolates (R2.1, R2.2), with capability and control ``SV|RR|CR|UF``.
 FULL_ACS = Acs(cap=_REQ, ctrl=_REQ)
 
 _OPTIONAL = (AcsFlags.TB, AcsFlags.EC, AcsFlags.DT)
@@ -240,6 +240,10 @@ _QUIRK_HIDDEN_BRIDGES = ((0x1B21, 0x1080), (0x10E3, 0x8113))  # PCIE_BRIDGE_ALIA
 
 _ANY_ACS = acs()
 _FULL_ACS = _full_acs()
+_ALIAS_KEYS = st.frozensets(st.integers(0, 8 + 0xFF), min_size=1, max_size=2)
+_EXTRA_DOMAINS = (1, 2, 0xA, 0x10000, 0x10001)
+
+_T = TypeVar("_T")
 
 
 @functools.cache
@@ -247,12 +251,13 @@ def _integers(lo: int, hi: int) -> st.SearchStrategy[int]:
     return st.integers(lo, hi)
 
 
-@functools.cache
-def _function_sets(max_size: int) -> st.SearchStrategy[frozenset[int]]:
-    return st.frozensets(st.integers(1, 7), min_size=1, max_size=max_size)
+_UNIT = st.just(None)
 
 
-_ALIAS_KEYS = st.frozensets(st.integers(0, 8 + 0xFF), min_size=1, max_size=2)
+def _span(build: Callable[[], _T]) -> st.SearchStrategy[_T]:
+    # Runs ``build`` (which draws through the outer draw function) inside a span
+    # of its own, so the shrinker can simplify or delete it as one unit.
+    return _UNIT.map(lambda _: build())
 
 
 class _Bus(enum.Enum):
@@ -278,55 +283,78 @@ class _Options:
     full_acs: bool
 
 
-@attrs.define
-class _PendingBridge:
-    kwargs: dict[str, Any]
-    child: _Bus
+@attrs.frozen
+class _VfPlan:
+    """A PF's VFs before bus numbers: their own fields, and where to put them."""
+
+    vfs: tuple[tuple[bool, Acs | None], ...]  # (multifunction bit, ACS) per VF
+    placement: int  # 0: after the PF, 1: devfn 0x80, 2: next bus
+    stride: int
+    spill_devfn: int  # first VF's devfn on the next bus (placement 2)
+    spare_vfs: int  # total_vfs - num_vfs
 
 
-@attrs.define
-class _PendingPf:
-    index: int  # into _Builder.functions
-    num_vfs: int
+@attrs.frozen
+class _FnPlan:
+    """One function before bus numbers; a bridge carries the plan of its secondary bus."""
+
+    function: int
+    fields: dict[str, Any]
+    child: _BusPlan | None = None
+    vfs: _VfPlan | None = None
+
+
+@attrs.frozen
+class _SlotPlan:
+    device: int
+    functions: tuple[_FnPlan, ...]
+
+
+@attrs.frozen
+class _BusPlan:
+    slots: tuple[_SlotPlan, ...]
 
 
 class _Builder:
-    """Draws one topology: depth-first, bus by bus, as ``pci_scan_child_bus`` numbers them.
+    """Draws one topology in two passes.
 
-    Per bus: (1) the devices on it; (2) the bus numbers its PFs' VFs need
-    (``pci_iov_bus_range``, reserved before any bridge below is numbered);
-    (3) each bridge in devfn order takes the next free bus number as its
-    secondary bus, its subtree is built, and its subordinate bus is the last
-    number the subtree used.
+    1. Draw a tree of bus plans, depth first, each slot, function and
+       subtree in a span of its own and every repetition behind a "one more?"
+       choice, so the shrinker can drop any part of it.
+    2. Number it as ``pci_scan_child_bus`` does, per bus: the devices on it;
+       the bus numbers its PFs' VFs need (``pci_iov_bus_range``, reserved
+       before any bridge below is numbered); then each bridge in devfn order
+       takes the next free number as its secondary bus, its subtree is
+       numbered, and its subordinate bus is the last number the subtree used.
     """
 
     def __init__(self, draw: st.DrawFn, opts: _Options) -> None:
         self.draw = draw
         self.opts = opts
         self.remaining = opts.max_functions
-        self.reserved = 0  # functions kept back for later root buses
-        self.functions: list[PciFunction] = []
-        self.domain = 0
-        self.next_bus = 0
-        self.bus_room = 0  # bus numbers still free in this domain (kept < 0xff)
+        self.bus_room = 0  # bus numbers the current domain may still use
 
     # --- drawing helpers (strategies are cached: building one costs more than drawing) ---
-    def room(self) -> int:
-        return self.remaining - self.reserved
-
     def take(self, n: int = 1) -> None:
-        assert n <= self.room()
+        assert n <= self.remaining
         self.remaining -= n
 
     def chance(self, percent: int) -> bool:
         """True with about ``percent`` % probability; shrinks to False."""
         return self.draw(_integers(0, 99)) >= 100 - percent
 
+    def more(self, done: int, limit: int, percent: int) -> bool:
+        """Another repetition? Never beyond ``limit`` or the function budget."""
+        return done < limit and self.remaining >= 1 and self.chance(percent)
+
     def upto(self, lo: int, hi: int) -> int:
         return lo if hi <= lo else self.draw(_integers(lo, hi))
 
-    def pick(self, options: Sequence[Any]) -> Any:
+    def pick(self, options: Sequence[_T]) -> _T:
         return options[0] if len(options) == 1 else options[self.upto(0, len(options) - 1)]
+
+    def span(self, build: Callable[[], _T]) -> _T:
+        return self.draw(_span(build))
 
     def acs(self) -> Acs | None:
         return self.draw(_FULL_ACS if self.opts.full_acs else _ANY_ACS)
@@ -334,270 +362,183 @@ class _Builder:
     def quirky(self) -> bool:
         return self.opts.quirk_ids and self.chance(10)
 
-    # --- the whole topology ---
-    def build(self) -> Topology:
-        n_domains = self.upto(1, self.opts.domains)
-        extra = sorted(
-            self.draw(
-                st.sets(
-                    st.sampled_from([1, 2, 0xA, 0x10000, 0x10001]),
-                    min_size=n_domains - 1,
-                    max_size=n_domains - 1,
-                )
-            )
-        )
-        # (domain, index of the root bus in it), for every root bus to build
-        plan = [(dom, i) for dom in [0, *extra] for i in range(self.upto(1, self.opts.root_buses))]
-        for k, (dom, i) in enumerate(plan):
-            self.reserved = len(plan) - k - 1  # one function for each later root bus
-            if self.room() < 1:
-                break
-            if i == 0:
-                self.domain = dom
-                self.next_bus = 0
-                self.bus_room = 0xF0
-            else:  # an expander root bus, above everything numbered so far
-                gap = self.upto(0, 0x10)
-                self.next_bus += gap
-                self.bus_room -= gap
-            root = self.next_bus
-            self.next_bus += 1
-            self.bus_room -= 1
-            self.populate(root, _Bus.ROOT, 0)
-        return Topology(self.functions)
-
-    # --- one bus ---
-    def populate(self, bus: int, kind: _Bus, depth: int) -> None:
-        assert self.next_bus == bus + 1
-        bridges: dict[int, _PendingBridge] = {}
-        pfs: list[_PendingPf] = []
-        if kind is _Bus.ROOT:
-            self.root_bus(bus, depth, bridges, pfs)
-        elif kind is _Bus.LINK:
-            self.link_bus(bus, depth, bridges, pfs)
-        elif kind is _Bus.SWITCH:
-            self.switch_bus(bus, depth, bridges)
-        else:
-            self.pci_bus(bus, depth, bridges)
-        self.place_vfs(bus, pfs, set(bridges))
-        for devfn in sorted(bridges):
-            pending = bridges[devfn]
-            sec = self.next_bus
-            self.next_bus += 1
-            self.populate(sec, pending.child, depth + 1)
-            self.functions.append(
-                PciFunction(
-                    **pending.kwargs,
-                    header_type=HEADER_BRIDGE,
-                    class_code=0x060400,
-                    secondary_bus=sec,
-                    subordinate_bus=self.next_bus - 1,
-                )
-            )
-
-    def can_bridge(self, depth: int, pending: int = 0) -> bool:
-        return depth < self.opts.max_depth and self.room() >= 1 and self.bus_room > pending
-
-    def bridge(
-        self,
-        bridges: dict[int, _PendingBridge],
-        address: PciAddress,
-        child: _Bus,
-        **kwargs: Any,
-    ) -> None:
-        self.take()
-        self.bus_room -= 1
-        bridges[address.devfn] = _PendingBridge({"address": address, **kwargs}, child)
-
-    def slots(self, count: int, first: int = 0) -> list[int]:
-        out = [first]
-        for _ in range(count - 1):
-            nxt = out[-1] + 1 + self.upto(0, 3)
-            if nxt > 0x1F:
-                break
-            out.append(nxt)
-        return out
-
-    def root_bus(
-        self, bus: int, depth: int, bridges: dict[int, _PendingBridge], pfs: list[_PendingPf]
-    ) -> None:
-        choices = ["endpoint", "root_port", "multifunction_root_port"]
-        if not self.opts.multifunction:
-            choices.remove("multifunction_root_port")
-        if self.opts.rciep:
-            choices.append("rciep")
-        if self.opts.conventional:
-            choices += ["pcie_pci_bridge", "conventional"]
-        choices.append("rc_ec")
-        slots = self.slots(self.upto(1, min(6, self.room())))
-        if self.quirky():
-            # An AMD host bridge at 00.0: the AMD southbridge ACS quirk then applies.
-            vendor, device, cls = _AMD_HOST_BRIDGE
-            self.take()
-            self.functions.append(
-                PciFunction(
-                    PciAddress(self.domain, bus, slots[0], 0),
-                    vendor=vendor,
-                    device=device,
-                    class_code=cls,
-                    pcie_type=PcieType.RC_END,
-                )
-            )
-            slots = [s + 1 for s in slots if s + 1 <= 0x1F]
-        for slot in slots:
-            if self.room() < 1:
-                break
-            what = self.pick(choices)
-            if what in ("root_port", "multifunction_root_port") and self.can_bridge(
-                depth, len(bridges)
-            ):
-                self.ports(bus, slot, depth, bridges, what == "multifunction_root_port")
-            elif what == "pcie_pci_bridge" and self.can_bridge(depth, len(bridges)):
-                self.bridge(
-                    bridges,
-                    PciAddress(self.domain, bus, slot, 0),
-                    _Bus.PCI,
-                    **self.ids(_NEUTRAL_PCIE_PCI, ()),
-                    pcie_type=PcieType.PCI_BRIDGE,
-                )
-            elif what == "conventional":
-                self.endpoint_slot(bus, slot, None, pfs)
-            elif what == "rciep":
-                self.endpoint_slot(bus, slot, PcieType.RC_END, pfs, root=True)
-            elif what == "rc_ec":
-                self.take()
-                self.functions.append(
-                    PciFunction(
-                        PciAddress(self.domain, bus, slot, 0),
-                        vendor=0x1B36,
-                        device=0x0020,
-                        class_code=0x080700,
-                        pcie_type=PcieType.RC_EC,
-                    )
-                )
-            else:
-                self.endpoint_slot(bus, slot, PcieType.ENDPOINT, pfs, root=True)
-
-    def ports(
-        self,
-        bus: int,
-        slot: int,
-        depth: int,
-        bridges: dict[int, _PendingBridge],
-        multifunction: bool,
-    ) -> None:
-        """A root port, or a multifunction slot of root ports (Intel PCH style)."""
-        functions = [0]
-        if multifunction:
-            functions += sorted(self.draw(_function_sets(3)))
-        ids = self.ids(_NEUTRAL_ROOT_PORTS, _QUIRK_ROOT_PORTS)
-        for fn in functions:
-            if not self.can_bridge(depth, len(bridges)):
-                break
-            mf = (fn == 0 and len(functions) > 1) or (fn > 0 and self.chance(70))
-            self.bridge(
-                bridges,
-                PciAddress(self.domain, bus, slot, fn),
-                _Bus.LINK,
-                **ids,
-                pcie_type=PcieType.ROOT_PORT,
-                multifunction=mf,
-                acs=self.acs(),
-            )
-
     def ids(
-        self, neutral: Sequence[tuple[int, int]], quirk: Sequence[tuple[int, int]]
-    ) -> dict[str, int]:
-        pool = quirk if quirk and self.quirky() else neutral
-        vendor, device = self.pick(pool)
+        self, neutral: Sequence[tuple[int, int]], quirk: Sequence[tuple[int, int]] = ()
+    ) -> dict[str, Any]:
+        vendor, device = self.pick(quirk if quirk and self.quirky() else neutral)
         return {"vendor": vendor, "device": device}
 
-    def link_bus(
-        self, bus: int, depth: int, bridges: dict[int, _PendingBridge], pfs: list[_PendingPf]
-    ) -> None:
+    def can_bridge(self, depth: int) -> bool:
+        return depth < self.opts.max_depth and self.remaining >= 1 and self.bus_room >= 1
+
+    # --- pass 1: the tree ---
+    def build(self) -> Topology:
+        domains: list[tuple[int, list[tuple[int, _BusPlan]]]] = []
+        while True:
+            used = {d for d, _ in domains}
+            dom = 0 if not domains else self.pick([d for d in _EXTRA_DOMAINS if d not in used])
+            self.bus_room = 0xF0
+            roots: list[tuple[int, _BusPlan]] = []
+            while True:
+                roots.append(self.span(functools.partial(self.root, bool(roots))))
+                if not self.more(len(roots), self.opts.root_buses, 30):
+                    break
+            domains.append((dom, roots))
+            if not self.more(len(domains), self.opts.domains, 30):
+                break
+        return Topology(_number(domains))
+
+    def root(self, expander: bool) -> tuple[int, _BusPlan]:
+        """A root bus; an expander root bus sits a little above what came before."""
+        gap = self.upto(0, min(0x10, self.bus_room - 8)) if expander else 0
+        self.bus_room -= gap + 1
+        return gap, self.bus(_Bus.ROOT, 0)
+
+    def bus(self, kind: _Bus, depth: int) -> _BusPlan:
+        slots: list[_SlotPlan] = []
+        if kind is _Bus.LINK:
+            slot = self.link_slot(depth)
+            return _BusPlan((slot,) if slot is not None else ())
+        if kind is _Bus.ROOT:
+            element, limit, percent = self.root_slot, 8, 75
+            if self.quirky():
+                # An AMD host bridge at 00.0 (the AMD southbridge ACS quirk needs IVRS).
+                vendor, device, cls = _AMD_HOST_BRIDGE
+                self.take()
+                fields = {"vendor": vendor, "device": device, "class_code": cls}
+                fields["pcie_type"] = PcieType.RC_END
+                slots.append(_SlotPlan(0, (_FnPlan(0, fields),)))
+        elif kind is _Bus.SWITCH:
+            element, limit, percent = self.downstream_port, 4, 50
+        else:
+            element, limit, percent = self.pci_slot, 4, 50
+        first = True
+        while first or self.more(len(slots), limit, percent):
+            if not first or slots:
+                prev = slots[-1].device if slots else -1
+                made = self.span(functools.partial(self.next_slot, prev, element, depth))
+            else:  # the first slot of a conventional bus need not be 0
+                start = self.upto(0, 4) if kind is _Bus.PCI else 0
+                made = self.span(functools.partial(element, start, depth))
+            first = False
+            if made is None:
+                break
+            slots.append(made)
+        return _BusPlan(tuple(slots))
+
+    def next_slot(
+        self, prev: int, element: Callable[[int, int], _SlotPlan | None], depth: int
+    ) -> _SlotPlan | None:
+        slot = prev + 1 + self.upto(0, 3)
+        return element(slot, depth) if slot <= 0x1F else None
+
+    def root_slot(self, slot: int, depth: int) -> _SlotPlan | None:
+        opts = self.opts
+        choices = ["endpoint", "root_port"]
+        if opts.multifunction:
+            choices.append("multifunction_root_port")
+        if opts.rciep:
+            choices.append("rciep")
+        if opts.conventional:
+            choices += ["pcie_pci_bridge", "conventional"]
+        choices.append("rc_ec")
+        what = self.pick(choices)
+        if what in ("root_port", "multifunction_root_port") and self.can_bridge(depth):
+            return self.root_ports(slot, depth, what == "multifunction_root_port")
+        if what == "pcie_pci_bridge" and self.can_bridge(depth):
+            fields = self.ids(_NEUTRAL_PCIE_PCI) | {"pcie_type": PcieType.PCI_BRIDGE}
+            return _SlotPlan(slot, (self.bridge(0, fields, _Bus.PCI, depth),))
+        if what == "conventional":
+            return self.endpoint(slot, None)
+        if what == "rciep":
+            return self.endpoint(slot, PcieType.RC_END, root=True)
+        if what == "rc_ec" and self.remaining >= 1:
+            self.take()
+            fields = {"vendor": 0x1B36, "device": 0x0020, "class_code": 0x080700}
+            return _SlotPlan(slot, (_FnPlan(0, fields | {"pcie_type": PcieType.RC_EC}),))
+        return self.endpoint(slot, PcieType.ENDPOINT, root=True)
+
+    def bridge(self, function: int, fields: dict[str, Any], child: _Bus, depth: int) -> _FnPlan:
+        self.take()
+        self.bus_room -= 1
+        plan = self.span(functools.partial(self.bus, child, depth + 1))
+        return _FnPlan(function, fields, child=plan)
+
+    def root_ports(self, slot: int, depth: int, multifunction: bool) -> _SlotPlan:
+        """A root port, or a multifunction slot of them (Intel PCH style)."""
+        ids = self.ids(_NEUTRAL_ROOT_PORTS, _QUIRK_ROOT_PORTS)
+        ports = [self.root_port(0, multifunction, ids, depth)]
+        fn = 0
+        while multifunction and (len(ports) == 1 or self.more(len(ports), 4, 50)):
+            fn += 1 + self.upto(0, 2)
+            if fn > 7 or not self.can_bridge(depth):
+                break
+            # the kernel forces the multifunction bit on functions > 0 (R5.6)
+            port = functools.partial(self.root_port, fn, None, ids, depth)
+            ports.append(self.span(port))
+        return _SlotPlan(slot, tuple(ports))
+
+    def root_port(
+        self, fn: int, multifunction: bool | None, ids: dict[str, Any], depth: int
+    ) -> _FnPlan:
+        fields = ids | {
+            "pcie_type": PcieType.ROOT_PORT,
+            "multifunction": self.chance(70) if multifunction is None else multifunction,
+            "acs": self.acs(),
+        }
+        return self.bridge(fn, fields, _Bus.LINK, depth)
+
+    def link_slot(self, depth: int) -> _SlotPlan | None:
+        """What a PCIe link carries: one device (or none) at slot 0."""
         choices = ["endpoint", "empty", "legacy_endpoint"]
         if self.opts.switches:
             choices.append("switch")
         if self.opts.conventional:
             choices += ["pcie_pci_bridge", "hidden_pci_bridge"]
         what = self.pick(choices)
-        address = PciAddress(self.domain, bus, 0, 0)
-        if what == "empty" or self.room() < 1:
-            return
+        if what == "empty" or self.remaining < 1:
+            return None
         if what == "switch" and self.can_bridge(depth):
-            self.bridge(
-                bridges,
-                address,
-                _Bus.SWITCH,
-                **self.ids(_NEUTRAL_USP, ()),
-                pcie_type=PcieType.UPSTREAM,
-                acs=self.acs() if self.opts.full_acs or self.chance(30) else None,
-            )
-        elif what == "pcie_pci_bridge" and self.can_bridge(depth):
-            self.bridge(
-                bridges,
-                address,
-                _Bus.PCI,
-                **self.ids(_NEUTRAL_PCIE_PCI, ()),
-                pcie_type=PcieType.PCI_BRIDGE,
-            )
-        elif what == "hidden_pci_bridge" and self.can_bridge(depth):
+            fields = self.ids(_NEUTRAL_USP) | {
+                "pcie_type": PcieType.UPSTREAM,
+                "acs": self.acs() if self.opts.full_acs or self.chance(30) else None,
+            }
+            return _SlotPlan(0, (self.bridge(0, fields, _Bus.SWITCH, depth),))
+        if what == "pcie_pci_bridge" and self.can_bridge(depth):
+            fields = self.ids(_NEUTRAL_PCIE_PCI) | {"pcie_type": PcieType.PCI_BRIDGE}
+            return _SlotPlan(0, (self.bridge(0, fields, _Bus.PCI, depth),))
+        if what == "hidden_pci_bridge" and self.can_bridge(depth):
             # A PCIe-to-PCI bridge without a PCIe capability
             # (R3.5 quirk_use_pcie_bridge_dma_alias).
-            self.bridge(
-                bridges,
-                address,
-                _Bus.PCI,
-                **self.ids(_NEUTRAL_PCI_PCI, _QUIRK_HIDDEN_BRIDGES),
-                pcie_type=None,
-            )
-        elif what == "legacy_endpoint":
-            self.endpoint_slot(bus, 0, PcieType.LEG_END, pfs)
-        else:
-            self.endpoint_slot(bus, 0, PcieType.ENDPOINT, pfs)
+            fields = self.ids(_NEUTRAL_PCI_PCI, _QUIRK_HIDDEN_BRIDGES) | {"pcie_type": None}
+            return _SlotPlan(0, (self.bridge(0, fields, _Bus.PCI, depth),))
+        if what == "legacy_endpoint":
+            return self.endpoint(0, PcieType.LEG_END)
+        return self.endpoint(0, PcieType.ENDPOINT)
 
-    def switch_bus(self, bus: int, depth: int, bridges: dict[int, _PendingBridge]) -> None:
-        ids = self.ids(_NEUTRAL_SWITCH, _QUIRK_DOWNSTREAM)
-        for slot in self.slots(self.upto(1, 4)):
-            if not self.can_bridge(depth, len(bridges)):
-                break
-            self.bridge(
-                bridges,
-                PciAddress(self.domain, bus, slot, 0),
-                _Bus.LINK,
-                **ids,
-                pcie_type=PcieType.DOWNSTREAM,
-                acs=self.acs(),
-            )
+    def downstream_port(self, slot: int, depth: int) -> _SlotPlan | None:
+        if not self.can_bridge(depth):
+            return None
+        fields = self.ids(_NEUTRAL_SWITCH, _QUIRK_DOWNSTREAM) | {
+            "pcie_type": PcieType.DOWNSTREAM,
+            "acs": self.acs(),
+        }
+        return _SlotPlan(slot, (self.bridge(0, fields, _Bus.LINK, depth),))
 
-    def pci_bus(self, bus: int, depth: int, bridges: dict[int, _PendingBridge]) -> None:
-        first = self.upto(0, 4)
-        for slot in self.slots(self.upto(1, 4), first):
-            if self.room() < 1:
-                break
-            if self.chance(20) and self.can_bridge(depth, len(bridges)):
-                # A conventional PCI-PCI bridge (no PCIe capability).
-                self.bridge(
-                    bridges,
-                    PciAddress(self.domain, bus, slot, 0),
-                    _Bus.PCI,
-                    **self.ids(_NEUTRAL_PCI_PCI, ()),
-                    pcie_type=None,
-                )
-            else:
-                self.endpoint_slot(bus, slot, None, [])
+    def pci_slot(self, slot: int, depth: int) -> _SlotPlan | None:
+        if self.chance(20) and self.can_bridge(depth):
+            # A conventional PCI-PCI bridge (no PCIe capability).
+            fields = self.ids(_NEUTRAL_PCI_PCI) | {"pcie_type": None}
+            return _SlotPlan(slot, (self.bridge(0, fields, _Bus.PCI, depth),))
+        return self.endpoint(slot, None)
 
     # --- devices ---
-    def endpoint_slot(
-        self,
-        bus: int,
-        slot: int,
-        pcie_type: PcieType | None,
-        pfs: list[_PendingPf],
-        *,
-        root: bool = False,
-    ) -> None:
+    def endpoint(
+        self, slot: int, pcie_type: PcieType | None, *, root: bool = False
+    ) -> _SlotPlan | None:
         """One device (1-8 functions) at ``slot``: neutral, ACS-quirk or alias-quirk ids."""
+        if self.remaining < 1:
+            return None
         opts = self.opts
         personalities = ["neutral"]
         if opts.quirk_ids:
@@ -614,7 +555,6 @@ class _Builder:
             _NEUTRAL_CONVENTIONAL if pcie_type is None else _NEUTRAL_ENDPOINTS
         )
         sub = (0, 0)
-        per_fn: dict[int, int] = {}
         if who == "mf_acs_quirk":
             vendor, device, cls = self.pick(_QUIRK_MF_ENDPOINTS)
         elif who == "amd_sb":
@@ -632,127 +572,161 @@ class _Builder:
         elif who == "adaptec":  # quirk_fixed_dma_alias: 01.0
             vendor, device, cls = 0x9005, 0x0285, 0x010400
             sub = (0x9005, 0x02BB)
-
-        functions = [0]
-        if opts.multifunction and self.room() > 1:
-            if who in ("marvell", "ricoh") and self.chance(70):
-                functions.append(1)
-            elif self.chance(35):
-                functions += sorted(self.draw(_function_sets(min(7, self.room() - 1))))
-            functions = sorted(set(functions))[: self.room()]
-        if who == "ricoh" and len(functions) > 1:
-            per_fn[functions[-1]] = 0xE832
-        for fn in functions:
-            if self.room() < 1:
+        common: dict[str, Any] = {
+            "vendor": vendor,
+            "device": device,
+            "class_code": cls,
+            "pcie_type": pcie_type,
+            "subsystem_vendor": sub[0],
+            "subsystem_device": sub[1],
+        }
+        multi = (
+            opts.multifunction
+            and self.remaining > 1
+            and (self.chance(70) if who in ("marvell", "ricoh") else self.chance(35))
+        )
+        # fn 0 of a single-function device may carry the multifunction bit too
+        fn0_bit = multi or (opts.multifunction and self.chance(5))
+        functions = [self.function(slot, 0, fn0_bit, common)]
+        fn = 0
+        while multi and (len(functions) == 1 or self.more(len(functions), 8, 50)):
+            fn += 1 + self.upto(0, 2)
+            if fn > 7 or self.remaining < 1:
                 break
+            fields = common
+            if who == "ricoh" and len(functions) == 1:
+                fields = common | {"device": 0xE832}
+            # the kernel forces the bit on functions > 0 anyway (R5.6)
+            functions.append(self.span(functools.partial(self.function, slot, fn, None, fields)))
+        return _SlotPlan(slot, tuple(functions))
+
+    def function(
+        self, slot: int, fn: int, multifunction: bool | None, common: dict[str, Any]
+    ) -> _FnPlan:
+        self.take()
+        mf = self.chance(60) if multifunction is None else multifunction
+        pcie_type = common["pcie_type"]
+        fields = common | {"multifunction": mf}
+        if pcie_type is not None and (mf or fn > 0):
+            fields["acs"] = self.acs()  # mixed: absent, partial or isolating per function
+        elif pcie_type is not None and self.chance(10):
+            fields["acs"] = self.draw(_ANY_ACS)  # ignored: single-function (R2.3 step 4)
+        if self.opts.aliases and self.chance(8):  # explicit alias devfns (R3.3)
+            # 0-7: a function of its own slot; 8-263: any devfn of its bus
+            fields["dma_alias_devfns"] = frozenset(
+                slot << 3 | k if k < 8 else k - 8 for k in self.draw(_ALIAS_KEYS)
+            )
+        vfs = None
+        if (
+            self.opts.sriov
+            and pcie_type in (PcieType.ENDPOINT, PcieType.RC_END)
+            and self.remaining >= 1
+            and self.bus_room >= 2
+            and self.chance(20)
+        ):
+            vfs = self.span(self.vf_plan)
+        return _FnPlan(fn, fields, vfs=vfs)
+
+    def vf_plan(self) -> _VfPlan:
+        vfs: list[tuple[bool, Acs | None]] = []
+        while not vfs or self.more(len(vfs), 4, 40):
             self.take()
-            if fn == 0:
-                # The kernel scans functions > 0 only when fn 0 says multifunction (R5.6);
-                # fn 0 of a single-function device may still carry the bit.
-                mf = len(functions) > 1 or (opts.multifunction and self.chance(5))
-            else:
-                mf = self.chance(60)  # the kernel forces it on anyway (R5.6)
-            if pcie_type is not None and (mf or len(functions) > 1):
-                fn_acs = self.acs()  # mixed: absent, partial or isolating per function
-            elif pcie_type is not None and self.chance(10):
-                fn_acs = self.draw(_ANY_ACS)  # ignored: single-function (R2.3 step 4)
-            else:
-                fn_acs = None
-            extra: dict[str, Any] = {}
-            if opts.aliases and self.chance(8):  # explicit alias devfns (R3.3)
-                # 0-7: a function of its own slot; 8-263: any devfn of its bus
-                extra["dma_alias_devfns"] = frozenset(
-                    slot << 3 | k if k < 8 else k - 8 for k in self.draw(_ALIAS_KEYS)
-                )
-            self.functions.append(
+            mf = self.opts.multifunction and self.chance(10)
+            vfs.append((mf, self.acs() if mf else None))
+        self.bus_room -= 2  # VFs may run over onto the next two bus numbers
+        return _VfPlan(
+            vfs=tuple(vfs),
+            placement=self.upto(0, 2),
+            stride=self.pick((1, 2)),
+            spill_devfn=self.pick((0x00, 0x80, 0xFE)),
+            spare_vfs=self.upto(0, 3),
+        )
+
+
+# --- pass 2: bus numbers ---------------------------------------------------------
+
+
+def _number(domains: list[tuple[int, list[tuple[int, _BusPlan]]]]) -> list[PciFunction]:
+    out: list[PciFunction] = []
+    for dom, roots in domains:
+        next_bus = 0
+        for gap, plan in roots:
+            root = next_bus + gap
+            next_bus = _number_bus(out, dom, root, plan)
+    return out
+
+
+def _number_bus(out: list[PciFunction], dom: int, bus: int, plan: _BusPlan) -> int:
+    """Number ``plan`` as bus ``bus``; returns the next free bus number."""
+    next_bus = bus + 1
+    bridges: list[tuple[PciAddress, _FnPlan]] = []
+    pfs: list[tuple[int, _VfPlan]] = []  # (index into out, plan)
+    taken: set[int] = set()  # requester ids used on this bus and the VF buses
+    for slot in plan.slots:
+        for fp in slot.functions:
+            address = PciAddress(dom, bus, slot.device, fp.function)
+            taken.add(address.rid)
+            if fp.child is not None:
+                bridges.append((address, fp))
+                continue
+            if fp.vfs is not None:
+                pfs.append((len(out), fp.vfs))
+            out.append(PciFunction(address, **fp.fields))
+    cursor = max(taken, default=bus << 8) + 1
+    for index, vp in pfs:
+        pf = out[index]
+        pf_rid = pf.address.rid
+        n = len(vp.vfs)
+        stride = vp.stride
+        if vp.placement == 0:  # right after the PF (mlx5: PFs 00.0/00.1, VFs 00.2 ...)
+            start = pf_rid + 1
+        elif vp.placement == 1:  # Intel NICs: offset 0x80
+            start = bus << 8 | 0x80
+        else:  # on the next bus (a virtual bus), possibly running over to the one after
+            start = (bus + 1) << 8 | vp.spill_devfn
+        rids = [start + i * stride for i in range(n)]
+        if start <= pf_rid or any(r in taken or r >> 8 > bus + 2 for r in rids):
+            stride, start = 1, cursor
+            rids = [start + i for i in range(n)]
+        taken.update(rids)
+        cursor = max(cursor, rids[-1] + 1)
+        next_bus = max(next_bus, (rids[-1] >> 8) + 1)  # pci_iov_bus_range
+        cap = SriovCapability(
+            total_vfs=n + vp.spare_vfs,
+            num_vfs=n,
+            offset=start - pf_rid,
+            stride=stride,
+            vf_device=min(pf.device + 1, 0xFFFF),
+        )
+        out[index] = attrs.evolve(pf, sriov=cap)
+        for rid, (mf, vf_acs) in zip(rids, vp.vfs, strict=True):
+            out.append(
                 PciFunction(
-                    PciAddress(self.domain, bus, slot, fn),
-                    vendor=vendor,
-                    device=per_fn.get(fn, device),
-                    class_code=cls,
+                    PciAddress.from_devfn(dom, rid >> 8, rid & 0xFF),
+                    vendor=pf.vendor,
+                    device=cap.vf_device,
+                    class_code=pf.class_code,
                     multifunction=mf,
-                    pcie_type=pcie_type,
-                    acs=fn_acs,
-                    subsystem_vendor=sub[0],
-                    subsystem_device=sub[1],
-                    **extra,
+                    pcie_type=pf.pcie_type,
+                    acs=vf_acs,
+                    physfn=pf.address,
                 )
             )
-            if (
-                opts.sriov
-                and pcie_type in (PcieType.ENDPOINT, PcieType.RC_END)
-                and self.room() >= 1
-                and self.chance(20)
-            ):
-                n = self.upto(1, min(4, self.room()))
-                self.take(n)
-                pfs.append(_PendingPf(len(self.functions) - 1, n))
-
-    def place_vfs(self, bus: int, pfs: list[_PendingPf], bridge_devfns: set[int]) -> None:
-        """Give each PF its VFs: RID = PF RID + offset + i * stride (SR-IOV 9.3.3).
-
-        VFs sit after the PF in its slot, higher on the same bus, or on the
-        next bus numbers (virtual buses), which are reserved before any
-        bridge on this bus is numbered, so they lie in the parent bridge's
-        range (``pci_iov_bus_range``).
-        """
-        if not pfs:
-            return
-        dom = self.domain
-        taken = {
-            f.address.rid
-            for f in self.functions
-            if f.address.domain == dom and f.address.bus == bus
-        } | {bus << 8 | d for d in bridge_devfns}
-        cursor = max(taken) + 1
-        top_bus = bus
-        for pending in pfs:
-            pf = self.functions[pending.index]
-            pf_rid = pf.address.rid
-            n = pending.num_vfs
-            can_spill = self.bus_room > 3 and bus + 3 <= 0xFF
-            mode = self.upto(0, 2 if can_spill else 1)
-            stride = self.pick((1, 2))
-            if mode == 0:  # right after the PF (mlx5: PFs 00.0/00.1, VFs 00.2...)
-                start = pf_rid + 1
-            elif mode == 1:  # Intel NICs: offset 0x80
-                start = bus << 8 | 0x80
-            else:  # on the next bus (virtual bus), possibly running over to the one after
-                start = (bus + 1) << 8 | self.pick((0x00, 0x80, 0xFE))
-            rids = [start + i * stride for i in range(n)]
-            if start <= pf_rid or any(r in taken or r >> 8 > bus + 2 for r in rids):
-                stride = 1
-                start = cursor
-                rids = [start + i for i in range(n)]
-            taken.update(rids)
-            cursor = max(cursor, rids[-1] + 1)
-            top_bus = max(top_bus, rids[-1] >> 8)
-            cap = SriovCapability(
-                total_vfs=n + self.upto(0, 3),
-                num_vfs=n,
-                offset=start - pf_rid,
-                stride=stride,
-                vf_device=pf.device + 1 if pf.device < 0xFFFF else pf.device,
+    for address, fp in bridges:  # already in devfn order
+        assert fp.child is not None
+        sec = next_bus
+        next_bus = _number_bus(out, dom, sec, fp.child)
+        out.append(
+            PciFunction(
+                address,
+                **fp.fields,
+                header_type=HEADER_BRIDGE,
+                class_code=0x060400,
+                secondary_bus=sec,
+                subordinate_bus=next_bus - 1,
             )
-            self.functions[pending.index] = attrs.evolve(pf, sriov=cap)
-            for rid in rids:
-                mf = self.opts.multifunction and self.chance(10)
-                self.functions.append(
-                    PciFunction(
-                        PciAddress.from_devfn(dom, rid >> 8, rid & 0xFF),
-                        vendor=pf.vendor,
-                        device=cap.vf_device,
-                        class_code=pf.class_code,
-                        multifunction=mf,
-                        pcie_type=pf.pcie_type,
-                        acs=self.acs() if mf else None,
-                        physfn=pf.address,
-                    )
-                )
-        if top_bus > bus:
-            used = top_bus - bus
-            self.next_bus += used
-            self.bus_room -= used
+        )
+    return next_bus
 
 
 @st.composite

@@ -36,7 +36,7 @@ from .._errors import UnknownDevice
 from .._fwspec import pci_fwspec, platform_fwspec
 from .._groups import Grouping, GroupTable
 from .._model import FwSpec, IommuKind, PciAddress, PciFunction, PlatformDevice, Topology
-from .._pci_device_group import GroupingEnv, pci_device_group
+from .._pci_device_group import GroupingEnv, find_group
 from .._quirks import DEFAULT_QUIRKS, QuirkContext, Quirks
 
 __all__ = ["CANONICAL", "canonical_groups", "make_context"]
@@ -130,7 +130,22 @@ def canonical_groups(
     sid_owner: dict[tuple[str, int], str] = {}
     groups_by_addr: dict[PciAddress, int] = {}
 
-    for dev in _device_order(topology, order):
+    devices = _device_order(topology, order)
+    if not topology.iommus:  # the implicit IOMMU translates every PCI device
+        for dev in devices:
+            if isinstance(dev, PciFunction):
+                addr = dev.address
+                found = find_group(dev, groups_by_addr, env)[0]
+                gid = table.new_group() if found is None else found  # R4.4
+                table.add(str(addr), gid, "pci", addr)
+                groups_by_addr[addr] = gid
+            elif dev.iommu is None:
+                table.ungrouped[dev.name] = "no IOMMU translates this device"
+            else:  # R1.5 generic_device_group
+                table.add(dev.name, table.new_group(), dev.bus)
+        return table.snapshot(CANONICAL)
+
+    for dev in devices:
         name = _name(dev)
         spec: FwSpec | None
         if isinstance(dev, PciFunction):
@@ -173,8 +188,7 @@ def canonical_groups(
                 (group,) = owners
         if group is None:
             if isinstance(dev, PciFunction):
-                decision = pci_device_group(dev, groups_by_addr, env)
-                group = decision.group
+                group = find_group(dev, groups_by_addr, env)[0]
             if group is None:  # R4.4 / R1.5 generic_device_group
                 group = table.new_group()
         if isinstance(dev, PciFunction):
