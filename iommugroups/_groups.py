@@ -120,20 +120,27 @@ class Grouping:
     log: tuple[LogLine, ...] = ()
     ungrouped: Mapping[str, str] = attrs.field(factory=dict)
     strategy: str = ""
-    _member_of: dict[str, int] = attrs.field(init=False, eq=False, repr=False, hash=False)
+    _member_of: dict[str, int] | None = attrs.field(
+        init=False, default=None, eq=False, repr=False, hash=False
+    )
 
-    def __attrs_post_init__(self) -> None:
-        object.__setattr__(self, "_member_of", {d: g for g, ds in self.groups.items() for d in ds})
+    def _members(self) -> dict[str, int]:
+        index = self._member_of
+        if index is None:  # built on first use
+            index = {d: g for g, ds in self.groups.items() for d in ds}
+            object.__setattr__(self, "_member_of", index)
+        return index
 
     def group_of(self, device: str | PciAddress) -> int | None:
         """The group id of ``device`` (an address or a platform name), or ``None``."""
+        index = self._members()
         key = str(device) if isinstance(device, PciAddress) else device
-        if key not in self._member_of and not isinstance(device, PciAddress):
+        if key not in index and not isinstance(device, PciAddress):
             try:
                 key = str(PciAddress.parse(key))
             except InvalidAddress:
                 pass
-        return self._member_of.get(key)
+        return index.get(key)
 
     def partition(self) -> frozenset[frozenset[str]]:
         """The groups as a set of sets of device names (ids forgotten)."""

@@ -377,7 +377,8 @@ def find_group(
     hit = _function_alias_group(pdev, devfns, groups, env, note)
     if hit is not None:
         return hit[0], hit[1], "function-alias", pdev
-    note("R4.4", fn, "no existing group found: allocate a new one")
+    if steps is not None:
+        note("R4.4", fn, "no existing group found: allocate a new one")
     return None, None, "new", pdev
 
 
@@ -405,11 +406,14 @@ def _alias_group(
         return None
     devfns.add(devfn)
     g = groups.get(pdev.address)
+    tracing = note is not _no_note  # do not format trace text nobody reads
     if g is not None:
-        note("R5.1", pdev, f"{pdev.address} is in group {g}", g)
+        if tracing:
+            note("R5.1", pdev, f"{pdev.address} is in group {g}", g)
         return g, pdev
     for t in env.alias_candidates(pdev):
-        note("R5.1", t, f"{t.address} and {pdev.address} are DMA aliases of each other (R3.6)")
+        if tracing:
+            note("R5.1", t, f"{t.address} and {pdev.address} are DMA aliases of each other (R3.6)")
         hit = _alias_group(t, devfns, groups, env, note)
         if hit is not None:
             return hit
@@ -429,12 +433,13 @@ def _function_alias_group(
     """R5.2 ``get_pci_function_alias_group``."""
     if not env.topology.is_multifunction(pdev) or env.acs_enabled(pdev):
         return None
-    note(
-        "R5.2",
-        pdev,
-        f"{pdev.address} is a function of a multifunction device without ACS isolation "
-        "(SV|RR|CR|UF): its slot's non-isolated functions are looked at",
-    )
+    if note is not _no_note:
+        note(
+            "R5.2",
+            pdev,
+            f"{pdev.address} is a function of a multifunction device without ACS isolation "
+            "(SV|RR|CR|UF): its slot's non-isolated functions are looked at",
+        )
     for t in env.slot_peers(pdev):
         if env.acs_enabled(t):
             continue

@@ -34,7 +34,7 @@ from collections.abc import Iterable
 
 from .._errors import UnknownDevice
 from .._fwspec import pci_fwspec, platform_fwspec
-from .._groups import Grouping, GroupTable
+from .._groups import Grouping, GroupTable, LogLine
 from .._model import FwSpec, IommuKind, PciAddress, PciFunction, PlatformDevice, Topology
 from .._pci_device_group import GroupingEnv, find_group
 from .._quirks import DEFAULT_QUIRKS, QuirkContext, Quirks
@@ -131,19 +131,8 @@ def canonical_groups(
     groups_by_addr: dict[PciAddress, int] = {}
 
     devices = _device_order(topology, order)
-    if not topology.iommus:  # the implicit IOMMU translates every PCI device
-        for dev in devices:
-            if isinstance(dev, PciFunction):
-                addr = dev.address
-                found = find_group(dev, groups_by_addr, env)[0]
-                gid = table.new_group() if found is None else found  # R4.4
-                table.add(str(addr), gid, "pci", addr)
-                groups_by_addr[addr] = gid
-            elif dev.iommu is None:
-                table.ungrouped[dev.name] = "no IOMMU translates this device"
-            else:  # R1.5 generic_device_group
-                table.add(dev.name, table.new_group(), dev.bus)
-        return table.snapshot(CANONICAL)
+    if not topology.iommus:
+        return _implicit_iommu(devices, env)
 
     for dev in devices:
         name = _name(dev)
@@ -199,3 +188,49 @@ def canonical_groups(
         for sid in spec.stream_ids:
             sid_owner.setdefault((spec.iommu, sid), name)
     return table.snapshot(CANONICAL)
+
+
+def _implicit_iommu(devices: list[Device], env: GroupingEnv) -> Grouping:
+    """The loop of :func:`canonical_groups` when no IOMMU instance is declared.
+
+    The same rules as the general loop (every PCI device translated, one
+    fresh group per platform device with an IOMMU, R1.5), without the
+    firmware bookkeeping: the path that grouping a large x86 machine takes.
+    Ids are dense because nothing is released (R1.1, R1.2).
+    """
+    groups_by_addr: dict[PciAddress, int] = {}
+    members: list[list[PciAddress]] = []
+    names: list[list[str]] = []
+    others: dict[int, list[str]] = {}
+    log: list[LogLine] = []
+    ungrouped: dict[str, str] = {}
+    for dev in devices:
+        if isinstance(dev, PciFunction):
+            addr = dev.address
+            name = str(addr)
+            gid = find_group(dev, groups_by_addr, env)[0]
+            if gid is None:  # R4.4: a new group
+                gid = len(members)
+                members.append([addr])
+                names.append([name])
+            else:
+                members[gid].append(addr)
+                names[gid].append(name)
+            groups_by_addr[addr] = gid
+            log.append(LogLine("pci", name, gid))
+        elif dev.iommu is None:
+            ungrouped[dev.name] = "no IOMMU translates this device"
+        else:  # R1.5 generic_device_group
+            gid = len(members)
+            members.append([])
+            names.append([])
+            others[gid] = [dev.name]
+            log.append(LogLine(dev.bus, dev.name, gid))
+    groups: dict[int, tuple[str, ...]] = {}
+    for gid, addrs in enumerate(members):
+        if all(a < b for a, b in zip(addrs, addrs[1:])):  # usually added in address order
+            pci = tuple(names[gid])
+        else:
+            pci = tuple(str(a) for a in sorted(addrs))
+        groups[gid] = pci + tuple(others.get(gid, ()))
+    return Grouping(groups=groups, log=tuple(log), ungrouped=ungrouped, strategy=CANONICAL)
