@@ -606,6 +606,7 @@ def _decode(
         subsystem_vendor=subsystem_vendor,
         subsystem_device=subsystem_device,
         unknown=_unknown(unknown),
+        capabilities=frozenset(caps.found),
     )
     return _Decoded(fn, is_pcie, pcix_mode2)
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import heapq
 import re
-from collections.abc import Mapping
-from typing import Any, NamedTuple
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, NamedTuple, overload
 
 import attrs
 
@@ -103,6 +103,55 @@ class LogLine(NamedTuple):
         return cls(m["prefix"], m["dev"], int(m["group"]), action)
 
 
+class AddLog(Sequence[LogLine]):
+    """A read-only log of ``Adding to iommu group`` lines, stored flat.
+
+    Holds device names and group ids in two lists and makes each
+    :class:`LogLine` when it is read: a large machine's log then costs the
+    garbage collector two objects instead of one per device. Compares equal
+    to any sequence of the same lines.
+    """
+
+    __slots__ = ("_devices", "_groups", "_prefix")
+
+    def __init__(self, prefix: str, devices: list[str], groups: list[int]) -> None:
+        self._prefix = prefix
+        self._devices = devices
+        self._groups = groups
+
+    def __len__(self) -> int:
+        return len(self._devices)
+
+    @overload
+    def __getitem__(self, index: int) -> LogLine: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[LogLine, ...]: ...
+    def __getitem__(self, index: int | slice) -> LogLine | tuple[LogLine, ...]:
+        if isinstance(index, slice):
+            return tuple(self)[index]
+        return LogLine(self._prefix, self._devices[index], self._groups[index])
+
+    def __iter__(self) -> Iterator[LogLine]:
+        prefix = self._prefix
+        for dev, g in zip(self._devices, self._groups, strict=True):
+            yield LogLine(prefix, dev, g)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, str):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return f"AddLog({len(self)} lines)"
+
+
+def _log_converter(value: Iterable[LogLine]) -> Sequence[LogLine]:
+    return value if isinstance(value, AddLog) else tuple(value)
+
+
 @attrs.frozen
 class Grouping:
     """The IOMMU groups of a topology, as a strategy computed them.
@@ -117,7 +166,7 @@ class Grouping:
     """
 
     groups: Mapping[int, tuple[str, ...]]
-    log: tuple[LogLine, ...] = ()
+    log: Sequence[LogLine] = attrs.field(default=(), converter=_log_converter)
     ungrouped: Mapping[str, str] = attrs.field(factory=dict)
     strategy: str = ""
     _member_of: dict[str, int] | None = attrs.field(

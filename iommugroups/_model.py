@@ -263,6 +263,9 @@ class PciFunction:
         unknown: facts that could not be read (e.g. ``"acs"`` when only 64
             bytes of config space were readable); grouping treats an unknown
             ACS capability as absent, which can only merge, never split.
+        capabilities: ids of the standard capabilities present (``0x10``
+            PCI Express, ``0x0c`` standard hot-plug controller, ...), where
+            known; drivers' probe decisions use them (``shpchp``).
     """
 
     address: PciAddress = attrs.field(converter=_to_address)
@@ -288,6 +291,9 @@ class PciFunction:
     subsystem_vendor: int = attrs.field(default=0, validator=_range(0, 0xFFFF, "vendor id"))
     subsystem_device: int = attrs.field(default=0, validator=_range(0, 0xFFFF, "device id"))
     unknown: frozenset[str] = attrs.field(default=frozenset(), converter=_str_set)
+    capabilities: frozenset[int] = attrs.field(
+        default=frozenset(), converter=_int_set, validator=_range(0, 0xFF, "capability id")
+    )
 
     @property
     def is_bridge(self) -> bool:

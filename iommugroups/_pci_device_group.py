@@ -82,26 +82,17 @@ _EMPTY: frozenset[int] = frozenset()
 
 
 class _BusInfo:
-    """What ``GroupingEnv`` needs to know about the devices of one bus."""
+    """DMA-alias facts of one bus on which some device has a devfn alias."""
 
-    __slots__ = ("by_devfn", "masks", "reverse", "slots")
+    __slots__ = ("by_devfn", "masks", "reverse")
 
-    def __init__(self, devices: tuple[PciFunction, ...], ctx: QuirkContext) -> None:
-        self.by_devfn: dict[int, PciFunction] = {}
-        self.masks: dict[int, frozenset[int]] = {}
+    def __init__(self, devices: tuple[PciFunction, ...], masks: dict[int, frozenset[int]]) -> None:
+        self.by_devfn = {t.address.devfn: t for t in devices}
+        self.masks = masks
         self.reverse: dict[int, list[PciFunction]] = {}
-        self.slots: dict[int, tuple[PciFunction, ...]] = {}
-        slots: dict[int, list[PciFunction]] = {}
         for t in devices:  # device order
-            devfn = t.address.devfn
-            self.by_devfn[devfn] = t
-            slots.setdefault(t.address.device, []).append(t)
-            mask = dma_alias_mask(t, ctx)
-            if mask:
-                self.masks[devfn] = mask
-                for d in mask:
-                    self.reverse.setdefault(d, []).append(t)
-        self.slots = {k: tuple(v) for k, v in slots.items()}
+            for d in masks.get(t.address.devfn, ()):
+                self.reverse.setdefault(d, []).append(t)
 
 
 class GroupingEnv:
@@ -115,7 +106,17 @@ class GroupingEnv:
     across calls on the same topology.
     """
 
-    __slots__ = ("_acs", "_buses", "_cand", "_chain", "_plans", "_up", "ctx", "topology")
+    __slots__ = (
+        "_acs",
+        "_buses",
+        "_cand",
+        "_chain",
+        "_masks",
+        "_plans",
+        "_up",
+        "ctx",
+        "topology",
+    )
 
     def __init__(self, ctx: QuirkContext) -> None:
         self.ctx = ctx
@@ -125,6 +126,15 @@ class GroupingEnv:
         self._up: dict[tuple[int, int], tuple[tuple[PciFunction, ...], PciFunction | None]] = {}
         self._cand: dict[PciAddress, tuple[PciFunction, ...]] = {}
         self._plans: dict[tuple[int, int], _Plan] = {}
+        # Devfn aliases are rare: find the devices that have one in one pass,
+        # so that buses without any need no per-bus index at all.
+        masks: dict[tuple[int, int], dict[int, frozenset[int]]] = {}
+        for fn in self.topology.functions:
+            mask = dma_alias_mask(fn, ctx)
+            if mask:
+                a = fn.address
+                masks.setdefault((a.domain, a.bus), {})[a.devfn] = mask
+        self._masks = masks
         self._buses: dict[tuple[int, int], _BusInfo] = {}
 
     def acs_enabled(self, fn: PciFunction) -> bool:
@@ -136,23 +146,25 @@ class GroupingEnv:
         return verdict
 
     def alias_mask(self, fn: PciFunction) -> frozenset[int]:
-        """``dma_alias_mask(fn)`` (R3.3, R3.5), computed once per bus.
+        """``dma_alias_mask(fn)`` (R3.3, R3.5), computed once per topology.
 
         ``fn`` must be the topology's function at its address.
         """
+        if not self._masks:
+            return _EMPTY
         a = fn.address
-        info = self._buses.get((a.domain, a.bus))
-        if info is None:
-            info = self._bus_info(a.domain, a.bus)
-        return info.masks.get(a.devfn, _EMPTY) if info.masks else _EMPTY
+        bus = self._masks.get((a.domain, a.bus))
+        return _EMPTY if bus is None else bus.get(a.devfn, _EMPTY)
 
-    def _bus_info(self, domain: int, bus: int) -> _BusInfo:
-        """Per-bus facts: devices by devfn, non-empty alias masks, the reverse
-        alias index (devfn -> devices whose mask names it) and slots."""
+    def _bus_info(self, domain: int, bus: int) -> _BusInfo | None:
+        """The alias index of a bus, ``None`` when nobody on it has a devfn alias."""
         key = (domain, bus)
         info = self._buses.get(key)
         if info is None:
-            info = _BusInfo(self.topology.devices_on_bus(domain, bus), self.ctx)
+            masks = self._masks.get(key)
+            if masks is None:
+                return None
+            info = _BusInfo(self.topology.devices_on_bus(domain, bus), masks)
             self._buses[key] = info
         return info
 
@@ -224,9 +236,9 @@ class GroupingEnv:
         if cand is not None:
             return cand
         info = self._bus_info(a.domain, a.bus)
-        mask = self.alias_mask(pdev)
-        if not info.reverse and not mask:  # nobody on this bus aliases anybody
+        if info is None:  # nobody on this bus aliases anybody
             return ()
+        mask = self.alias_mask(pdev)
         hits = {id(t) for t in info.reverse.get(a.devfn, ())}
         hits.update(id(info.by_devfn[d]) for d in mask if d in info.by_devfn)
         hits.discard(id(pdev))
@@ -269,8 +281,12 @@ class GroupingEnv:
     def slot_peers(self, pdev: PciFunction) -> tuple[PciFunction, ...]:
         """Other functions of ``pdev``'s slot (``devfn >> 3``, R5.4), device order."""
         a = pdev.address
-        slot = self._bus_info(a.domain, a.bus).slots.get(a.device, ())
-        return tuple(t for t in slot if t is not pdev)
+        slot = a.device
+        return tuple(
+            t
+            for t in self.topology.devices_on_bus(a.domain, a.bus)
+            if t.address.device == slot and t is not pdev
+        )
 
 
 def pci_device_group(

@@ -763,7 +763,7 @@ def topologies(
     multifunction header bit only sometimes: the kernel forces it (R5.6).
 
     Ids are mostly neutral (QEMU ``0x1b36``, virtio ...), so kernel ACS quirks
-    rarely apply; about one device in ten gets the ids of an ACS quirk
+    rarely apply; roughly one device in ten gets the ids of an ACS quirk
     (Intel PCH root ports, Intel multifunction NICs, AMD southbridge, Intel
     RCiEPs, ...) or a DMA-alias quirk (Marvell ``0x1b4b:0x9230`` -> function 1,
     Ricoh ``0x1180:0xe832`` -> function 0, Intel MIC x200, PLX NTB, Adaptec
@@ -776,16 +776,17 @@ def topologies(
     Args:
         max_functions: upper bound on the number of PCI functions (VFs
             included). At least 1.
-        domains: largest number of PCI domains (domain 0 always exists;
+        domains: largest number of PCI domains, 1-6 (domain 0 always exists;
             others are drawn from 1, 2, 0xa and the VMD-style 0x10000, 0x10001).
-        root_buses: largest number of root buses per domain.
+        root_buses: largest number of root buses per domain, 1-8.
         max_depth: largest number of bridges on a path from a root bus.
         switches: generate PCIe switches.
-        conventional: generate conventional PCI: PCIe-to-PCI bridges,
-            conventional devices and bridges, legacy endpoints.
+        conventional: generate conventional PCI: PCIe-to-PCI bridges (with
+            and without a PCIe capability), conventional devices and bridges.
         multifunction: generate multifunction devices and root-port slots,
             and the multifunction header bit on single-function devices and
-            VFs. Off: every slot has only function 0, with the bit clear.
+            VFs. Off: every device has only function 0, with the bit clear
+            (VFs may still share a slot with their PF, as single functions).
         sriov: generate SR-IOV PFs and VFs.
         aliases: generate DMA aliases: explicit ``dma_alias_devfns`` and the
             ids of alias quirks.
@@ -793,6 +794,7 @@ def topologies(
         quirk_ids: sometimes use the ids of devices the kernel has quirks for.
         full_acs: every port and every function of a multifunction device
             gets an isolating ACS capability (:data:`FULL_ACS` or a superset).
+            With ``quirk_ids``, a kernel ACS quirk may still overrule it.
 
     Returns:
         A strategy of :class:`~iommugroups.Topology`, each with at least one

@@ -165,49 +165,60 @@ class TestWellFormed:
             acs(absent=False, partial=False, full=False)
 
     @pytest.mark.parametrize(
-        "kwargs",
+        ("kwargs", "match"),
         [
-            {"max_functions": 0},
-            {"domains": 0},
-            {"domains": 7},
-            {"root_buses": 0},
-            {"max_depth": -1},
+            ({"max_functions": 0}, "max_functions"),
+            ({"domains": 0}, "domains"),
+            ({"domains": 7}, "domains"),
+            ({"root_buses": 0}, "root_buses"),
+            ({"max_depth": -1}, "max_depth"),
         ],
     )
-    def test_bad_arguments(self, kwargs: dict[str, int]) -> None:
-        with pytest.raises(ValueError):  # noqa: PT011 - each message names its argument
+    def test_bad_arguments(self, kwargs: dict[str, int], match: str) -> None:
+        with pytest.raises(ValueError, match=match):
             topologies(**kwargs)
+
+
+#: The shape checks below are cheap to state and need fewer examples.
+FEW = settings(max_examples=50)
 
 
 class TestFlags:
     """Turning a feature off removes it."""
 
+    @FEW
     @given(topologies(sriov=False))
     def test_no_sriov(self, topology: Topology) -> None:
         assert not any(f.is_virtfn or f.sriov is not None for f in topology)
 
+    @FEW
     @given(topologies(multifunction=False))
     def test_no_multifunction(self, topology: Topology) -> None:
         assert not any(topology.is_multifunction(f) for f in topology)
 
+    @FEW
     @given(topologies(conventional=False))
     def test_no_conventional(self, topology: Topology) -> None:
         assert all(f.is_pcie for f in topology)
         assert not any(f.pcie_type is PcieType.PCI_BRIDGE for f in topology)
 
+    @FEW
     @given(topologies(aliases=False))
     def test_no_aliases(self, topology: Topology) -> None:
         assert not any(f.dma_alias_devfns for f in topology)
         assert not any(f.vendor in (0x1B4B, 0x1180, 0x10B5, 0x9005) for f in topology)
 
+    @FEW
     @given(topologies(switches=False))
     def test_no_switches(self, topology: Topology) -> None:
         assert not any(f.pcie_type in (PcieType.UPSTREAM, PcieType.DOWNSTREAM) for f in topology)
 
+    @FEW
     @given(topologies(rciep=False, quirk_ids=False))
     def test_no_rciep(self, topology: Topology) -> None:
         assert not any(f.pcie_type is PcieType.RC_END for f in topology)
 
+    @FEW
     @given(topologies(domains=1, root_buses=1))
     def test_one_root_bus(self, topology: Topology) -> None:
         roots = {
@@ -217,6 +228,12 @@ class TestFlags:
         }
         assert roots == {(0, 0)}
 
+    @FEW
+    @given(topologies(max_depth=0))
+    def test_no_bridges(self, topology: Topology) -> None:
+        assert not any(f.is_bridge for f in topology)
+
+    @FEW
     @given(topologies(full_acs=True))
     def test_full_acs(self, topology: Topology) -> None:
         for fn in topology:

@@ -34,7 +34,7 @@ from collections.abc import Iterable
 
 from .._errors import UnknownDevice
 from .._fwspec import pci_fwspec, platform_fwspec
-from .._groups import Grouping, GroupTable, LogLine
+from .._groups import AddLog, Grouping, GroupTable, device_sort_key
 from .._model import FwSpec, IommuKind, PciAddress, PciFunction, PlatformDevice, Topology
 from .._pci_device_group import GroupingEnv, find_group
 from .._quirks import DEFAULT_QUIRKS, QuirkContext, Quirks
@@ -131,7 +131,7 @@ def canonical_groups(
     groups_by_addr: dict[PciAddress, int] = {}
 
     devices = _device_order(topology, order)
-    if not topology.iommus:
+    if not topology.iommus and not topology.platform_devices:
         return _implicit_iommu(devices, env)
 
     for dev in devices:
@@ -191,46 +191,34 @@ def canonical_groups(
 
 
 def _implicit_iommu(devices: list[Device], env: GroupingEnv) -> Grouping:
-    """The loop of :func:`canonical_groups` when no IOMMU instance is declared.
+    """The loop of :func:`canonical_groups` for PCI functions behind one implicit IOMMU.
 
-    The same rules as the general loop (every PCI device translated, one
-    fresh group per platform device with an IOMMU, R1.5), without the
-    firmware bookkeeping: the path that grouping a large x86 machine takes.
-    Ids are dense because nothing is released (R1.1, R1.2).
+    The same rules as the general loop (every PCI device translated), for a
+    topology with no platform devices and no declared IOMMU instance,
+    without the firmware bookkeeping: the path grouping a large x86 machine
+    takes. Ids are dense because nothing is released (R1.1, R1.2).
     """
     groups_by_addr: dict[PciAddress, int] = {}
-    members: list[list[PciAddress]] = []
-    names: list[list[str]] = []
-    others: dict[int, list[str]] = {}
-    log: list[LogLine] = []
-    ungrouped: dict[str, str] = {}
+    log_devices: list[str] = []
+    log_groups: list[int] = []
+    wide = False  # a domain above ffff: names no longer sort as strings
+    n_groups = 0
     for dev in devices:
-        if isinstance(dev, PciFunction):
-            addr = dev.address
-            name = str(addr)
-            gid = find_group(dev, groups_by_addr, env)[0]
-            if gid is None:  # R4.4: a new group
-                gid = len(members)
-                members.append([addr])
-                names.append([name])
-            else:
-                members[gid].append(addr)
-                names[gid].append(name)
-            groups_by_addr[addr] = gid
-            log.append(LogLine("pci", name, gid))
-        elif dev.iommu is None:
-            ungrouped[dev.name] = "no IOMMU translates this device"
-        else:  # R1.5 generic_device_group
-            gid = len(members)
-            members.append([])
-            names.append([])
-            others[gid] = [dev.name]
-            log.append(LogLine(dev.bus, dev.name, gid))
-    groups: dict[int, tuple[str, ...]] = {}
-    for gid, addrs in enumerate(members):
-        if all(a < b for a, b in zip(addrs, addrs[1:])):  # usually added in address order
-            pci = tuple(names[gid])
-        else:
-            pci = tuple(str(a) for a in sorted(addrs))
-        groups[gid] = pci + tuple(others.get(gid, ()))
-    return Grouping(groups=groups, log=tuple(log), ungrouped=ungrouped, strategy=CANONICAL)
+        assert isinstance(dev, PciFunction)
+        addr = dev.address
+        gid = find_group(dev, groups_by_addr, env)[0]
+        if gid is None:  # R4.4: a new group
+            gid = n_groups
+            n_groups += 1
+        groups_by_addr[addr] = gid
+        log_devices.append(str(addr))
+        log_groups.append(gid)
+        wide = wide or addr.domain > 0xFFFF
+    # Members per group, built once at the end (fewer long-lived objects
+    # while grouping); fixed-width names sort like the addresses.
+    buckets: list[list[str]] = [[] for _ in range(n_groups)]
+    for name, gid in zip(log_devices, log_groups, strict=True):
+        buckets[gid].append(name)
+    key = device_sort_key if wide else None
+    groups = {gid: tuple(sorted(names, key=key)) for gid, names in enumerate(buckets)}
+    return Grouping(groups=groups, log=AddLog("pci", log_devices, log_groups), strategy=CANONICAL)
