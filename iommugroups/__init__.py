@@ -17,6 +17,7 @@ from . import examples
 from ._acs import REQ_ACS_FLAGS, pci_acs_enabled, pci_acs_flags_enabled, pci_acs_path_enabled
 from ._alias import dma_alias_mask, pci_devs_are_dma_aliases, pci_for_each_dma_alias
 from ._config import ConfigSpace, decode_config, functions_from_configs
+from ._drivers import KNOWN_DRIVERS, Driver, ProbeResult
 from ._errors import (
     ConfigSpaceError,
     InputError,
@@ -27,6 +28,7 @@ from ._errors import (
 )
 from ._fwspec import pci_fwspec
 from ._groups import Grouping, IdAllocator, LogLine
+from ._io.arm64_capture import Capture, read_capture
 from ._io.load import load, loads
 from ._io.topology_file import dumps_topology
 from ._model import (
@@ -54,11 +56,43 @@ from ._quirks import (
     QuirkContext,
     Quirks,
 )
+from ._scenario import Action, Scenario, ScenarioError
+from ._simulator import (
+    DeviceFate,
+    Marker,
+    Message,
+    SimDevice,
+    SimulationResult,
+    Simulator,
+    simulate,
+)
+from ._strategies.base import Strategy, StrategyLike
 from ._strategies.canonical import canonical_groups, make_context
+from ._strategies.registry import STRATEGIES, get_strategy, register_strategy
 from ._version import __version__
 
 __all__ = [
     "DEFAULT_QUIRKS",
+    "KNOWN_DRIVERS",
+    "STRATEGIES",
+    "Action",
+    "Capture",
+    "DeviceFate",
+    "Driver",
+    "Marker",
+    "Message",
+    "ProbeResult",
+    "Scenario",
+    "ScenarioError",
+    "SimDevice",
+    "SimulationResult",
+    "Simulator",
+    "Strategy",
+    "StrategyLike",
+    "get_strategy",
+    "read_capture",
+    "register_strategy",
+    "simulate",
     "REQ_ACS_FLAGS",
     "Acs",
     "AcsFlags",
