@@ -33,6 +33,7 @@ extensions = [
     "sphinx.ext.doctest",
     "sphinx.ext.viewcode",
     "command_output",
+    "strategy_table",
 ]
 
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}

@@ -16,6 +16,17 @@ from __future__ import annotations
 from . import examples
 from ._acs import REQ_ACS_FLAGS, pci_acs_enabled, pci_acs_flags_enabled, pci_acs_path_enabled
 from ._alias import dma_alias_mask, pci_devs_are_dma_aliases, pci_for_each_dma_alias
+from ._check import (
+    CHECK_SCHEMA,
+    CheckReport,
+    DeviceCheck,
+    Merge,
+    Reproduction,
+    Split,
+    Verdict,
+    check,
+    render_check,
+)
 from ._config import ConfigSpace, decode_config, functions_from_configs
 from ._drivers import KNOWN_DRIVERS, Driver, ProbeResult
 from ._errors import (
@@ -30,6 +41,15 @@ from ._fwspec import pci_fwspec
 from ._groups import Grouping, IdAllocator, LogLine
 from ._io.arm64_capture import Capture, read_capture
 from ._io.load import load, loads
+from ._io.reading import ObservedGroups, Reading, Unknown
+from ._io.scenario_file import (
+    ScenarioFile,
+    dumps_scenario,
+    load_scenario,
+    load_scenario_file,
+    loads_scenario,
+    loads_scenario_file,
+)
 from ._io.topology_file import dumps_topology
 from ._model import (
     Acs,
@@ -75,7 +95,25 @@ __all__ = [
     "DEFAULT_QUIRKS",
     "KNOWN_DRIVERS",
     "STRATEGIES",
+    "CHECK_SCHEMA",
+    "CheckReport",
+    "DeviceCheck",
+    "Merge",
+    "ObservedGroups",
+    "Reading",
+    "Reproduction",
+    "Split",
+    "Unknown",
+    "Verdict",
+    "check",
+    "render_check",
     "Action",
+    "ScenarioFile",
+    "dumps_scenario",
+    "load_scenario",
+    "load_scenario_file",
+    "loads_scenario",
+    "loads_scenario_file",
     "Capture",
     "DeviceFate",
     "Driver",

@@ -31,9 +31,12 @@ __all__ = ["KNOWN_DRIVERS", "Driver", "ProbeResult", "get_driver"]
 class ProbeResult(enum.Enum):
     """What a driver's ``probe()`` returns, as the driver core sees it."""
 
-    OK = "ok"  #: bound
-    FAIL = "fail"  #: an error other than -EPROBE_DEFER: the next driver may try
-    DEFER = "defer"  #: -EPROBE_DEFER: retried later (R8.2)
+    #: Bound.
+    OK = "ok"
+    #: An error other than -EPROBE_DEFER; the next driver may try.
+    FAIL = "fail"
+    #: -EPROBE_DEFER; retried later (R8.2).
+    DEFER = "defer"
 
 
 Device = PciFunction | PlatformDevice

@@ -267,7 +267,7 @@ class GroupTable:
 
         return Grouping(
             groups={g: tuple(sorted(ds, key=key)) for g, ds in sorted(self.members.items()) if ds},
-            log=tuple(self.log),
+            log=tuple(x for x in self.log if isinstance(x, LogLine)),
             ungrouped=dict(self.ungrouped),
             strategy=strategy,
         )

@@ -138,7 +138,7 @@ class Scenario:
     Args:
         name: a label.
         firmware: ``"acpi"`` or ``"dt"``.
-        builtin: built-in drivers in link order; :data:`IOMMU_DRIVER` marks
+        builtin: built-in drivers in link order; ``"arm-smmu-v3"`` marks
             where the IOMMU driver registers the topology's instances (all
             not yet registered; further ones by an ``iommu`` action).
         blacklist: drivers kept from registering at boot

@@ -123,6 +123,10 @@ class SimulationResult:
         events: every log event in order: group lines, messages (e.g.
             ``stream 256 already in tree from dev ...``) and action markers.
         fates: per device, in device order.
+        topology: the topology simulated, including the VFs that ``sriov``
+            actions enable.
+        notes: what the driver core refused without a kernel message (e.g.
+            enabling VFs on a PF with no driver bound), in order.
     """
 
     strategy: str
@@ -130,6 +134,8 @@ class SimulationResult:
     grouping: Grouping
     events: tuple[LogEvent, ...]
     fates: Mapping[str, DeviceFate]
+    topology: Topology | None = None
+    notes: tuple[str, ...] = ()
 
     def log_lines(self, *, markers: bool = False) -> tuple[str, ...]:
         """The kernel log as text lines, optionally with the action markers."""
@@ -208,6 +214,7 @@ class Simulator:
         self.initcalls_done = False
         self.links: dict[str, list[str]] = {}  # consumer -> suppliers (R9)
         self.state: dict[str, object] = {}  # strategies' own state
+        self.notes: list[str] = []
 
     # ------------------------------------------------------------------ run
     def run(self) -> SimulationResult:
@@ -568,7 +575,11 @@ class Simulator:
         if fn is None or fn.sriov is None:
             raise ScenarioError(f"sriov: {pf.name} is not an SR-IOV capable PF")
         if not pf.present or pf.driver is None:
-            raise ScenarioError(f"sriov: {pf.name} has no driver bound to enable VFs")
+            # sriov_numvfs_store: -ENOENT without a driver; nothing is logged
+            self.notes.append(
+                f"sriov {pf.name} {count}: refused, no driver is bound to the PF (-ENOENT)"
+            )
+            return
         if count > fn.sriov.total_vfs:
             raise ScenarioError(f"sriov: {pf.name} offers {fn.sriov.total_vfs} VFs, not {count}")
         for addr in _vf_addresses(fn, count):
@@ -589,6 +600,8 @@ class Simulator:
             grouping=self.table.snapshot(self.strategy.name),
             events=tuple(self.events),
             fates=fates,
+            topology=self.topology,
+            notes=tuple(self.notes),
         )
 
     def _fate(self, dev: SimDevice) -> DeviceFate:

@@ -38,8 +38,8 @@ from __future__ import annotations
 
 import enum
 import functools
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Literal, NamedTuple, TypeVar
 
 import attrs
 
@@ -50,23 +50,37 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "iommugroups.testing needs Hypothesis: pip install 'iommugroups[test]'"
     ) from exc
 
+from ._drivers import KNOWN_DRIVERS, Driver, ProbeResult
 from ._model import (
     HEADER_BRIDGE,
     Acs,
     AcsFlags,
+    IdMapping,
+    IommuInstance,
+    IommuKind,
     PciAddress,
     PcieType,
     PciFunction,
     SriovCapability,
     Topology,
 )
+from ._scenario import IOMMU_DRIVER, Action, Scenario
+from ._simulator import SimulationResult, simulate
+from ._strategies.base import StrategyLike
 
 __all__ = [
     "FULL_ACS",
+    "ProbeSetup",
     "acs",
+    "device_driver_name",
+    "parents_first_scenarios",
     "pci_addresses",
+    "probe_orders",
+    "probe_scenarios",
+    "probe_setup",
     "shuffled",
     "topologies",
+    "with_iommu",
 ]
 
 #: R2.1: the four controls IOMMU grouping requires, ``SV|RR|CR|UF``.
@@ -827,4 +841,374 @@ def topologies(
             quirk_ids=quirk_ids,
             full_acs=full_acs,
         )
+    )
+
+
+# --- simulator inputs: an IOMMU, a driver per device, a probe order -----------------
+
+#: The built-in port driver (root, switch and RC event collector ports).
+_PCIEPORT = "pcieport"
+
+
+def with_iommu(topology: Topology, *, kind: IommuKind = IommuKind.VTD) -> Topology:
+    """``topology`` behind IOMMUs: one instance per PCI domain, identity ID mappings.
+
+    Instance ``iommu<n>`` (``n``: the domain's index in ascending order) of
+    ``kind`` translates every requester id of its domain to stream id
+    ``n << 16 | rid`` (R3.8), so stream ids never repeat across domains.
+    Declared IOMMU instances and ID mappings are replaced; platform devices
+    are kept as they are.
+
+    Which ``kind``: the simulator gives SMMUv3 its stream-id table (R7.9:
+    a device whose stream id another device already holds gets no group) and
+    SMMUv2 its stream-match sharing (R1.7); any other kind (the default,
+    VT-d) groups by ``pci_device_group`` alone (R4, R5). Under SMMUv3 the
+    devices that share a stream id (two conventional devices behind one
+    PCIe-to-PCI bridge both alias to its ``(secondary bus, 00.0)``, R3.4; a
+    Marvell function 0 aliases to function 1, R3.5) make *which of them* is
+    grouped depend on probe order as well, a second order dependence that
+    would hide the one probe-order properties usually look at.
+
+    >>> from iommugroups import PciFunction
+    >>> topo = with_iommu(Topology([PciFunction("0001:00:00.0")]))
+    >>> topo.iommus[0].name, topo.id_mappings[0].map(1, 0x0008)
+    ('iommu0', 8)
+    """
+    domains = sorted({fn.address.domain for fn in topology.functions})
+    iommus = [IommuInstance(f"iommu{n}", kind) for n in range(len(domains))]
+    mappings = [IdMapping(dom, 0, 0x10000, n << 16, f"iommu{n}") for n, dom in enumerate(domains)]
+    return attrs.evolve(topology, iommus=iommus, id_mappings=mappings)
+
+
+def _bridges_above(topology: Topology, fn: PciFunction) -> list[PciFunction]:
+    """The bridges above ``fn``, bottom up (SR-IOV virtual buses stepped over)."""
+    out = []
+    dom, bus = fn.address.domain, fn.address.bus
+    while not topology.is_root_bus(dom, bus):
+        br = topology.bus_self(dom, bus)
+        parent = topology.parent_bus(dom, bus)
+        if br is not None:
+            out.append(br)
+        if parent is None:  # pragma: no cover - a non-root bus always has a parent
+            break
+        bus = parent
+    return out
+
+
+def _must_follow(
+    topology: Topology, parents_first: bool, movable: Iterable[PciAddress]
+) -> dict[PciAddress, frozenset[PciAddress]]:
+    """Per function, which of the ``movable`` functions must probe before it.
+
+    Always: a VF after its PF and after every bridge above its PF (``sriov``
+    needs the PF's driver bound, and under device links that waits for those
+    bridges). With ``parents_first``: every function after every bridge above it.
+    """
+    moving = set(movable)
+    out: dict[PciAddress, frozenset[PciAddress]] = {}
+    for fn in topology.enumeration_order():
+        need: set[PciAddress] = set()
+        if fn.physfn is not None:
+            need.add(fn.physfn)
+            need.update(b.address for b in _bridges_above(topology, topology.get(fn.physfn)))
+        if parents_first:
+            need.update(b.address for b in _bridges_above(topology, fn))
+        out[fn.address] = frozenset(need & moving)
+    return out
+
+
+@st.composite
+def _linear_extensions(
+    draw: st.DrawFn,
+    items: tuple[PciAddress, ...],
+    must_follow: dict[PciAddress, frozenset[PciAddress]],
+) -> tuple[PciAddress, ...]:
+    # Each item draws a delay; among the items whose predecessors are all placed,
+    # the one with the smallest (delay, position in ``items``) goes next. Delays
+    # shrink to 0, i.e. towards ``items`` itself. They are drawn last item first:
+    # when the shrinker deletes devices of the topology (drawn before), mostly
+    # early ones, the later devices keep their delays.
+    top = max(len(items) - 1, 0)
+    key = {a: (draw(_integers(0, top)), i) for i, a in reversed(list(enumerate(items)))}
+    placed: set[PciAddress] = set()
+    out: list[PciAddress] = []
+    remaining = set(items)
+    while remaining:
+        ready = [a for a in remaining if must_follow.get(a, frozenset()) <= placed]
+        chosen = min(ready, key=key.__getitem__)
+        out.append(chosen)
+        placed.add(chosen)
+        remaining.discard(chosen)
+    return tuple(out)
+
+
+def probe_orders(
+    topology: Topology,
+    *,
+    parents_first: bool = False,
+    only: Iterable[PciAddress] | None = None,
+) -> st.SearchStrategy[tuple[PciAddress, ...]]:
+    """Orders in which the functions of ``topology`` could have their drivers probed.
+
+    Every order puts an SR-IOV VF after its PF (the PF's driver enables it)
+    and after the bridges above its PF. Orders shrink towards the kernel's
+    device-add order (:meth:`~iommugroups.Topology.enumeration_order`),
+    which is parents first.
+
+    Args:
+        topology: the machine.
+        parents_first: only orders in which every function comes after every
+            bridge above it (what grouping in device-add order, R10.1, or a
+            device link to the parent bridge, R9.1, guarantee).
+        only: order just these functions (default: all); constraints
+            involving the others are dropped.
+
+    Returns:
+        A strategy of tuples of addresses, each function once.
+    """
+    chosen = (
+        tuple(fn.address for fn in topology.enumeration_order())
+        if only is None
+        else tuple(
+            a for a in (fn.address for fn in topology.enumeration_order()) if a in set(only)
+        )
+    )
+    return _linear_extensions(chosen, _must_follow(topology, parents_first, chosen))
+
+
+class ProbeSetup(NamedTuple):
+    """One simulator input drawn by :func:`probe_scenarios`.
+
+    Attributes:
+        topology: the machine, behind an IOMMU.
+        scenario: the boot and the probe order as ``insmod``/``bind`` actions.
+        drivers: the per-device drivers the scenario loads (for ``simulate``).
+    """
+
+    topology: Topology
+    scenario: Scenario
+    drivers: tuple[Driver, ...]
+
+    def probe_order(self) -> tuple[str, ...]:
+        """The devices in the order the scenario binds their own drivers."""
+        return tuple(a.args[0] for a in self.scenario.actions if a.kind == "bind")
+
+    def run(self, strategy: str | StrategyLike) -> SimulationResult:
+        """``simulate`` this input under ``strategy``."""
+        return simulate(self.topology, self.scenario, strategy, drivers=self.drivers)
+
+
+def device_driver_name(address: PciAddress) -> str:
+    """The name :func:`probe_scenarios` gives the driver of the function at ``address``."""
+    return f"drv-{address}"
+
+
+def _own_driver(address: PciAddress) -> Driver:
+    return Driver(
+        device_driver_name(address),
+        override_only=True,
+        about=f"the driver of {address} alone (bound through driver_override)",
+    )
+
+
+def _port_bound(topology: Topology) -> set[PciAddress]:
+    """The functions the built-in ``pcieport`` binds (root, switch, RC_EC ports)."""
+    pcieport = KNOWN_DRIVERS[_PCIEPORT]
+    return {
+        fn.address
+        for fn in topology.enumeration_order()
+        if not fn.is_virtfn and pcieport.matches(fn) and pcieport.probe(fn) is ProbeResult.OK
+    }
+
+
+def _below_failing(topology: Topology, fn: PciFunction, failing: set[PciAddress]) -> bool:
+    """``fn`` is, or sits below, a function whose probe fails."""
+    return fn.address in failing or any(b.address in failing for b in _bridges_above(topology, fn))
+
+
+def probe_setup(
+    topology: Topology,
+    order: Iterable[PciAddress | str],
+    *,
+    bridges: Literal["own", "pcieport"] = "own",
+    kind: IommuKind = IommuKind.VTD,
+    failing: Iterable[PciAddress | str] = (),
+    firmware: Literal["dt", "acpi"] = "dt",
+) -> ProbeSetup:
+    """The simulator input that probes ``topology``'s devices in ``order``.
+
+    What :func:`probe_scenarios` draws, for one given order (see there for
+    the boot, the IOMMU and the drivers).
+
+    Args:
+        topology: the machine; given :func:`with_iommu` of ``kind`` if it
+            declares no IOMMU.
+        order: the devices whose own driver is bound, in that order. Devices
+            left out are never probed by a driver of their own (ports under
+            ``bridges="pcieport"`` are bound at boot and must be left out).
+        bridges: ``"own"`` or ``"pcieport"`` (see :func:`probe_scenarios`).
+        kind: the IOMMU kind when the topology has none.
+        failing: functions whose driver (their own, or ``pcieport``) fails
+            its probe for good (``Scenario.probe_failures``).
+        firmware: ``"dt"`` or ``"acpi"`` (see :func:`probe_scenarios`).
+
+    Returns:
+        The topology (with its IOMMU), the scenario and the drivers.
+
+    Raises:
+        ValueError: ``order`` names a function twice, a port ``pcieport``
+            binds, or a VF before its PF and the bridges above the PF are bound
+            (or of a PF that never binds).
+        UnknownDevice: ``order`` or ``failing`` names a function the topology lacks.
+    """
+    if bridges not in ("own", "pcieport"):
+        raise ValueError(f"bridges must be 'own' or 'pcieport', not {bridges!r}")
+    if firmware not in ("dt", "acpi"):
+        raise ValueError(f"firmware must be 'dt' or 'acpi', not {firmware!r}")
+    topo = topology if topology.iommus else with_iommu(topology, kind=kind)
+    by_port = _port_bound(topo) if bridges == "pcieport" else set()
+    chosen = [topo.get(a).address for a in order]
+    broken = {topo.get(a).address for a in failing}
+    if len(set(chosen)) != len(chosen):
+        raise ValueError("probe order names a function twice")
+    if by_port & set(chosen):
+        raise ValueError(
+            f"{min(by_port & set(chosen))} is bound by the built-in pcieport, not in order"
+        )
+    # ``sriov PF N`` once the PF and the own-driver bridges above it are bound.
+    waits: dict[PciAddress, set[PciAddress]] = {}
+    for fn in topo.enumeration_order():
+        if (
+            fn.sriov is not None
+            and topo.vfs_of(fn.address)
+            and not _below_failing(topo, fn, broken)
+        ):
+            waits[fn.address] = {fn.address} | {
+                b.address for b in _bridges_above(topo, fn) if b.address not in by_port
+            }
+    actions: list[Action] = []
+    done: set[PciAddress] = set()
+    enabled: set[PciAddress] = set()
+    for address in chosen:
+        physfn = topo.get(address).physfn
+        if physfn is not None and physfn not in enabled:
+            raise ValueError(
+                f"VF {address} comes before its PF {physfn} and the bridges above it are bound"
+            )
+        name = device_driver_name(address)
+        actions += [Action("insmod", (name,)), Action("bind", (str(address), name))]
+        done.add(address)
+        for pf, need in list(waits.items()):
+            if need <= done:
+                actions.append(Action("sriov", (str(pf), str(len(topo.vfs_of(pf))))))
+                enabled.add(pf)
+                del waits[pf]
+    probe_failures = {
+        (_PCIEPORT if a in by_port else device_driver_name(a), str(a)) for a in broken
+    }
+    scenario = Scenario(
+        name="probe order",
+        firmware=firmware,
+        builtin=(_PCIEPORT, IOMMU_DRIVER) if bridges == "pcieport" else (IOMMU_DRIVER,),
+        actions=actions,
+        probe_failures=probe_failures,
+    )
+    return ProbeSetup(topo, scenario, tuple(_own_driver(a) for a in chosen))
+
+
+@st.composite
+def _probe_scenarios(
+    draw: st.DrawFn,
+    topology: Topology,
+    parents_first: bool,
+    bridges: Literal["own", "pcieport"],
+    kind: IommuKind,
+    failures: bool,
+    firmware: Literal["dt", "acpi"],
+) -> ProbeSetup:
+    by_port = _port_bound(topology) if bridges == "pcieport" else set()
+    failing: set[PciAddress] = set()
+    bridge_list = [fn.address for fn in topology.enumeration_order() if fn.is_bridge]
+    if failures and bridge_list:
+        failing = set(draw(st.sets(st.sampled_from(bridge_list), min_size=1)))
+    # VFs of a PF that will not bind for sure (it or a bridge above it fails) stay off.
+    movable = [
+        fn.address
+        for fn in topology.enumeration_order()
+        if fn.address not in by_port
+        and (fn.physfn is None or not _below_failing(topology, topology.get(fn.physfn), failing))
+    ]
+    order = draw(probe_orders(topology, parents_first=parents_first, only=movable))
+    return probe_setup(
+        topology, order, bridges=bridges, kind=kind, failing=failing, firmware=firmware
+    )
+
+
+def probe_scenarios(
+    topology: Topology,
+    *,
+    parents_first: bool = False,
+    bridges: Literal["own", "pcieport"] = "own",
+    kind: IommuKind = IommuKind.VTD,
+    failures: bool = False,
+) -> st.SearchStrategy[ProbeSetup]:
+    """Simulator inputs for ``topology``: an IOMMU, a driver per device, a probe order.
+
+    What is drawn, and why:
+
+    * **The IOMMU.** A topology that declares none gets :func:`with_iommu`
+      of ``kind`` (default VT-d: grouping by ``pci_device_group`` alone; see
+      there why not SMMUv3). A declared one is kept.
+    * **The boot.** Firmware ``"dt"`` (R7.5, the module docstring of
+      :mod:`~iommugroups.Scenario`): the IOMMU driver registers its instances
+      before any PCI device exists, so nothing defers at boot; the PCI
+      devices are then added in device order. No built-in endpoint driver.
+    * **The drivers.** Every function gets a driver of its own,
+      ``drv-<address>``, matching nothing by id and bound to it through
+      ``driver_override`` (a ``bind`` action): each device probes exactly
+      when the order says, whatever ids it shares with others. With
+      ``bridges="pcieport"`` the built-in ``pcieport`` binds the root,
+      switch and event-collector ports at boot instead (parents before
+      children, R8.1); other bridges (PCIe-to-PCI, conventional) and the
+      endpoints keep their own drivers.
+    * **The order.** The scenario's actions are, per device in the drawn
+      :func:`probe_orders` order, ``insmod drv-<address>`` then
+      ``bind <address> drv-<address>``. A PF's VFs are enabled
+      (``sriov PF N``, ``N`` the VFs the topology lists) as soon as the PF
+      and the bridges above it are bound, and bound later in the order.
+    * **Failures** (``failures=True``): a non-empty set of bridges (if
+      there are any) whose driver fails its probe for good
+      (``Scenario.probe_failures``). VFs of PFs that sit below, or are, a
+      failing bridge are never enabled.
+
+    Args:
+        topology: the machine (keep it small: every device adds two actions).
+        parents_first: only orders in which every device probes after every
+            bridge above it.
+        bridges: ``"own"`` (bridges probe in the drawn order like any device)
+            or ``"pcieport"`` (ports bound by the built-in ``pcieport`` at boot).
+        kind: the IOMMU kind when the topology has none.
+        failures: draw permanently failing bridge probes too.
+
+    Returns:
+        A strategy of :class:`ProbeSetup`; ``setup.run("legacy-probe-time")``
+        simulates it. Shrinks towards probing in device-add order.
+    """
+    if bridges not in ("own", "pcieport"):
+        raise ValueError(f"bridges must be 'own' or 'pcieport', not {bridges!r}")
+    if not topology.iommus:
+        topology = with_iommu(topology, kind=kind)
+    return _probe_scenarios(topology, parents_first, bridges, kind, failures)
+
+
+def parents_first_scenarios(
+    topology: Topology,
+    *,
+    bridges: Literal["own", "pcieport"] = "own",
+    kind: IommuKind = IommuKind.VTD,
+    failures: bool = False,
+) -> st.SearchStrategy[ProbeSetup]:
+    """:func:`probe_scenarios` whose orders probe every device after every bridge above it."""
+    return probe_scenarios(
+        topology, parents_first=True, bridges=bridges, kind=kind, failures=failures
     )

@@ -1,0 +1,104 @@
+"""Read anything we know: the one entry point of the readers.
+
+:func:`read` takes a file (``-`` for standard input) or a directory (a live
+or copied sysfs tree), detects the format and returns a
+:class:`~iommugroups.Reading`: the topology when the input carries one, the
+kernel's groups when it carries them, and what could not be known.
+
+Formats, in the order they are tried:
+
+========================  =========  ========  =========================
+format                    topology   groups    detected by
+========================  =========  ========  =========================
+sysfs tree (directory)    yes        yes       a directory
+snapshot (JSON)           yes        yes       ``schema: iommugroups.snapshot/...``
+arm64 capture (JSON)      yes        yes       ``scenario`` + ``devices``
+x86 capture (JSON)        yes        yes       ``devices`` + ``groups``
+topology file JSON/TOML   yes        no        ``functions`` / ``schema``
+``lspci -xxxx`` dump      yes        no        hex lines
+``lspci -v/-vv/-vvv``     yes        if shown  ``Capabilities:``/``Kernel driver`` lines
+``lspci -tv`` tree        yes (no    no        ``-[dddd:bb]-`` trees
+                          ACS)
+group listing             no         yes       ``IOMMU Group N``
+``lspci -vmm``            no         yes       ``Slot:`` blocks
+kernel log                no         yes       ``Adding to iommu group``
+========================  =========  ========  =========================
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from .._groups import LogLine
+from .arm64_capture import looks_like_capture, read_capture
+from .listing import looks_like_dmesg, looks_like_listing, looks_like_vmm, read_observed
+from .load import _decode, _read_file, _read_stdin, loads
+from .lspci_text import (
+    looks_like_lspci_text,
+    looks_like_lspci_tree,
+    read_lspci_text,
+    read_lspci_tree,
+)
+from .reading import ObservedGroups, Reading
+from .snapshot import looks_like_snapshot, read_snapshot
+from .sysfs import read_sysfs
+from .topology_file import parse_json
+
+__all__ = ["read", "read_text"]
+
+
+def read(path: str | os.PathLike[str]) -> Reading:
+    """Read a file, standard input (``"-"``) or a sysfs tree (a directory).
+
+    Raises:
+        InputError: unreadable, too large, binary, or of no known format;
+            malformed content names the file and line.
+    """
+    name = os.fspath(path)
+    if name == "-":
+        return read_text(_decode(_read_stdin(), "<stdin>"), "<stdin>")
+    if os.path.isdir(name):
+        return read_sysfs(name)
+    return read_text(_decode(_read_file(name), name), name)
+
+
+def read_text(text: str, path: str = "<string>") -> Reading:
+    """Detect the format of ``text`` and read it (see the module docstring)."""
+    stripped = text.lstrip("\ufeff \t\r\n")
+    if stripped.startswith("{"):
+        data = parse_json(text, path)
+        return _read_json(data, text, path)
+    if looks_like_lspci_tree(text) and not looks_like_lspci_text(text):
+        return read_lspci_tree(text, path)
+    if looks_like_lspci_text(text):
+        return read_lspci_text(text, path)
+    if looks_like_vmm(text) or looks_like_listing(text) or looks_like_dmesg(text):
+        return read_observed(text, path)
+    # topology files (TOML) and lspci -xxxx dumps: the topology loader detects them
+    return Reading(topology=loads(text, path=path), source="topology", path=path)
+
+
+def _read_json(data: Any, text: str, path: str) -> Reading:
+    if looks_like_snapshot(data):
+        return read_snapshot(data, path)
+    if looks_like_capture(data):
+        cap = read_capture(data, path)
+        log = tuple(x for line in cap.dmesg if (x := LogLine.parse(line)) is not None)
+        observed = ObservedGroups(cap.groups, log, source="arm64-capture")
+        return Reading(topology=cap.topology, observed=observed, source="arm64-capture", path=path)
+    topology = loads(text, path=path)
+    if isinstance(data, Mapping) and "devices" in data and isinstance(data.get("groups"), Mapping):
+        groups = {int(k): tuple(sorted(v)) for k, v in data["groups"].items()}
+        log = tuple(
+            x for line in data.get("dmesg", []) if (x := LogLine.parse(str(line))) is not None
+        )
+        return Reading(
+            topology=topology,
+            observed=ObservedGroups(groups, log, source="capture"),
+            source="capture",
+            path=path,
+            kernel=str(data["kernel"]) if "kernel" in data else None,
+        )
+    return Reading(topology=topology, source="topology", path=path)

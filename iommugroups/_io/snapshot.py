@@ -1,0 +1,316 @@
+"""Snapshots: everything :func:`~iommugroups._io.sysfs.read_sysfs` reads, as one JSON object.
+
+A snapshot lets a machine's PCI devices and IOMMU groups be read elsewhere
+(a bug report, a test): :func:`take_snapshot` reads the files below a root
+(it is an adapter, like ``read_sysfs``); :func:`read_snapshot` is pure and
+gives the same :class:`~iommugroups._io.reading.Reading` as ``read_sysfs``
+would have given on the machine: the same topology, observed groups, kernel
+and unknowns (only ``source`` and ``path`` differ).
+
+Format, version 1 (``json.dumps`` of the dict; keys in this order)::
+
+    {
+      "schema": "iommugroups.snapshot/1",
+      "taken": "2025-11-26T02:14:00+00:00",     # UTC, ISO 8601
+      "kernel": "6.1.0-56-amd64",              # uname -r, or null
+      "cmdline": "BOOT_IMAGE=... intel_iommu=on",   # /proc/cmdline, or null
+      "devices": {                             # sysfs bus/pci/devices, by address
+        "0000:00:1c.0": {
+          "config_hex": "86801 ...",           # config as read (64, 256 or 4096
+                                               #   bytes), or null: unreadable
+          "driver": "pcieport",                # name of the driver link, or null
+          "physfn": null,                      # an SR-IOV VF's PF, or null
+          "iommu_group": 7,                    # name of the iommu_group link, or null
+          "vendor": "0x8086",                  # the vendor, device, class files,
+          "device": "0xa110",                  #   as sysfs writes them, or null
+          "class": "0x060400"
+        }
+      },
+      "groups": {"7": ["0000:00:1c.0", "0000:02:00.0"]},   # kernel/iommu_groups
+                                               #   (non-PCI devices too), or null
+                                               #   when the tree had none
+      "unknowns": [{"device": "0000:00:1c.0", "fact": "config",
+                    "why": "config: permission denied"}]    # problems met reading
+    }
+
+Readers ignore keys they do not know (a later version 1 may add some); a
+different ``schema`` is refused. The snapshot holds no host name; the kernel
+command line is included because it decides IOMMU behaviour
+(``intel_iommu=``, ``iommu=pt``, ``pcie_acs_override=``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from .._errors import InputError
+from .._model import PciAddress
+from .reading import Reading, Unknown
+from .sysfs import (
+    MAX_CONFIG_BYTES,
+    MAX_DEVICES,
+    _Device,
+    _Machine,
+    _read_machine,
+    _reading,
+    _sorted_groups,
+)
+
+__all__ = ["SNAPSHOT_SCHEMA", "looks_like_snapshot", "read_snapshot", "take_snapshot"]
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+#: The ``schema`` value of the snapshots this module writes and reads.
+SNAPSHOT_SCHEMA = "iommugroups.snapshot/1"
+
+_SCHEMA_RE = re.compile(r"^iommugroups\.snapshot/(?P<version>\d{1,6})$")
+_VERSION = 1
+_MAX_GROUP_ID = 2**31 - 1
+_MAX_TEXT = 65536
+_MAX_UNKNOWNS = 1 << 20
+_HEX_RE = re.compile(r"^(?:[0-9a-fA-F]{2})*$")
+_ID_RE = re.compile(r"^(?:0x)?[0-9a-fA-F]{1,8}$")
+_ID_LIMITS = {"vendor": 0xFFFF, "device": 0xFFFF, "class": 0xFFFFFF}
+
+
+def take_snapshot(root: str | os.PathLike[str] = "/") -> dict[str, Any]:
+    """Read the sysfs files below ``root`` into a snapshot (see the module doc).
+
+    Args:
+        root: as for :func:`~iommugroups._io.sysfs.read_sysfs`.
+
+    Raises:
+        InputError: ``root`` is not a directory, or holds no ``bus/pci/devices``.
+    """
+    machine = _read_machine(root)
+    taken = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    return {
+        "schema": SNAPSHOT_SCHEMA,
+        "taken": taken.isoformat(),
+        "kernel": machine.kernel,
+        "cmdline": machine.cmdline,
+        "devices": {name: _device_json(dev) for name, dev in machine.devices.items()},
+        "groups": (
+            None
+            if machine.groups is None
+            else {str(gid): list(members) for gid, members in machine.groups.items()}
+        ),
+        "unknowns": [{"device": u.device, "fact": u.fact, "why": u.why} for u in machine.unknowns],
+    }
+
+
+def _device_json(dev: _Device) -> dict[str, Any]:
+    def hexid(value: int | None, width: int) -> str | None:
+        return None if value is None else f"0x{value:0{width}x}"
+
+    return {
+        "config_hex": None if dev.config is None else dev.config.hex(),
+        "driver": dev.driver,
+        "physfn": dev.physfn,
+        "iommu_group": dev.iommu_group,
+        "vendor": hexid(dev.vendor, 4),
+        "device": hexid(dev.device, 4),
+        "class": hexid(dev.class_code, 6),
+    }
+
+
+def looks_like_snapshot(data: object) -> bool:
+    """Is ``data`` (parsed JSON) an iommugroups snapshot, of any version?
+
+    >>> looks_like_snapshot({"schema": "iommugroups.snapshot/1", "devices": {}})
+    True
+    >>> looks_like_snapshot({"schema": "iommugroups.topology/1"})
+    False
+    """
+    if not isinstance(data, Mapping):
+        return False
+    schema = data.get("schema")
+    return isinstance(schema, str) and schema.startswith("iommugroups.snapshot/")
+
+
+def read_snapshot(data: object, path: str = "<snapshot>") -> Reading:
+    """The :class:`~iommugroups._io.reading.Reading` of a snapshot (parsed JSON).
+
+    Args:
+        data: the snapshot, as ``json.load`` returns it.
+        path: where it came from, for error messages and ``Reading.path``.
+
+    Returns:
+        What :func:`~iommugroups._io.sysfs.read_sysfs` gave on the machine,
+        with source ``"snapshot"``.
+
+    Raises:
+        InputError: not a snapshot, a version this library does not read, or
+            a malformed value (the message names the key).
+    """
+    return _reading(_machine(data, path), path, "snapshot")
+
+
+def _machine(data: object, path: str) -> _Machine:
+    if not isinstance(data, Mapping):
+        raise InputError(path, "a snapshot is a JSON object")
+    schema = data.get("schema")
+    if not isinstance(schema, str):
+        raise InputError(path, f"schema: expected {SNAPSHOT_SCHEMA!r}, got {schema!r:.60}")
+    m = _SCHEMA_RE.match(schema)
+    if m is None:
+        raise InputError(path, f"schema: {schema!r:.60} is not an iommugroups snapshot")
+    version = int(m["version"])
+    if version != _VERSION:
+        raise InputError(
+            path,
+            f"snapshot version {version} is not supported: this library reads version "
+            f"{_VERSION} ({SNAPSHOT_SCHEMA})",
+        )
+    devices_data = data.get("devices")
+    if not isinstance(devices_data, Mapping):
+        raise InputError(path, "devices: expected an object mapping PCI addresses to devices")
+    if len(devices_data) > MAX_DEVICES:
+        raise InputError(path, f"devices: more than {MAX_DEVICES} devices")
+    devices: dict[PciAddress, _Device] = {}
+    for key, value in devices_data.items():
+        where = f"devices[{key!r:.40}]"
+        try:
+            address = PciAddress.parse(key)
+        except ValueError:
+            raise InputError(path, f"{where}: not a PCI address") from None
+        if address in devices:
+            raise InputError(path, f"{where}: {address} is given twice")
+        devices[address] = _device(value, where, path)
+    return _Machine(
+        devices={str(a): devices[a] for a in sorted(devices)},
+        groups=_groups(data.get("groups"), path),
+        unknowns=_unknowns(data.get("unknowns", []), path),
+        kernel=_opt_text(data.get("kernel"), "kernel", path),
+        cmdline=_opt_text(data.get("cmdline"), "cmdline", path),
+    )
+
+
+def _opt_text(value: object, where: str, path: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > _MAX_TEXT:
+        raise InputError(path, f"{where}: expected a string (at most {_MAX_TEXT}) or null")
+    return value
+
+
+def _name(value: object, where: str, path: str) -> str | None:
+    text = _opt_text(value, where, path)
+    if text is not None and not (
+        0 < len(text) <= 255 and text.isprintable() and not any(c.isspace() for c in text)
+    ):
+        raise InputError(path, f"{where}: {text!r:.60} is not a name")
+    return text
+
+
+def _group_id(value: object, where: str, path: str) -> int:
+    if isinstance(value, str) and 0 < len(value) <= 10 and value.isascii() and value.isdigit():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= _MAX_GROUP_ID:
+        raise InputError(path, f"{where}: {value!r:.40} is not a group number")
+    return value
+
+
+def _device(value: object, where: str, path: str) -> _Device:
+    if not isinstance(value, Mapping):
+        raise InputError(path, f"{where}: expected an object")
+    config_hex = value.get("config_hex")
+    config: bytes | None = None
+    if config_hex is not None:
+        if (
+            not isinstance(config_hex, str)
+            or len(config_hex) > 2 * MAX_CONFIG_BYTES
+            or not _HEX_RE.match(config_hex)
+        ):
+            raise InputError(
+                path,
+                f"{where}.config_hex: expected an even number of hex digits (at most "
+                f"{MAX_CONFIG_BYTES} bytes) or null",
+            )
+        config = bytes.fromhex(config_hex)
+    physfn = _name(value.get("physfn"), f"{where}.physfn", path)
+    if physfn is not None:
+        try:
+            physfn = str(PciAddress.parse(physfn))
+        except ValueError:
+            raise InputError(path, f"{where}.physfn: not a PCI address") from None
+    group = value.get("iommu_group")
+    ids: dict[str, int | None] = {}
+    for key, limit in _ID_LIMITS.items():
+        raw = value.get(key)
+        if raw is None:
+            ids[key] = None
+        elif isinstance(raw, str) and _ID_RE.match(raw) and int(raw, 16) <= limit:
+            ids[key] = int(raw, 16)
+        elif isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw <= limit:
+            ids[key] = raw
+        else:
+            raise InputError(
+                path, f"{where}.{key}: expected a hex string up to {limit:#x} or null"
+            )
+    return _Device(
+        config=config,
+        driver=_name(value.get("driver"), f"{where}.driver", path),
+        physfn=physfn,
+        iommu_group=None if group is None else _group_id(group, f"{where}.iommu_group", path),
+        vendor=ids["vendor"],
+        device=ids["device"],
+        class_code=ids["class"],
+    )
+
+
+def _groups(value: object, path: str) -> dict[int, tuple[str, ...]] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise InputError(path, "groups: expected an object mapping group ids to devices, or null")
+    groups: dict[int, list[str]] = {}
+    member_of: dict[str, int] = {}
+    total = 0
+    for key, members in value.items():
+        where = f"groups[{key!r:.20}]"
+        gid = _group_id(key, where, path)
+        if gid in groups:
+            raise InputError(path, f"{where}: group {gid} is given twice")
+        if not isinstance(members, list):
+            raise InputError(path, f"{where}: expected a list of device names")
+        total += len(members)
+        if total > MAX_DEVICES * 4:
+            raise InputError(path, "groups: too many members")
+        names = groups.setdefault(gid, [])
+        for i, raw in enumerate(members):
+            name = _name(raw, f"{where}[{i}]", path)
+            if name is None:
+                raise InputError(path, f"{where}[{i}]: expected a device name")
+            try:
+                name = str(PciAddress.parse(name))
+            except ValueError:
+                pass
+            if name in member_of and member_of[name] != gid:
+                raise InputError(path, f"{where}: {name} is also in group {member_of[name]}")
+            member_of[name] = gid
+            names.append(name)
+    return _sorted_groups(groups)
+
+
+def _unknowns(value: object, path: str) -> tuple[Unknown, ...]:
+    if not isinstance(value, list) or len(value) > _MAX_UNKNOWNS:
+        raise InputError(path, "unknowns: expected a list of {device, fact, why} objects")
+    out = []
+    for i, item in enumerate(value):
+        where = f"unknowns[{i}]"
+        if not isinstance(item, Mapping):
+            raise InputError(path, f"{where}: expected an object")
+        fields = [item.get(k) for k in ("device", "fact", "why")]
+        if not all(isinstance(f, str) and len(f) <= _MAX_TEXT for f in fields):
+            raise InputError(path, f"{where}: device, fact and why must be strings")
+        device, fact, why = (str(f) for f in fields)
+        out.append(Unknown(device, fact, why))
+    return tuple(out)

@@ -1,0 +1,819 @@
+"""Read a machine's PCI functions and IOMMU groups from sysfs, or from a copy of it.
+
+:func:`read_sysfs` reads, below a root directory (``/`` for the running
+machine)::
+
+    sys/bus/pci/devices/<dddd:bb:dd.f>/config        raw configuration space
+                                      /vendor, device, class   (text, "0x8086")
+                                      /driver        link: its name is the driver
+                                      /physfn        link: an SR-IOV VF's PF
+                                      /iommu_group   link: its name is the group
+    sys/kernel/iommu_groups/<N>/devices/<device>     the kernel's groups
+    proc/sys/kernel/osrelease, proc/cmdline          the kernel release, its arguments
+                                                     (``os.uname()`` for ``/`` and ``/sys``
+                                                     when there is no ``proc``)
+
+The root may also be the ``sys`` directory itself, or a copy of either (a
+tarball of ``/sys/bus/pci`` and ``/sys/kernel/iommu_groups``, say). Each
+device's domain and bus come from its directory name; the functions are
+built from their configuration space by
+:func:`~iommugroups._config.functions_from_configs` (which identifies SR-IOV
+VFs from their PFs' SR-IOV capabilities), with the ``physfn`` links and the
+``vendor``/``device`` files filling in a VF whose PF's capability cannot be
+read. What cannot be read is reported as :class:`~iommugroups._io.reading.Unknown`
+facts, never guessed: run as non-root, sysfs shows only the first 64 bytes of
+configuration space, so ACS and the PCIe port type are unknown.
+
+The groups are those of ``kernel/iommu_groups`` (which also names non-PCI
+devices), checked against the devices' ``iommu_group`` links; a tree without
+either gives ``observed=None`` and the note "this machine has no IOMMU groups
+(IOMMU off?)".
+
+Safety, since the tree may be a copy from anywhere:
+
+* Every path is resolved component by component from a descriptor of the
+  root (``openat`` with ``O_NOFOLLOW``), symbolic links textually: a ``..``
+  above the root, or an absolute link target outside it, is refused; more
+  than :data:`MAX_LINK_HOPS` links in one path is taken to be a loop.
+  Nothing is ever read outside the root.
+* The attribute files themselves must be regular files, not links; the
+  ``driver``, ``physfn`` and ``iommu_group`` links are only read
+  (``readlink``), never followed.
+* At most :data:`MAX_CONFIG_BYTES` of ``config`` and :data:`MAX_ATTR_BYTES`
+  of any other file are read (a 1 GB ``config`` costs 4 KB); FIFOs and
+  devices are refused without blocking; at most :data:`MAX_DEVICES` devices
+  and :data:`MAX_GROUP_ENTRIES` group members are read.
+* On a live machine, as root, ``config`` is read in full, as ``lspci -xxxx``
+  reads it; the ``lspci`` manual warns that a few devices misbehave when
+  some parts of their configuration space are read.
+* An unreadable file (``PermissionError``), a dangling link (a partial copy)
+  or a malformed value makes that fact unknown; only a root that is not a
+  directory, or holds no ``bus/pci/devices``, is an
+  :class:`~iommugroups._errors.InputError`.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+import attrs
+
+from .._config import _AddressedConfigSpaceError, decode_config, functions_from_configs
+from .._errors import ConfigSpaceError, InputError, InvalidAddress, TopologyError
+from .._groups import device_sort_key
+from .._model import PciAddress, PciFunction, Topology
+from .reading import ObservedGroups, Reading, Unknown
+
+__all__ = [
+    "MAX_ATTR_BYTES",
+    "MAX_CONFIG_BYTES",
+    "MAX_DEVICES",
+    "MAX_GROUP_ENTRIES",
+    "MAX_LINK_HOPS",
+    "read_sysfs",
+]
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+#: Bytes of ``config`` read: PCIe's whole extended configuration space.
+MAX_CONFIG_BYTES = 4096
+#: Bytes of any other file read (sysfs attributes are at most a page).
+MAX_ATTR_BYTES = 4096
+#: Symbolic links followed while resolving one path (as the kernel's ``MAXSYMLINKS``).
+MAX_LINK_HOPS = 40
+#: PCI device directories read; more are reported and skipped.
+MAX_DEVICES = 65536
+#: Entries read below ``kernel/iommu_groups`` (groups and their members together).
+MAX_GROUP_ENTRIES = 262144
+
+#: Configuration space below this is unusable (the standard header).
+_MIN_CONFIG = 64
+_MAX_GROUP_ID = 2**31 - 1
+_MAX_NAME = 255
+#: How often a decoding or validation failure may drop devices and try again.
+_MAX_RETRIES = 32
+
+_O_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+_NO_GROUPS = "this machine has no IOMMU groups (IOMMU off?)"
+
+
+# --- what was read -----------------------------------------------------------
+
+
+@attrs.frozen
+class _Device:
+    """One PCI device's sysfs files, as read (``None``: absent or unreadable)."""
+
+    config: bytes | None = None
+    driver: str | None = None
+    physfn: str | None = None
+    iommu_group: int | None = None
+    vendor: int | None = None
+    device: int | None = None
+    class_code: int | None = None
+
+
+@attrs.frozen
+class _Machine:
+    """Everything read from one tree; a snapshot holds exactly this.
+
+    ``groups`` is ``None`` when the tree has no ``kernel/iommu_groups``;
+    ``unknowns`` are the problems met while reading files.
+    """
+
+    devices: Mapping[str, _Device]
+    groups: Mapping[int, tuple[str, ...]] | None
+    unknowns: tuple[Unknown, ...] = ()
+    kernel: str | None = None
+    cmdline: str | None = None
+
+
+# --- walking the tree --------------------------------------------------------
+
+
+class _Refused(Exception):
+    """A path the reader does not follow: it leaves the tree, or loops."""
+
+
+def _components(path: str) -> list[str]:
+    return [p for p in path.split("/") if p not in ("", ".")]
+
+
+class _Tree:
+    """A directory tree read through descriptors, links resolved inside it."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.real = os.path.realpath(root)
+        self.fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+    def _inside(self, target: str) -> list[str] | None:
+        """An absolute link target as components below the root, if it is inside."""
+        if self.real == "/":
+            return _components(target)
+        if target == self.real or target.startswith(self.real.rstrip("/") + "/"):
+            return _components(target[len(self.real) :])
+        return None
+
+    def open(self, path: str, *, directory: bool = False) -> int:
+        """A descriptor of ``ROOT/path``, links resolved without leaving the root.
+
+        Raises:
+            _Refused: the path leaves the root or has too many links.
+            OSError: as ``open`` (``FileNotFoundError``, ``PermissionError``...).
+        """
+        parts = deque(_components(path))
+        stack = [os.dup(self.fd)]
+        hops = 0
+        try:
+            while parts:
+                name = parts.popleft()
+                if name == "..":
+                    if len(stack) == 1:
+                        raise _Refused(f"{path}: leads out of the tree")
+                    os.close(stack.pop())
+                    continue
+                final = not parts
+                flags = _O_READ | (os.O_DIRECTORY if directory or not final else 0)
+                try:
+                    fd = os.open(name, flags, dir_fd=stack[-1])
+                except OSError as exc:
+                    if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+                        raise
+                    target = _readlink(name, stack[-1])
+                    if target is None:
+                        raise
+                    hops += 1
+                    if hops > MAX_LINK_HOPS:
+                        raise _Refused(f"{path}: too many symbolic links (a loop?)") from None
+                    if target.startswith("/"):
+                        inside = self._inside(target)
+                        if inside is None:
+                            raise _Refused(
+                                f"{path}: symbolic link to {target}, outside the tree"
+                            ) from None
+                        while len(stack) > 1:
+                            os.close(stack.pop())
+                        parts.extendleft(reversed(inside))
+                    else:
+                        parts.extendleft(reversed(_components(target)))
+                    continue
+                if final and not directory:
+                    return fd
+                stack.append(fd)
+            return os.dup(stack[-1])
+        finally:
+            for fd in stack:
+                os.close(fd)
+
+    def read(self, path: str, limit: int) -> bytes:
+        """Up to ``limit`` + 1 bytes of the regular file ``ROOT/path``."""
+        fd = self.open(path)
+        try:
+            return _read_regular(fd, path, limit)
+        finally:
+            os.close(fd)
+
+
+def _readlink(name: str, dir_fd: int) -> str | None:
+    """The target of link ``name``, or ``None`` when it is not a link."""
+    try:
+        return os.readlink(name, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno == errno.EINVAL:
+            return None
+        raise
+
+
+def _read_regular(fd: int, name: str, limit: int) -> bytes:
+    """Up to ``limit`` + 1 bytes (one more tells a too-large file)."""
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        raise _Refused(f"{name}: not a regular file")
+    chunks: list[bytes] = []
+    total = 0
+    while total <= limit:
+        chunk = os.read(fd, limit + 1 - total)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    return b"".join(chunks)
+
+
+def _read_attr(dev_fd: int, name: str, limit: int) -> bytes:
+    """An attribute file of a device directory; it must not be a link."""
+    try:
+        fd = os.open(name, _O_READ, dir_fd=dev_fd)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise _Refused(f"{name} is a symbolic link, not a file") from None
+        raise
+    try:
+        return _read_regular(fd, name, limit)
+    finally:
+        os.close(fd)
+
+
+def _scandir(fd: int, limit: int) -> Iterator[str]:
+    """Up to ``limit`` names in the directory ``fd`` (not followed)."""
+    with os.scandir(fd) as it:
+        for count, entry in enumerate(it):
+            if count >= limit:
+                return
+            yield entry.name
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, _Refused):
+        return f"refused: {exc}"
+    if isinstance(exc, FileNotFoundError):
+        return "missing (a dangling link or a partial copy?)"
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
+    return str(exc)  # pragma: no cover - only OSError and _Refused are caught
+
+
+def _printable(name: str) -> bool:
+    return 0 < len(name) <= _MAX_NAME and name.isprintable() and not any(c.isspace() for c in name)
+
+
+class _Reader:
+    """Reads one tree into a :class:`_Machine`."""
+
+    def __init__(self, tree: _Tree) -> None:
+        self.tree = tree
+        self.unknowns: list[Unknown] = []
+
+    def note(self, device: str, fact: str, why: str) -> None:
+        self.unknowns.append(Unknown(device, fact, why))
+
+    def layout(self) -> tuple[str, str | None]:
+        """``(devices directory, sys directory or None)`` inside the root."""
+        refused: list[str] = []
+        for sys_dir in ("sys", ""):
+            devices = f"{sys_dir}/bus/pci/devices".lstrip("/")
+            try:
+                os.close(self.tree.open(devices, directory=True))
+            except _Refused as exc:
+                refused.append(str(exc))
+                continue
+            except OSError:
+                continue
+            return devices, sys_dir
+        try:
+            names = list(_scandir(self.tree.fd, MAX_DEVICES))
+        except OSError:
+            names = []
+        if any(_address(n) is not None for n in names):
+            return "", None  # a copy of bus/pci/devices itself
+        why = "; ".join(refused) if refused else "no bus/pci/devices below it"
+        raise InputError(
+            self.tree.root, f"not a sysfs tree ({why}): give /, /sys, or a copy of either"
+        )
+
+    def machine(self) -> _Machine:
+        devices_dir, sys_dir = self.layout()
+        devices = self.devices(devices_dir)
+        groups = None if sys_dir is None else self.groups(f"{sys_dir}/kernel/iommu_groups")
+        kernel = cmdline = None
+        if sys_dir == "sys":
+            kernel = self.text("proc/sys/kernel/osrelease", 256)
+            cmdline = self.text("proc/cmdline", MAX_ATTR_BYTES)
+        if kernel is None and self.tree.real in ("/", "/sys"):
+            kernel = os.uname().release
+        return _Machine(devices, groups, tuple(self.unknowns), kernel, cmdline)
+
+    def text(self, path: str, limit: int) -> str | None:
+        try:
+            data = self.tree.read(path, limit)
+        except (OSError, _Refused):
+            return None
+        if len(data) > limit:
+            return None
+        text = data.decode("utf-8", "replace").replace("\0", " ").strip()
+        return text if text.isprintable() else None
+
+    def devices(self, devices_dir: str) -> dict[str, _Device]:
+        try:
+            fd = self.tree.open(devices_dir, directory=True)
+        except (OSError, _Refused) as exc:  # pragma: no cover - layout() opened it
+            raise InputError(self.tree.root, f"{devices_dir}: {_why(exc)}") from None
+        try:
+            names = list(_scandir(fd, MAX_DEVICES + 1))
+        finally:
+            os.close(fd)
+        if len(names) > MAX_DEVICES:
+            self.note("", "config", f"more than {MAX_DEVICES} devices: the rest were not read")
+            names = names[:MAX_DEVICES]
+        found: dict[PciAddress, _Device] = {}
+        for name in names:
+            address = _address(name)
+            if address is None:
+                self.note(name[:80], "config", f"{devices_dir}/{name[:80]}: not a PCI address")
+                continue
+            if address in found:
+                self.note(str(address), "config", f"{name}: the same device twice")
+                continue
+            device = self.device(f"{devices_dir}/{name}".lstrip("/"), str(address))
+            if device is not None:
+                found[address] = device
+        return {str(a): found[a] for a in sorted(found)}
+
+    def device(self, path: str, name: str) -> _Device | None:
+        try:
+            dev_fd = self.tree.open(path, directory=True)
+        except (OSError, _Refused) as exc:
+            self.note(name, "config", f"{path}: {_why(exc)}")
+            return None
+        try:
+            config = self.config(dev_fd, name)
+            return _Device(
+                config=config,
+                driver=self.link(dev_fd, name, "driver", "driver"),
+                physfn=self.physfn(dev_fd, name),
+                iommu_group=self.group_link(dev_fd, name),
+                vendor=self.hex_attr(dev_fd, name, "vendor", 0xFFFF),
+                device=self.hex_attr(dev_fd, name, "device", 0xFFFF),
+                class_code=self.hex_attr(dev_fd, name, "class", 0xFFFFFF),
+            )
+        finally:
+            os.close(dev_fd)
+
+    def config(self, dev_fd: int, name: str) -> bytes | None:
+        try:
+            data = _read_attr(dev_fd, "config", MAX_CONFIG_BYTES)
+        except (OSError, _Refused) as exc:
+            self.note(name, "config", f"config: {_why(exc)}")
+            return None
+        if len(data) > MAX_CONFIG_BYTES:
+            self.note(
+                name,
+                "config",
+                f"config is larger than {MAX_CONFIG_BYTES} bytes (not a sysfs file?): only "
+                f"the first {MAX_CONFIG_BYTES} were read",
+            )
+            data = data[:MAX_CONFIG_BYTES]
+        return data
+
+    def link(self, dev_fd: int, name: str, attr: str, fact: str) -> str | None:
+        """The last component of link ``attr``; ``None`` if there is none."""
+        try:
+            target = _readlink(attr, dev_fd)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            self.note(name, fact, f"{attr}: {_why(exc)}")
+            return None
+        if target is None:
+            self.note(name, fact, f"{attr} is not a symbolic link (a copy that followed links?)")
+            return None
+        last = target.rstrip("/").rsplit("/", 1)[-1]
+        if not _printable(last):
+            self.note(name, fact, f"{attr}: link target {target[:80]!r} names nothing usable")
+            return None
+        return last
+
+    def physfn(self, dev_fd: int, name: str) -> str | None:
+        last = self.link(dev_fd, name, "physfn", "physfn")
+        if last is None:
+            return None
+        address = _address(last)
+        if address is None:
+            self.note(name, "physfn", f"physfn: {last[:80]!r} is not a PCI address")
+            return None
+        return str(address)
+
+    def group_link(self, dev_fd: int, name: str) -> int | None:
+        last = self.link(dev_fd, name, "iommu_group", "group")
+        if last is None:
+            return None
+        if not (_is_number(last) and int(last) <= _MAX_GROUP_ID):
+            self.note(name, "group", f"iommu_group: {last[:80]!r} is not a group number")
+            return None
+        return int(last)
+
+    def hex_attr(self, dev_fd: int, name: str, attr: str, limit: int) -> int | None:
+        try:
+            data = _read_attr(dev_fd, attr, MAX_ATTR_BYTES)
+        except FileNotFoundError:
+            return None
+        except (OSError, _Refused) as exc:
+            self.note(name, "ids", f"{attr}: {_why(exc)}")
+            return None
+        text = data[:MAX_ATTR_BYTES].decode("ascii", "replace").strip()
+        try:
+            value = int(text, 16) if len(text) <= 10 else -1
+        except ValueError:
+            value = -1
+        if not 0 <= value <= limit:
+            self.note(name, "ids", f"{attr}: {text[:40]!r} is not a hex number up to {limit:#x}")
+            return None
+        return value
+
+    def groups(self, path: str) -> dict[int, tuple[str, ...]] | None:
+        try:
+            fd = self.tree.open(path, directory=True)
+        except FileNotFoundError:
+            return None
+        except (OSError, _Refused) as exc:
+            self.note("", "group", f"{path}: {_why(exc)}")
+            return None
+        budget = MAX_GROUP_ENTRIES
+        try:
+            ids = sorted(int(n) for n in _scandir(fd, budget) if _is_number(n))
+        finally:
+            os.close(fd)
+        budget -= len(ids)
+        groups: dict[int, list[str]] = {}
+        member_of: dict[str, int] = {}
+        for gid in ids:
+            if gid > _MAX_GROUP_ID:
+                continue
+            where = f"{path}/{gid}/devices"
+            try:
+                dfd = self.tree.open(where, directory=True)
+            except (OSError, _Refused) as exc:
+                self.note("", "group", f"{where}: {_why(exc)}")
+                continue
+            try:
+                names = list(_scandir(dfd, max(budget, 0)))
+            finally:
+                os.close(dfd)
+            budget -= len(names)
+            for raw in names:
+                member = _member_name(raw)
+                if member is None:
+                    self.note("", "group", f"{where}: {raw[:80]!r} is not a device name")
+                elif member in member_of:
+                    self.note(
+                        member,
+                        "group",
+                        f"listed in groups {member_of[member]} and {gid} (changed while "
+                        "being read?)",
+                    )
+                else:
+                    member_of[member] = gid
+                    groups.setdefault(gid, []).append(member)
+            if budget <= 0:
+                self.note("", "group", f"more than {MAX_GROUP_ENTRIES} entries: the rest unread")
+                break
+        return _sorted_groups(groups)
+
+
+def _is_number(text: str) -> bool:
+    """Decimal ASCII digits, at most ten (``str.isdigit`` also takes ``"²"``)."""
+    return 0 < len(text) <= 10 and text.isascii() and text.isdigit()
+
+
+def _address(name: str) -> PciAddress | None:
+    try:
+        return PciAddress.parse(name)
+    except InvalidAddress:
+        return None
+
+
+def _member_name(raw: str) -> str | None:
+    address = _address(raw)
+    if address is not None:
+        return str(address)
+    return raw if _printable(raw) else None
+
+
+def _sorted_groups(groups: Mapping[int, Iterable[str]]) -> dict[int, tuple[str, ...]]:
+    out = {gid: tuple(sorted(set(devs), key=device_sort_key)) for gid, devs in groups.items()}
+    return {gid: out[gid] for gid in sorted(out) if out[gid]}
+
+
+def _read_machine(root: str | os.PathLike[str]) -> _Machine:
+    name = os.fspath(root)
+    try:
+        tree = _Tree(name)
+    except FileNotFoundError:
+        raise InputError(name, "no such directory") from None
+    except NotADirectoryError:
+        raise InputError(name, "not a directory") from None
+    except PermissionError:
+        raise InputError(name, "permission denied") from None
+    except OSError as exc:
+        raise InputError(name, f"cannot open: {exc.strerror or exc}") from None
+    try:
+        return _Reader(tree).machine()
+    finally:
+        tree.close()
+
+
+# --- from what was read to a Reading ------------------------------------------
+
+
+def _why_unknown(fact: str, size: int) -> str:
+    if size < 256:
+        return (
+            f"only {size} bytes of configuration space readable (sysfs shows the rest "
+            "to root only)"
+        )
+    if size < MAX_CONFIG_BYTES:
+        return f"only {size} bytes of configuration space readable (no extended space)"
+    if fact in ("class", "subsystem"):
+        return "its configuration space reads all-ones (a VF whose PF was reset?)"
+    return "not readable in its configuration space"
+
+
+def _vf_claimed(pf: PciFunction | None, address: PciAddress, all_ones: bool) -> bool:
+    """Does ``pf``'s SR-IOV capability place a VF at ``address``?"""
+    if pf is None or pf.sriov is None or pf.address.domain != address.domain:
+        return False
+    sriov = pf.sriov
+    count = sriov.total_vfs if all_ones else sriov.num_vfs
+    delta = address.rid - sriov.vf_rid(pf.address.rid, 0)
+    if delta < 0:
+        return False
+    if sriov.stride == 0:
+        return delta == 0 and count > 0
+    index, rem = divmod(delta, sriov.stride)
+    return rem == 0 and index < count
+
+
+def _as_vf(fn: PciFunction, pf_address: PciAddress, pf: PciFunction | None) -> PciFunction:
+    """A function its ``physfn`` link names a VF, as ``pci_iov_add_virtfn`` sets it up.
+
+    A VF has no SR-IOV capability of its own and is never multifunction; it
+    is the same kind of PCIe function as its PF (as
+    :func:`~iommugroups._config.functions_from_configs` assumes).
+    """
+    unknown = set(fn.unknown) - {"sriov"}
+    pcie_type = fn.pcie_type
+    if pcie_type is None and "pcie" in unknown and pf is not None and pf.pcie_type is not None:
+        pcie_type = pf.pcie_type
+        unknown.discard("pcie")
+    return attrs.evolve(
+        fn,
+        physfn=pf_address,
+        multifunction=False,
+        sriov=None,
+        pcie_type=pcie_type,
+        unknown=frozenset(unknown),
+    )
+
+
+def _topology(machine: _Machine) -> tuple[Topology | None, list[Unknown]]:
+    notes: list[Unknown] = []
+    configs: dict[PciAddress, bytes] = {}
+    drivers: dict[PciAddress, str] = {}
+    links: dict[PciAddress, PciAddress] = {}
+    decoded: dict[PciAddress, PciFunction] = {}
+    candidates: list[PciAddress] = []
+    for name, dev in machine.devices.items():
+        address = PciAddress.parse(name)
+        if dev.physfn is not None:
+            links[address] = PciAddress.parse(dev.physfn)
+        config = dev.config
+        if config is None:
+            continue
+        if len(config) < _MIN_CONFIG:
+            notes.append(
+                Unknown(
+                    name,
+                    "config",
+                    f"only {len(config)} bytes of configuration space (the header needs "
+                    f"{_MIN_CONFIG}): left out of the topology",
+                )
+            )
+            continue
+        if config[:2] == b"\xff\xff":
+            candidates.append(address)
+        else:
+            try:
+                decoded[address] = decode_config(address, config)
+            except ConfigSpaceError as exc:
+                notes.append(Unknown(name, "config", f"{exc}: left out of the topology"))
+                continue
+        configs[address] = config
+        if dev.driver is not None:
+            drivers[address] = dev.driver
+
+    # A VF reads vendor 0xffff; its PF's SR-IOV capability identifies it. Where
+    # that capability is unknown (a non-root read), sysfs's ids and physfn link do.
+    patched: dict[PciAddress, PciAddress] = {}
+    for address in candidates:
+        pf_address = links.get(address)
+        if pf_address is None:
+            continue  # functions_from_configs searches every PF
+        config = configs[address]
+        if _vf_claimed(decoded.get(pf_address), address, set(config) <= {0xFF}):
+            continue
+        dev = machine.devices[str(address)]
+        if dev.vendor is None or dev.device is None or dev.vendor == 0xFFFF:
+            notes.append(
+                Unknown(
+                    str(address),
+                    "config",
+                    "vendor id reads 0xffff (an SR-IOV VF) and neither its PF's SR-IOV "
+                    "capability nor sysfs's vendor/device files identify it: left out",
+                )
+            )
+            del configs[address]
+            continue
+        ids = dev.vendor.to_bytes(2, "little") + dev.device.to_bytes(2, "little")
+        configs[address] = ids + config[4:]
+        patched[address] = pf_address
+
+    functions: tuple[PciFunction, ...] = ()
+    for _ in range(_MAX_RETRIES):
+        try:
+            functions = functions_from_configs(configs, drivers)
+            break
+        except _AddressedConfigSpaceError as exc:
+            notes.append(Unknown(str(exc.address), "config", f"{exc.problem}: left out"))
+            if configs.pop(exc.address, None) is None:  # pragma: no cover - defensive
+                return None, notes
+        except ConfigSpaceError as exc:
+            notes.append(Unknown("", "topology", str(exc)))
+            return None, notes
+    else:
+        notes.append(Unknown("", "topology", "too many devices cannot be decoded"))
+        return None, notes
+
+    by_address = {fn.address: fn for fn in functions}
+    fixed: list[PciFunction] = []
+    for fn in functions:
+        address = fn.address
+        link = links.get(address)
+        if link is not None and (address in patched or fn.physfn is None):
+            fn = _as_vf(fn, link, by_address.get(link))
+        elif link is not None and fn.physfn != link:
+            notes.append(
+                Unknown(
+                    str(address),
+                    "physfn",
+                    f"its physfn link names {link}, but {fn.physfn}'s SR-IOV capability "
+                    "places it: the capability is used",
+                )
+            )
+        fixed.append(fn)
+
+    topology = None
+    for _ in range(_MAX_RETRIES):
+        try:
+            topology = Topology(fixed)
+            break
+        except TopologyError as exc:
+            drop = set(exc.devices)
+            if not drop or not any(str(fn.address) in drop for fn in fixed):
+                notes.append(Unknown("", "topology", str(exc)))
+                return None, notes
+            for dev_name in sorted(drop):
+                notes.append(Unknown(dev_name, "config", f"{exc}: left out"))
+            fixed = [fn for fn in fixed if str(fn.address) not in drop]
+    if topology is None:
+        notes.append(Unknown("", "topology", "too many inconsistent devices"))
+        return None, notes
+
+    short = 0
+    for fn in topology.functions:
+        size = len(configs[fn.address])
+        short += size < 256
+        notes.extend(
+            Unknown(str(fn.address), fact, _why_unknown(fact, size)) for fact in sorted(fn.unknown)
+        )
+    if short:
+        notes.append(
+            Unknown(
+                "",
+                "config",
+                f"{short} device(s) show fewer than 256 bytes of configuration space: sysfs "
+                "gives the rest to root only; read as root to know ACS and PCIe capabilities",
+            )
+        )
+    return topology, notes
+
+
+def _observed(machine: _Machine) -> tuple[ObservedGroups | None, list[Unknown]]:
+    notes: list[Unknown] = []
+    links = {
+        name: dev.iommu_group
+        for name, dev in machine.devices.items()
+        if dev.iommu_group is not None
+    }
+    if machine.groups:
+        member_of = {d: g for g, ds in machine.groups.items() for d in ds}
+        for name, gid in links.items():
+            listed = member_of.get(name)
+            if listed != gid:
+                where = f"group {listed}" if listed is not None else "no group"
+                notes.append(
+                    Unknown(
+                        name,
+                        "group",
+                        f"its iommu_group link names group {gid}, but kernel/iommu_groups "
+                        f"lists it in {where} (did it change while being read?)",
+                    )
+                )
+        return ObservedGroups(dict(machine.groups), source="sysfs"), notes
+    if links:
+        groups: dict[int, list[str]] = {}
+        for name, gid in links.items():
+            groups.setdefault(gid, []).append(name)
+        state = "is empty" if machine.groups is not None else "is not in the tree"
+        notes.append(
+            Unknown(
+                "",
+                "group",
+                f"kernel/iommu_groups {state}: the groups are those of the devices' "
+                "iommu_group links, without non-PCI devices",
+            )
+        )
+        return ObservedGroups(_sorted_groups(groups), source="sysfs"), notes
+    return None, [Unknown("", "group", _NO_GROUPS)]
+
+
+def _unknowns(items: Iterable[Unknown]) -> Any:
+    """``tuple(items)`` for ``Reading.unknowns`` (its ``converter=tuple``
+    leaves mypy an unsolvable type variable, as ``_config._unknown`` explains)."""
+    return tuple(items)
+
+
+def _reading(machine: _Machine, path: str, source: str) -> Reading:
+    """The :class:`Reading` of what was read (shared by sysfs and snapshots)."""
+    topology, topo_notes = _topology(machine)
+    observed, group_notes = _observed(machine)
+    return Reading(
+        topology=topology,
+        observed=observed,
+        unknowns=_unknowns([*machine.unknowns, *topo_notes, *group_notes]),
+        source=source,
+        path=path,
+        kernel=machine.kernel,
+    )
+
+
+def read_sysfs(root: str | os.PathLike[str] = "/") -> Reading:
+    """Read the PCI topology and the kernel's IOMMU groups below ``root``.
+
+    Args:
+        root: ``/`` for the running machine, the ``sys`` directory itself, or
+            a copy of either.
+
+    Returns:
+        A :class:`~iommugroups._io.reading.Reading` (source ``"sysfs"``) with
+        the topology (``None`` if it cannot be built), the observed groups
+        (``None`` without IOMMU groups), the kernel release, and what could
+        not be read.
+
+    Raises:
+        InputError: ``root`` is not a directory, or holds no
+            ``bus/pci/devices``.
+    """
+    return _reading(_read_machine(root), os.fspath(root), "sysfs")

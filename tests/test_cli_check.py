@@ -1,0 +1,116 @@
+"""The ``check``, ``snapshot`` and multi-format ``groups`` commands (exit codes 0/1/2)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from iommugroups._cli import main
+
+DATA = Path(__file__).parent / "data"
+SEED = DATA / "seed" / "000_995015e96200a173.txt"
+
+
+def _seed_log(first_line: int, tmp_path: Path) -> Path:
+    """One of John Garry's two logs, as a file (lines of the seed text)."""
+    lines = SEED.read_text().splitlines()[first_line - 1 : first_line + 14]
+    assert all("Adding to iommu group" in x for x in lines)
+    out = tmp_path / f"log{first_line}.txt"
+    out.write_text("\n".join(lines) + "\n")
+    return out
+
+
+def test_check_exits_1_on_the_seeds_first_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """§11: built-in mlx5 left PF0, PF1 and the port in three groups: a split."""
+    log = _seed_log(22, tmp_path)
+    assert main(["check", "--example", "d05", "--observed", str(log)]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("check: SPLIT")
+    assert "000a:11:00.0" in out.split("Splits")[1]
+
+
+def test_check_exits_0_on_the_seeds_second_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = _seed_log(79, tmp_path)
+    assert main(["check", "--example", "d05", "--observed", str(log), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["schema"] == "iommugroups.check/1"
+
+
+@pytest.mark.parametrize(
+    "capture", sorted((DATA / "oracle" / "captures").glob("*.json"))[:6], ids=lambda p: p.stem
+)
+def test_check_a_capture_against_itself_is_clean(
+    capture: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["check", str(capture)]) == 0
+    assert capsys.readouterr().out.startswith("check: OK")
+
+
+def test_groups_of_a_listing_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    listing = tmp_path / "groups.txt"
+    listing.write_text("IOMMU Group 0:\n\t00:00.0 [0600]: [8086:29c0]\n")
+    assert main(["groups", str(listing)]) == 2
+    err = capsys.readouterr().err
+    assert re.search(r"carries the kernel's groups but no topology", err)
+    assert "Traceback" not in err
+
+
+def test_check_without_observed_groups(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "--example", "desktop"]) == 2
+    assert "no observed groups" in capsys.readouterr().err
+
+
+def _fake_sysfs(root: Path, *, groups: bool) -> None:
+    """Two devices of capture q35-1000 in a sysfs-shaped tree."""
+    data = json.loads((DATA / "oracle" / "captures" / "q35-1000.json").read_text())
+    devices = root / "sys" / "bus" / "pci" / "devices"
+    devices.mkdir(parents=True)
+    for i, addr in enumerate(("0000:00:00.0", "0000:00:03.0")):
+        d = devices / addr
+        d.mkdir()
+        (d / "config").write_bytes(bytes.fromhex(data["devices"][addr]["config_hex"]))
+        if groups:
+            g = root / "sys" / "kernel" / "iommu_groups" / str(i) / "devices"
+            g.mkdir(parents=True)
+            (g / addr).symlink_to(f"../../../../bus/pci/devices/{addr}")
+            (d / "iommu_group").symlink_to(f"../../../../kernel/iommu_groups/{i}")
+
+
+def test_groups_sysfs_without_iommu_groups_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _fake_sysfs(tmp_path, groups=False)
+    assert main(["groups", "--sysfs", str(tmp_path)]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("IOMMU Group 0:")
+    assert "no IOMMU groups (IOMMU off?)" in err
+
+
+def test_snapshot_then_groups_and_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _fake_sysfs(tmp_path, groups=True)
+    snap = tmp_path / "snap.json"
+    assert main(["snapshot", str(snap), "--root", str(tmp_path)]) == 0
+    assert "wrote 2 PCI devices and 2 IOMMU groups" in capsys.readouterr().err
+    assert json.loads(snap.read_text())["schema"] == "iommugroups.snapshot/1"
+    assert main(["groups", str(snap), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["groups"] == [["0000:00:00.0"], ["0000:00:03.0"]]
+    assert main(["check", str(snap)]) == 0
+
+
+def test_groups_sysfs_of_this_machine_does_not_fail(capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["groups", "--sysfs", "/"])
+    err = capsys.readouterr().err
+    assert status in (0, 2)
+    assert "Traceback" not in err
+    assert "internal error" not in err
