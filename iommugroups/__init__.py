@@ -40,7 +40,10 @@ from ._errors import (
 from ._fwspec import pci_fwspec
 from ._groups import Grouping, IdAllocator, LogLine
 from ._io.arm64_capture import Capture, read_capture
+from ._io.listing import read_observed
 from ._io.load import load, loads
+from ._io.lspci_text import read_lspci_text, read_lspci_tree
+from ._io.read import read, read_text
 from ._io.reading import ObservedGroups, Reading, Unknown
 from ._io.scenario_file import (
     ScenarioFile,
@@ -50,6 +53,8 @@ from ._io.scenario_file import (
     loads_scenario,
     loads_scenario_file,
 )
+from ._io.snapshot import read_snapshot, take_snapshot
+from ._io.sysfs import read_sysfs
 from ._io.topology_file import dumps_topology
 from ._model import (
     Acs,
@@ -106,7 +111,15 @@ __all__ = [
     "Unknown",
     "Verdict",
     "check",
+    "read",
+    "read_lspci_text",
+    "read_lspci_tree",
+    "read_observed",
+    "read_snapshot",
+    "read_sysfs",
+    "read_text",
     "render_check",
+    "take_snapshot",
     "Action",
     "ScenarioFile",
     "dumps_scenario",

@@ -135,6 +135,7 @@ from ._strategies.registry import STRATEGIES, get_strategy
 
 __all__ = [
     "CHECK_SCHEMA",
+    "assume_no_acs",
     "GROUPING_FACTS",
     "PF_STAND_IN",
     "UNNAMED_DRIVER",
@@ -1232,3 +1233,37 @@ def _why(d: DeviceCheck, indent: str) -> list[str]:
         lines.append(f"{indent}  if the unknown facts are isolating:")
         lines.extend(f"{indent}    {s.rule} {s.text}" for s in d.rules_if_isolating)
     return lines
+
+
+def assume_no_acs(
+    topology: Topology, unknowns: Sequence[Unknown] = ()
+) -> tuple[Topology, tuple[Unknown, ...]]:
+    """Take every device whose ACS or PCIe type could not be read as PCIe without ACS.
+
+    What a user states with ``check --assume-no-acs`` ("this platform does
+    not support ACS", as the seed thread says of D05). A function whose
+    ``acs`` fact is unknown gets no ACS capability; one whose ``pcie`` fact
+    is unknown too becomes PCIe: a bridge on a root bus a root port, any
+    other bridge a downstream port, anything else an endpoint. Without ACS,
+    none of those bridges isolates (R2.3), so the verdicts that depended on
+    the missing facts become definite. The ``acs`` and ``pcie`` unknowns are
+    dropped; other unknowns stay.
+    """
+    changed = []
+    for fn in topology.functions:
+        if not fn.unknown & {"acs", "pcie"}:
+            changed.append(fn)
+            continue
+        pcie_type = fn.pcie_type
+        if "pcie" in fn.unknown or pcie_type is None:
+            a = fn.address
+            if fn.is_bridge:
+                on_root = topology.is_root_bus(a.domain, a.bus)
+                pcie_type = PcieType.ROOT_PORT if on_root else PcieType.DOWNSTREAM
+            else:
+                pcie_type = PcieType.ENDPOINT
+        changed.append(
+            attrs.evolve(fn, acs=None, pcie_type=pcie_type, unknown=fn.unknown - {"acs", "pcie"})
+        )
+    kept = tuple(u for u in unknowns if u.fact not in ("acs", "pcie"))
+    return topology.replace(functions=changed), kept

@@ -14,10 +14,8 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import attrs
-
 from . import examples
-from ._check import check, render_check
+from ._check import assume_no_acs, check, render_check
 from ._errors import IommuGroupsError
 from ._groups import LogLine, device_sort_key
 from ._io.read import read
@@ -134,7 +132,8 @@ def _build_parser() -> argparse.ArgumentParser:
     c.add_argument(
         "--assume-no-acs",
         action="store_true",
-        help="take every device whose ACS capability could not be read as having none",
+        help="take every device whose ACS capability or PCIe type could not be read as PCIe "
+        "without ACS (bridges on a root bus as root ports, other bridges as downstream ports)",
     )
     c.add_argument("--json", action="store_true", help="print the report as JSON")
 
@@ -474,10 +473,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
             "listing, a kernel log or `lspci -vv` with IOMMU group lines)"
         )
     if args.assume_no_acs:
-        topo = topo.replace(
-            functions=[attrs.evolve(f, unknown=f.unknown - {"acs"}) for f in topo.functions]
-        )
-        unknowns = [u for u in unknowns if u.fact != "acs"]
+        topo, kept = assume_no_acs(topo, unknowns)
+        unknowns = list(kept)
     report = check(topo, observed, unknowns=unknowns)
     if args.json:
         sys.stdout.write(to_json_text(report.to_json()))

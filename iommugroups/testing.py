@@ -1151,6 +1151,7 @@ def probe_scenarios(
     bridges: Literal["own", "pcieport"] = "own",
     kind: IommuKind = IommuKind.VTD,
     failures: bool = False,
+    firmware: Literal["dt", "acpi"] = "dt",
 ) -> st.SearchStrategy[ProbeSetup]:
     """Simulator inputs for ``topology``: an IOMMU, a driver per device, a probe order.
 
@@ -1159,18 +1160,21 @@ def probe_scenarios(
     * **The IOMMU.** A topology that declares none gets :func:`with_iommu`
       of ``kind`` (default VT-d: grouping by ``pci_device_group`` alone; see
       there why not SMMUv3). A declared one is kept.
-    * **The boot.** Firmware ``"dt"`` (R7.5, the module docstring of
-      :mod:`~iommugroups.Scenario`): the IOMMU driver registers its instances
-      before any PCI device exists, so nothing defers at boot; the PCI
-      devices are then added in device order. No built-in endpoint driver.
+    * **The boot** (see :class:`~iommugroups.Scenario`). Firmware ``"dt"``
+      (default): the IOMMU driver registers its instances before any PCI
+      device exists, so nothing defers at boot; the PCI devices are then
+      added in device order. ``"acpi"``: the PCI devices exist first (root
+      bridges scanned at ``subsys_initcall``) and the IOMMU registers later,
+      so a built-in ``pcieport`` defers (R7.3 step 4) until ``late_initcall``
+      (R8.4), as on the seed's D05 (§11). No built-in endpoint driver.
     * **The drivers.** Every function gets a driver of its own,
-      ``drv-<address>``, matching nothing by id and bound to it through
-      ``driver_override`` (a ``bind`` action): each device probes exactly
-      when the order says, whatever ids it shares with others. With
-      ``bridges="pcieport"`` the built-in ``pcieport`` binds the root,
-      switch and event-collector ports at boot instead (parents before
-      children, R8.1); other bridges (PCIe-to-PCI, conventional) and the
-      endpoints keep their own drivers.
+      ``drv-<address>`` (:func:`device_driver_name`), matching nothing by id
+      and bound to it through ``driver_override`` (a ``bind`` action): each
+      device probes exactly when the order says, whatever ids it shares with
+      others. With ``bridges="pcieport"`` the built-in ``pcieport`` binds the
+      root, switch and event-collector ports during boot instead, in device
+      order (parents first, R8.1); other bridges (PCIe-to-PCI, conventional)
+      and the endpoints keep their own drivers.
     * **The order.** The scenario's actions are, per device in the drawn
       :func:`probe_orders` order, ``insmod drv-<address>`` then
       ``bind <address> drv-<address>``. A PF's VFs are enabled
@@ -1182,23 +1186,38 @@ def probe_scenarios(
       failing bridge are never enabled.
 
     Args:
-        topology: the machine (keep it small: every device adds two actions).
+        topology: the machine (keep it small, a dozen functions: every device
+            adds two actions).
         parents_first: only orders in which every device probes after every
             bridge above it.
         bridges: ``"own"`` (bridges probe in the drawn order like any device)
             or ``"pcieport"`` (ports bound by the built-in ``pcieport`` at boot).
         kind: the IOMMU kind when the topology has none.
         failures: draw permanently failing bridge probes too.
+        firmware: ``"dt"`` or ``"acpi"``.
 
     Returns:
         A strategy of :class:`ProbeSetup`; ``setup.run("legacy-probe-time")``
-        simulates it. Shrinks towards probing in device-add order.
+        simulates it. Orders shrink towards device-add order.
+
+    Raises:
+        ValueError: ``bridges`` or ``firmware`` is none of the above.
+
+    >>> from hypothesis import given, settings
+    >>> @settings(max_examples=5, database=None, deadline=None)
+    ... @given(topologies(max_functions=6).flatmap(probe_scenarios))
+    ... def check_device_add_ignores_probe_order(setup):
+    ...     by_order = setup.run("device-add").grouping
+    ...     assert by_order.partition() == setup.run("canonical").grouping.partition()
+    >>> check_device_add_ignores_probe_order()
     """
     if bridges not in ("own", "pcieport"):
         raise ValueError(f"bridges must be 'own' or 'pcieport', not {bridges!r}")
+    if firmware not in ("dt", "acpi"):
+        raise ValueError(f"firmware must be 'dt' or 'acpi', not {firmware!r}")
     if not topology.iommus:
         topology = with_iommu(topology, kind=kind)
-    return _probe_scenarios(topology, parents_first, bridges, kind, failures)
+    return _probe_scenarios(topology, parents_first, bridges, kind, failures, firmware)
 
 
 def parents_first_scenarios(
@@ -1207,8 +1226,19 @@ def parents_first_scenarios(
     bridges: Literal["own", "pcieport"] = "own",
     kind: IommuKind = IommuKind.VTD,
     failures: bool = False,
+    firmware: Literal["dt", "acpi"] = "dt",
 ) -> st.SearchStrategy[ProbeSetup]:
-    """:func:`probe_scenarios` whose orders probe every device after every bridge above it."""
+    """:func:`probe_scenarios` whose orders probe every device after every bridge above it.
+
+    What grouping in device-add order (R10.1) and a device link from each
+    device to its parent bridge (R9.1) guarantee; the order among siblings
+    stays free.
+    """
     return probe_scenarios(
-        topology, parents_first=True, bridges=bridges, kind=kind, failures=failures
+        topology,
+        parents_first=True,
+        bridges=bridges,
+        kind=kind,
+        failures=failures,
+        firmware=firmware,
     )

@@ -114,3 +114,27 @@ def test_groups_sysfs_of_this_machine_does_not_fail(capsys: pytest.CaptureFixtur
     assert status in (0, 2)
     assert "Traceback" not in err
     assert "internal error" not in err
+
+
+def test_d05_tree_and_log_depend_on_missing_acs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The real D05 data is an ``lspci -tv`` tree and a kernel log, no ACS bits:
+    the verdicts about the Mellanox card depend on them (unknown, exit 0)
+    until told the root ports have no ACS, as the thread states; then the
+    first log is a split (exit 1) and the second is not (exit 0)."""
+    lines = SEED.read_text().splitlines()
+    tree = tmp_path / "tree.txt"
+    tree.write_text("\n".join(lines[37:53]) + "\n")
+    assert "lspci -tv" in lines[37]
+    log1, log2 = _seed_log(22, tmp_path), _seed_log(79, tmp_path)
+
+    assert main(["check", str(tree), "--observed", str(log1)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("check: UNKNOWN")
+    assert re.search(r"000a:11:00\.0\s+unknown", out)
+
+    assert main(["check", str(tree), "--observed", str(log1), "--assume-no-acs"]) == 1
+    assert "000a:11:00.1" in capsys.readouterr().out.split("Splits")[1]
+
+    assert main(["check", str(tree), "--observed", str(log2), "--assume-no-acs"]) == 0
