@@ -179,9 +179,9 @@ PF_STAND_IN = "sriov-pf-driver"
 UNNAMED_DRIVER = "unnamed-driver"
 
 _NO_GROUP_HINT = (
-    "the kernel gave it no group, or the input does not list it (on arm64 IORT/DT "
-    "before v6.15 a device gets a group only when a driver probes it, R7.8, so a "
-    "device without a bound driver has none)"
+    "the kernel gave it no group, or the input does not list it (no IOMMU translates "
+    "it, as for an AMD IOMMU's own PCI function; or, on arm64 IORT/DT before v6.15, "
+    "no driver probed it, R7.8)"
 )
 
 

@@ -16,7 +16,8 @@ def listing_line(name: str, topology: Topology | None) -> str:
     """One member line of the listing: ``00:1c.0 [0604]: [8086:a110]``.
 
     Domain 0 is shortened as ``lspci`` does without ``-D``; other domains
-    are shown in full. Non-PCI devices are shown by name.
+    are shown in full. Non-PCI devices are shown by name. A class or ids the
+    input did not give (an ``lspci -tv`` tree) show as ``????``.
     """
     try:
         addr = PciAddress.parse(name)
@@ -26,7 +27,9 @@ def listing_line(name: str, topology: Topology | None) -> str:
     if topology is None or addr not in topology:
         return shown
     fn = topology.get(addr)
-    return f"{shown} [{fn.class_code >> 8:04x}]: [{fn.vendor:04x}:{fn.device:04x}]"
+    cls = "????" if "class" in fn.unknown else f"{fn.class_code >> 8:04x}"
+    ids = "????:????" if "ids" in fn.unknown else f"{fn.vendor:04x}:{fn.device:04x}"
+    return f"{shown} [{cls}]: [{ids}]"
 
 
 def listing(grouping: Grouping, topology: Topology | None = None) -> str:

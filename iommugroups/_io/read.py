@@ -31,6 +31,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+import attrs
+
 from .._groups import LogLine
 from .arm64_capture import looks_like_capture, read_capture
 from .listing import looks_like_dmesg, looks_like_listing, looks_like_vmm, read_observed
@@ -71,9 +73,9 @@ def read_text(text: str, path: str = "<string>") -> Reading:
         data = parse_json(text, path)
         return _read_json(data, text, path)
     if looks_like_lspci_tree(text) and not looks_like_lspci_text(text):
-        return read_lspci_tree(text, path)
+        return _with_log(read_lspci_tree(text, path), text, path)
     if looks_like_lspci_text(text):
-        return read_lspci_text(text, path)
+        return _with_log(read_lspci_text(text, path), text, path)
     if looks_like_vmm(text) or looks_like_listing(text) or looks_like_dmesg(text):
         return read_observed(text, path)
     # topology files (TOML) and lspci -xxxx dumps: the topology loader detects them
@@ -102,3 +104,15 @@ def _read_json(data: Any, text: str, path: str) -> Reading:
             kernel=str(data["kernel"]) if "kernel" in data else None,
         )
     return Reading(topology=topology, source="topology", path=path)
+
+
+def _with_log(reading: Reading, text: str, path: str) -> Reading:
+    """Add the groups of a kernel log pasted in the same text (a bug report)."""
+    if reading.observed is not None or not looks_like_dmesg(text):
+        return reading
+    seen = read_observed(text, path)
+    if seen.observed is None:
+        return reading
+    return attrs.evolve(
+        reading, observed=seen.observed, unknowns=(*reading.unknowns, *seen.unknowns)
+    )

@@ -608,6 +608,15 @@ def _as_vf(fn: PciFunction, pf_address: PciAddress, pf: PciFunction | None) -> P
     )
 
 
+def _padded(config: bytes) -> bool:
+    """A config longer than 64 bytes that is zero past 64 although its status
+    register announces a capability list pointing past the header."""
+    if len(config) <= _MIN_CONFIG or any(config[_MIN_CONFIG:]):
+        return False
+    status_caps = config[0x06] & 0x10
+    return bool(status_caps) and config[0x34] >= _MIN_CONFIG
+
+
 def _topology(machine: _Machine) -> tuple[Topology | None, list[Unknown]]:
     notes: list[Unknown] = []
     configs: dict[PciAddress, bytes] = {}
@@ -632,6 +641,17 @@ def _topology(machine: _Machine) -> tuple[Topology | None, list[Unknown]]:
                 )
             )
             continue
+        if _padded(config):
+            notes.append(
+                Unknown(
+                    name,
+                    "config",
+                    "the bytes past 64 are all zero although the header announces a "
+                    "capability list: a padded copy (e.g. by tar) of a non-root read; "
+                    "taken as 64 bytes",
+                )
+            )
+            config = config[:_MIN_CONFIG]
         if config[:2] == b"\xff\xff":
             candidates.append(address)
         else:
@@ -721,6 +741,18 @@ def _topology(machine: _Machine) -> tuple[Topology | None, list[Unknown]]:
         notes.append(Unknown("", "topology", "too many inconsistent devices"))
         return None, notes
 
+    # sysfs shows root the kernel's cfg_size: 256 bytes means the kernel found
+    # no extended configuration space (pci_cfg_space_size), so no ACS or SR-IOV
+    # capability can exist; the decoder alone cannot tell that from a short copy.
+    if any(len(configs[fn.address]) == 256 and fn.unknown for fn in topology.functions):
+        topology = topology.replace(
+            functions=[
+                attrs.evolve(fn, unknown=fn.unknown - {"acs", "sriov"})
+                if len(configs[fn.address]) == 256
+                else fn
+                for fn in topology.functions
+            ]
+        )
     short = 0
     for fn in topology.functions:
         size = len(configs[fn.address])
