@@ -37,6 +37,17 @@ from ._errors import (
     TopologyError,
     UnknownDevice,
 )
+from ._explain import (
+    EXPLAIN_SCHEMA,
+    Explainer,
+    Explanation,
+    PairExplanation,
+    Reason,
+    explain,
+    explain_pair,
+    render_explanation,
+    render_pair,
+)
 from ._fwspec import pci_fwspec
 from ._groups import Grouping, IdAllocator, LogLine
 from ._io.arm64_capture import Capture, read_capture
@@ -95,6 +106,22 @@ from ._strategies.base import Strategy, StrategyLike
 from ._strategies.canonical import canonical_groups, make_context
 from ._strategies.registry import STRATEGIES, get_strategy, register_strategy
 from ._version import __version__
+from ._whatif import (
+    WHATIF_SCHEMA,
+    AcsOverride,
+    AddQuirk,
+    Change,
+    ConfigAcs,
+    MoveCard,
+    RemoveAcs,
+    RemoveDevice,
+    SetAcs,
+    WhatIfError,
+    WhatIfResult,
+    parse_change,
+    render_whatif,
+    what_if,
+)
 
 __all__ = [
     "DEFAULT_QUIRKS",
@@ -111,6 +138,29 @@ __all__ = [
     "Unknown",
     "Verdict",
     "check",
+    "EXPLAIN_SCHEMA",
+    "Explainer",
+    "Explanation",
+    "PairExplanation",
+    "Reason",
+    "explain",
+    "explain_pair",
+    "render_explanation",
+    "render_pair",
+    "WHATIF_SCHEMA",
+    "AcsOverride",
+    "AddQuirk",
+    "Change",
+    "ConfigAcs",
+    "MoveCard",
+    "RemoveAcs",
+    "RemoveDevice",
+    "SetAcs",
+    "WhatIfError",
+    "WhatIfResult",
+    "parse_change",
+    "render_whatif",
+    "what_if",
     "read",
     "read_lspci_text",
     "read_lspci_tree",

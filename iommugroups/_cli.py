@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -17,7 +18,8 @@ from typing import Any
 from . import examples
 from ._check import assume_no_acs, check, render_check
 from ._errors import IommuGroupsError
-from ._groups import LogLine, device_sort_key
+from ._explain import explain, explain_pair, render_explanation, render_pair
+from ._groups import Grouping, LogLine, device_sort_key
 from ._io.read import read
 from ._io.reading import Reading, Unknown
 from ._io.scenario_file import DEFAULT_STRATEGY, ScenarioFile, load_scenario_file
@@ -25,11 +27,24 @@ from ._io.snapshot import take_snapshot
 from ._io.sysfs import read_sysfs
 from ._model import Topology
 from ._render import listing, listing_line, to_json_text
+from ._render_dot import to_dot, to_svg
 from ._scenario import Scenario, ScenarioError
+from ._show import (
+    ShowFilterError,
+    by_address,
+    by_class,
+    by_group,
+    by_related,
+    render_show,
+    render_tree,
+    show,
+    use_color,
+)
 from ._simulator import DeviceFate, Marker, Message, SimulationResult, Simulator
 from ._strategies.canonical import canonical_groups
 from ._strategies.registry import STRATEGIES, get_strategy
 from ._version import __version__
+from ._whatif import parse_change, render_whatif, what_if
 
 __all__ = ["main"]
 
@@ -57,6 +72,52 @@ examples:
 exit status: 0 no isolation hole, 1 a split (devices the rules put together are in
 different groups), 2 usage or input error.
 """
+
+_SHOW_EPILOG = """\
+examples:
+  iommugroups show                              # this machine
+  iommugroups show --example desktop --class gpu
+  iommugroups show snapshot.json --related 01:00.0
+  iommugroups show --example d05 --tree
+  iommugroups show --example desktop --format dot | dot -Tpng > groups.png
+  iommugroups show --example desktop --format svg > groups.svg   # needs Graphviz
+
+colour only on a terminal; NO_COLOR=1 turns it off.
+"""
+
+_EXPLAIN_EPILOG = """\
+examples:
+  iommugroups explain 01:00.0 --example desktop
+  iommugroups explain 03:00.0 04:00.0 --example desktop
+  iommugroups explain 01:00.1 -i snapshot.json --json
+"""
+
+_WHATIF_EPILOG = """\
+changes (positional CHANGE text, or the options):
+  acs-override=downstream,multifunction   out-of-tree pcie_acs_override= (NOT upstream)
+  acs-override=id:8086:1234               the same, for devices with these ids
+  config-acs=SPEC                         upstream pci=config_acs= (see the docs)
+  set-acs=00:1c.0:SV|RR|CR|UF             ACS control bits on a port
+  remove-acs=00:1c.0                      no ACS capability on a port
+  quirk=isolated:8086:1234                an ACS quirk for these ids
+  remove=01:00.0                          remove a device (and what is below it)
+  move=01:00=>00:1c.4                     move the card in slot 01:00 below port 00:1c.4
+
+examples:
+  iommugroups what-if --example desktop --acs-override downstream,multifunction
+  iommugroups what-if -i snapshot.json remove-acs=00:01.0 --json
+"""
+
+#: what-if options: (option, metavar, help); each becomes "option=VALUE".
+_WHATIF_OPTIONS = (
+    ("acs-override", "MODES", "out-of-tree pcie_acs_override= modes (not upstream)"),
+    ("config-acs", "SPEC", "upstream pci=config_acs= specification"),
+    ("set-acs", "PORT:FLAGS", "set a port's ACS control bits"),
+    ("remove-acs", "PORT", "remove a port's ACS capability"),
+    ("quirk", "QUIRK", "add an ACS quirk (isolated:VVVV:DDDD)"),
+    ("remove", "DEVICE", "remove a device and what is below it"),
+    ("move", "SLOT=>PORT", "move a card to below another port"),
+)
 
 _SNAPSHOT_EPILOG = """\
 examples:
@@ -137,6 +198,78 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--json", action="store_true", help="print the report as JSON")
 
+    sh = sub.add_parser(
+        "show",
+        help="the groups, described: members, drivers, why each group has its shape",
+        description="Show the IOMMU groups Linux makes (and, when the source has them, the "
+        "kernel's own), each member with address, class, ids and driver, and a one-line "
+        "reason for the group's shape. SOURCE defaults to this machine (/sys).",
+        epilog=_SHOW_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_source(sh, required=False)
+    sh.add_argument(
+        "--class",
+        dest="classes",
+        action="append",
+        metavar="KIND",
+        help="only groups with a device of this kind: gpu, usb, net, nvme, audio, storage "
+        "(repeatable)",
+    )
+    sh.add_argument(
+        "--group", dest="group_ids", action="append", type=int, metavar="N", help="only group N"
+    )
+    sh.add_argument(
+        "--device",
+        dest="devices",
+        action="append",
+        metavar="ADDR",
+        help="only groups with a device whose address starts with ADDR (e.g. 01:00)",
+    )
+    sh.add_argument(
+        "--related", metavar="DEVICE", help="what must go to a VM together with DEVICE"
+    )
+    sh.add_argument("--tree", action="store_true", help="the bus tree, like `lspci -tv`")
+    _add_format(sh, dot=True)
+
+    ex = sub.add_parser(
+        "explain",
+        help="why a device is in its group; with two, why they do or do not share one",
+        description="Explain, rule by rule, why DEVICE is in its IOMMU group: each rule "
+        "applied, with its id and the register bits that decided. With DEVICE2, why the two "
+        "share a group or not, and which of them could reach the other by DMA. The source "
+        "defaults to this machine (/sys).",
+        epilog=_EXPLAIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ex.add_argument("device", metavar="DEVICE", help="a PCI address (bb:dd.f or dddd:bb:dd.f)")
+    ex.add_argument("device2", nargs="?", metavar="DEVICE2", help="a second device")
+    _add_input(ex)
+    _add_format(ex, dot=False)
+
+    wi = sub.add_parser(
+        "what-if",
+        help="apply changes (ACS override, ACS on a port, a quirk, moving a card) and diff",
+        description="Apply hypothetical changes to the topology and print the difference of "
+        "the groups: which split, which merged, which are unchanged. Changes that no "
+        "upstream kernel makes (the out-of-tree pcie_acs_override patch) are labelled as "
+        "such, with what they cost in isolation. The source defaults to this machine.",
+        epilog=_WHATIF_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    wi.add_argument(
+        "changes",
+        nargs="*",
+        metavar="CHANGE",
+        help="a change in the text form (see the epilog), e.g. acs-override=downstream",
+    )
+    for opt, metavar, text in _WHATIF_OPTIONS:
+        wi.add_argument(
+            f"--{opt}", dest=opt.replace("-", "_"), action="append", metavar=metavar, help=text
+        )
+    _add_input(wi)
+    _add_format(wi, dot=True)
+
     sn = sub.add_parser(
         "snapshot",
         help="save this machine's PCI config space and IOMMU groups to one file",
@@ -196,8 +329,8 @@ def _build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _add_source(p: argparse.ArgumentParser) -> None:
-    src = p.add_mutually_exclusive_group(required=True)
+def _add_source(p: argparse.ArgumentParser, *, required: bool = True) -> None:
+    src = p.add_mutually_exclusive_group(required=required)
     src.add_argument(
         "file",
         nargs="?",
@@ -207,6 +340,55 @@ def _add_source(p: argparse.ArgumentParser) -> None:
     )
     src.add_argument("--example", metavar="NAME", help="a built-in example topology")
     src.add_argument("--sysfs", metavar="DIR", help="a live (/) or copied sysfs tree")
+
+
+def _add_input(p: argparse.ArgumentParser) -> None:
+    src = p.add_mutually_exclusive_group()
+    src.add_argument(
+        "-i",
+        "--input",
+        dest="file",
+        metavar="FILE",
+        help="the source: topology file, snapshot, lspci output, capture; - for stdin "
+        "(default: this machine)",
+    )
+    src.add_argument("--example", metavar="NAME", help="a built-in example topology")
+    src.add_argument("--sysfs", metavar="DIR", help="a live (/) or copied sysfs tree")
+
+
+def _add_format(p: argparse.ArgumentParser, *, dot: bool) -> None:
+    choices = ["text", "json", "dot", "svg"] if dot else ["text", "json"]
+    p.add_argument(
+        "--format",
+        choices=choices,
+        default="text",
+        help="output format (svg needs Graphviz's `dot`)" if dot else "output format",
+    )
+    p.add_argument("--json", action="store_true", help="the same as --format json")
+
+
+def _format(args: argparse.Namespace) -> str:
+    return "json" if args.json else str(args.format)
+
+
+def _default_reading(args: argparse.Namespace) -> Reading:
+    """The source, or this machine when none is given (saying so when unusable)."""
+    if args.file is not None or args.example is not None or args.sysfs is not None:
+        return _reading(args)
+    names = ", ".join(sorted(examples.EXAMPLES))
+    try:
+        reading = read_sysfs("/")
+    except IommuGroupsError as exc:
+        raise _UsageError(
+            f"this machine shows no PCI devices to read ({exc}); give a FILE, --sysfs DIR "
+            f"or a built-in example: --example {{{names}}}"
+        ) from None
+    if reading.topology is None or not len(reading.topology):
+        raise _UsageError(
+            "this machine shows no PCI devices; give a FILE, --sysfs DIR or a built-in "
+            f"example: --example {{{names}}}"
+        )
+    return reading
 
 
 def _reading(args: argparse.Namespace) -> Reading:
@@ -483,6 +665,83 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return EXIT_FINDING if report.has_split else EXIT_OK
 
 
+def _emit_graph(
+    args: argparse.Namespace, topology: Topology, grouping: Grouping, title: str
+) -> None:
+    dot_text = to_dot(topology, grouping, title=title)
+    if _format(args) == "dot":
+        sys.stdout.write(dot_text)
+        return
+    sys.stdout.flush()
+    sys.stdout.buffer.write(to_svg(dot_text))
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    reading = _default_reading(args)
+    topo = _topology_of(reading)
+    _notes(reading.unknowns)
+    result = show(topo, observed=reading.observed)
+    try:
+        if args.classes:
+            result = by_class(result, *args.classes)
+        if args.group_ids:
+            result = by_group(result, *args.group_ids)
+        if args.devices:
+            result = by_address(result, *args.devices)
+        if args.related:
+            result = by_related(result, args.related)
+    except ShowFilterError as exc:
+        raise _UsageError(str(exc)) from None
+    fmt = _format(args)
+    if fmt == "json":
+        sys.stdout.write(to_json_text(result.to_json()))
+    elif fmt in ("dot", "svg"):
+        _emit_graph(args, topo, canonical_groups(topo), topo.name)
+    elif args.tree:
+        sys.stdout.write(
+            render_tree(topo, canonical_groups(topo), color=use_color(sys.stdout, os.environ))
+        )
+    else:
+        sys.stdout.write(render_show(result, color=use_color(sys.stdout, os.environ)))
+    return EXIT_OK
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    reading = _default_reading(args)
+    topo = _topology_of(reading)
+    _notes(reading.unknowns)
+    if args.device2 is None:
+        one = explain(topo, args.device)
+        doc, text = one.to_json(), render_explanation(one)
+    else:
+        pair = explain_pair(topo, args.device, args.device2)
+        doc, text = pair.to_json(), render_pair(pair)
+    sys.stdout.write(to_json_text(doc) if _format(args) == "json" else text)
+    return EXIT_OK
+
+
+def _cmd_what_if(args: argparse.Namespace) -> int:
+    texts = list(args.changes)
+    for opt, _metavar, _help in _WHATIF_OPTIONS:
+        for value in getattr(args, opt.replace("-", "_")) or ():
+            texts.append(f"{opt}={value}")
+    if not texts:
+        raise _UsageError("no change given (see `iommugroups what-if --help`)")
+    changes = [parse_change(t) for t in texts]
+    reading = _default_reading(args)
+    topo = _topology_of(reading)
+    _notes(reading.unknowns)
+    result = what_if(topo, changes)
+    fmt = _format(args)
+    if fmt == "json":
+        sys.stdout.write(to_json_text(result.to_json()))
+    elif fmt in ("dot", "svg"):
+        _emit_graph(args, result.topology_after, result.after, "after: " + "; ".join(texts))
+    else:
+        sys.stdout.write(render_whatif(result))
+    return EXIT_OK
+
+
 def _cmd_snapshot(args: argparse.Namespace) -> int:
     data = take_snapshot(args.root)
     text = json.dumps(data, indent=1) + "\n"
@@ -520,6 +779,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_check(args)
         if args.command == "snapshot":
             return _cmd_snapshot(args)
+        if args.command == "show":
+            return _cmd_show(args)
+        if args.command == "explain":
+            return _cmd_explain(args)
+        if args.command == "what-if":
+            return _cmd_what_if(args)
         parser.error(f"unknown command {args.command}")  # pragma: no cover
     except _UsageError as exc:
         print(f"iommugroups: error: {exc}", file=sys.stderr)

@@ -23,6 +23,10 @@ from ._model import PciAddress
 __all__ = ["Grouping", "GroupTable", "IdAllocator", "LogLine", "device_sort_key"]
 
 
+#: The version of :meth:`Grouping.to_json`'s document.
+GROUPS_SCHEMA = "iommugroups.groups/1"
+
+
 def device_sort_key(name: str) -> tuple[int, tuple[int, int, int, int], str]:
     """Sort PCI addresses numerically first, then other device names."""
     try:
@@ -201,9 +205,15 @@ class Grouping:
         return ga is not None and ga == gb
 
     def to_json(self) -> dict[str, Any]:
-        """``{"groups": [[...], ...], ...}``: groups in id order (ids kept too)."""
+        """The ``iommugroups.groups/1`` document: groups in id order (ids kept too).
+
+        Keys: ``schema``; ``groups`` (lists of member names, PCI addresses as
+        ``dddd:bb:dd.f``); ``group_ids`` (the id of each); ``ungrouped``
+        (device -> why it has no group); ``strategy``.
+        """
         ids = sorted(self.groups)
         return {
+            "schema": GROUPS_SCHEMA,
             "groups": [list(self.groups[g]) for g in ids],
             "group_ids": ids,
             "ungrouped": dict(sorted(self.ungrouped.items())),

@@ -18,6 +18,16 @@ What it generates:
   another order (grouping must not care, see :class:`~iommugroups.Topology`).
 * :func:`acs` and :func:`pci_addresses`: the building blocks.
 
+And inputs for the driver-core simulator (:func:`~iommugroups.simulate`), to
+state how the grouping strategies behave across driver probe orders:
+
+* :func:`probe_scenarios`: a topology behind an IOMMU (:func:`with_iommu`),
+  a boot, one driver per device and a random probe order, as a
+  :class:`ProbeSetup`; :func:`parents_first_scenarios` only draws orders in
+  which every device probes after every bridge above it.
+* :func:`probe_orders`: the orders alone; :func:`probe_setup`: the input for
+  one given order.
+
 Sizes stay small (at most ``max_functions``, 40 by default) and every choice
 shrinks towards "fewer, simpler devices", so a failing property comes back
 as a small counterexample.
@@ -966,18 +976,14 @@ def probe_orders(
     Returns:
         A strategy of tuples of addresses, each function once.
     """
-    chosen = (
-        tuple(fn.address for fn in topology.enumeration_order())
-        if only is None
-        else tuple(
-            a for a in (fn.address for fn in topology.enumeration_order()) if a in set(only)
-        )
-    )
+    everything = tuple(fn.address for fn in topology.enumeration_order())
+    wanted = None if only is None else set(only)
+    chosen = everything if wanted is None else tuple(a for a in everything if a in wanted)
     return _linear_extensions(chosen, _must_follow(topology, parents_first, chosen))
 
 
 class ProbeSetup(NamedTuple):
-    """One simulator input drawn by :func:`probe_scenarios`.
+    """One simulator input: what :func:`probe_scenarios` draws, :func:`probe_setup` builds.
 
     Attributes:
         topology: the machine, behind an IOMMU.
@@ -1060,6 +1066,24 @@ def probe_setup(
             binds, or a VF before its PF and the bridges above the PF are bound
             (or of a PF that never binds).
         UnknownDevice: ``order`` or ``failing`` names a function the topology lacks.
+
+    The seed's bug in two functions: an endpoint probed before the root port
+    above it, which has no ACS (R4.5, R7.8):
+
+    >>> from iommugroups import PciFunction, PcieType
+    >>> port = PciFunction("00:00.0", class_code=0x060400, header_type=1,
+    ...                    pcie_type=PcieType.ROOT_PORT, secondary_bus=1, subordinate_bus=1)
+    >>> nic = PciFunction("01:00.0", class_code=0x020000, pcie_type=PcieType.ENDPOINT)
+    >>> setup = probe_setup(Topology([port, nic]), ["01:00.0", "00:00.0"])
+    >>> print("\\n".join(setup.run("legacy-probe-time").log_lines(markers=True)))
+    ACTION insmod drv-0000:01:00.0
+    ACTION bind 0000:01:00.0 drv-0000:01:00.0
+    drv-0000:01:00.0 0000:01:00.0: Adding to iommu group 0
+    ACTION insmod drv-0000:00:00.0
+    ACTION bind 0000:00:00.0 drv-0000:00:00.0
+    drv-0000:00:00.0 0000:00:00.0: Adding to iommu group 1
+    >>> setup.run("device-add").grouping.same_group("00:00.0", "01:00.0")
+    True
     """
     if bridges not in ("own", "pcieport"):
         raise ValueError(f"bridges must be 'own' or 'pcieport', not {bridges!r}")

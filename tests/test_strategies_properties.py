@@ -35,7 +35,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from hypothesis import HealthCheck, find, given, settings
+from hypothesis import HealthCheck, assume, find, given, settings
 from hypothesis import strategies as st
 
 from iommugroups import (
@@ -69,8 +69,9 @@ from .helpers import ISOLATING, bridge, ep
 TOPOLOGIES = topologies(max_functions=12)
 ANY_ORDER = TOPOLOGIES.flatmap(probe_scenarios)
 
-#: Simulations are fast (a few ms) but draws are nested: no deadline.
-FAST = settings(deadline=None, max_examples=100)
+#: A simulation takes milliseconds, but an example runs several, and the
+#: topology draw is nested in the scenario draw: no deadline.
+NO_DEADLINE = settings(deadline=None)
 
 Partition = frozenset[frozenset[str]]
 
@@ -134,11 +135,12 @@ def one_way_ties(topology: Topology) -> list[tuple[PciFunction, PciFunction]]:
     """Pairs ``(a, b)`` of own-``pdev`` devices on one bus where steps 3-4 of ``a``
     reach ``b`` but not the other way round.
 
-    Generated topologies have them only where a VF lands in the slot of a
-    multifunction device without ACS and the VF's own ACS check fails (a
-    Wangxun id the kernel's quirk does not list, R2.6): the multifunction
-    function looks at its non-isolated slot peers (R5.2), the VF, not being
-    multifunction (R5.6), looks at nobody.
+    In generated topologies they were found only where a VF lands in the
+    slot of a multifunction device without ACS and the VF's own ACS check
+    fails (a Wangxun id the kernel's quirk does not list, R2.6): the
+    multifunction function looks at its non-isolated slot peers (R5.2), the
+    VF, not being multifunction (R5.6), looks at nobody. (30 000 topologies
+    searched for a one-way tie without a VF: none.)
     """
     env = env_of(topology)
     mine = own_pdevs(topology, env)
@@ -167,7 +169,7 @@ def walk_down_witnesses(
     """Every ``(x, p, q)``: ``p`` is ``x``'s final ``pdev`` (R4.3), ``p`` is not ``x``,
     and ``q`` is a steps 3-4 partner of ``p`` on ``p``'s bus."""
     env = env_of(topology)
-    out = []
+    out: list[tuple[PciFunction, PciFunction, PciFunction]] = []
     for x in topology.enumeration_order():
         p_addr = pci_device_group(x, {}, env).pdev
         if p_addr == x.address:
@@ -242,7 +244,7 @@ class TestProbeScenarios:
     are bound by ``pcieport`` during boot.
     """
 
-    @FAST
+    @NO_DEADLINE
     @given(ANY_ORDER)
     def test_every_function_probes_once_through_its_own_driver(self, setup: ProbeSetup) -> None:
         topo = setup.topology
@@ -261,7 +263,7 @@ class TestProbeScenarios:
             if physfn is not None:
                 assert order.index(str(physfn)) < i
 
-    @FAST
+    @NO_DEADLINE
     @given(TOPOLOGIES.flatmap(parents_first_scenarios))
     def test_parents_first_orders(self, setup: ProbeSetup) -> None:
         topo = setup.topology
@@ -270,7 +272,7 @@ class TestProbeScenarios:
             for br in bridges_above(topo, fn):
                 assert position[str(br.address)] < position[str(fn.address)]
 
-    @FAST
+    @NO_DEADLINE
     @given(any_boot(IommuKind.VTD))
     def test_pcieport_binds_the_ports_at_boot(self, setup: ProbeSetup) -> None:
         result = setup.run("device-link")
@@ -302,7 +304,7 @@ class TestDeviceAddIsCanonical:
     order as well.
     """
 
-    @settings(deadline=None)
+    @NO_DEADLINE
     @given(st.sampled_from([IommuKind.VTD, IommuKind.SMMU_V3]).flatmap(any_boot))
     def test_same_groups_whatever_the_probe_order(self, setup: ProbeSetup) -> None:
         dev_add = setup.run("device-add")
@@ -337,12 +339,12 @@ class TestLegacyParentsFirst:
     matter: see :func:`one_way_ties` and the last test.
     """
 
-    @settings(deadline=None)
+    @NO_DEADLINE
     @given(SYMMETRIC.flatmap(parents_first_scenarios))
     def test_parents_first_is_canonical(self, setup: ProbeSetup) -> None:
         assert partition(setup.run("legacy-probe-time")) == partition(setup.run("canonical"))
 
-    @settings(deadline=None)
+    @NO_DEADLINE
     @given(SYMMETRIC.flatmap(lambda t: probe_scenarios(t, bridges="pcieport")))
     def test_builtin_pcieport_makes_any_order_canonical(self, setup: ProbeSetup) -> None:
         assert partition(setup.run("legacy-probe-time")) == partition(setup.run("canonical"))
@@ -484,14 +486,14 @@ class TestDeviceLink:
     everything else is grouped as canonical.
     """
 
-    @settings(deadline=None)
+    @NO_DEADLINE
     @given(SYMMETRIC.flatmap(probe_scenarios))
     def test_every_bridge_binds_then_canonical(self, setup: ProbeSetup) -> None:
         result = setup.run("device-link")
         assert partition(result) == partition(setup.run("canonical"))
         assert all(fate.state == "bound" for fate in result.fates.values())
 
-    @settings(deadline=None)
+    @NO_DEADLINE
     @given(SYMMETRIC.flatmap(lambda t: probe_scenarios(t, failures=True)))
     def test_failed_bridge_blocks_everything_below_it(self, setup: ProbeSetup) -> None:
         topo = setup.topology
@@ -555,7 +557,7 @@ class TestBusReplay:
     ``legacy-probe-time`` in every boot and order, the seed's split included.
     """
 
-    @settings(deadline=None)
+    @NO_DEADLINE
     @given(any_boot(IommuKind.SMMU_V3))
     def test_same_as_legacy_probe_time(self, setup: ProbeSetup) -> None:
         replay = setup.run("bus-replay")
@@ -616,7 +618,7 @@ class TestWalkDown:
     no partner.
     """
 
-    @settings(deadline=None)
+    @NO_DEADLINE
     @given(
         SYMMETRIC.filter(lambda t: not walk_down_witnesses(with_iommu(t))).flatmap(probe_scenarios)
     )
@@ -630,7 +632,12 @@ class TestWalkDown:
     @given(SYMMETRIC.filter(lambda t: bool(walk_down_witnesses(with_iommu(t)))))
     def test_a_tied_pdev_splits_in_the_witness_order(self, topology: Topology) -> None:
         topo = with_iommu(topology)
-        x, p, q = walk_down_witnesses(topo)[0]
+        # x can always be a PF rather than its VF (they share the pdev); a VF q
+        # could not probe second (its PF must bind first): leave such inputs out
+        witness = next((w for w in walk_down_witnesses(topo) if not w[2].is_virtfn), None)
+        assume(witness is not None)
+        assert witness is not None
+        x, p, q = witness
         rest = [f.address for f in topo.enumeration_order() if f not in (x, q)]
         setup = probe_setup(topo, [x.address, q.address, *rest])
         walk_down = setup.run("walk-down").grouping
@@ -640,16 +647,23 @@ class TestWalkDown:
         assert canonical.same_group(p.address, q.address)
 
     def test_hypothesis_finds_tied_root_ports(self) -> None:
+        """The smallest order-dependent input: two root ports without ACS in one
+        slot, an endpoint below one of them, probed endpoint, other port, its
+        own port: the witness order above, with nothing else in it."""
         found = find_setup(
             ANY_ORDER,
             lambda s: partition(s.run("walk-down")) != partition(s.run("canonical")),
-            seed=5,
+            seed=11,  # pinned: most seeds end here, some at a 4-function local minimum
         )
         topo, order = found.topology, found.probe_order()
         assert len(topo) == 3
-        (x, p, q), *_ = walk_down_witnesses(topo)
-        assert order.index(str(x.address)) < order.index(str(q.address))
-        assert order.index(str(q.address)) < order.index(str(p.address))
+        ports = [f for f in topo if f.pcie_type is PcieType.ROOT_PORT]
+        assert len(ports) == 2
+        assert len({(f.address.domain, f.address.bus, f.address.device) for f in ports}) == 1
+        ((x, p, q),) = walk_down_witnesses(topo)
+        assert {p, q} == set(ports)
+        assert topo.bridge_above(x.address) == p
+        assert order == (str(x.address), str(q.address), str(p.address))
         assert not found.run("walk-down").grouping.same_group(x.address, p.address)
         assert found.run("canonical").grouping.same_group(x.address, p.address)
 

@@ -9,8 +9,19 @@ Exactly: when steps 1-4 find no group (R4.1-R5.2), before allocating a new
 one (R4.4), the device joins the group of the first device, in device
 order, that already has a group and whose own walk up passes through the
 final ``pdev`` (it aliases to it, or ``pdev`` is among the non-isolated
-bridges above it). Groups are still never merged (R1.3), which is where
-this stays order-dependent: see the tests that pin down when.
+bridges above it). Groups are still never merged (R1.3).
+
+When it is order-independent (``tests/test_strategies_properties.py``,
+``TestWalkDown``): let ``p`` be the final ``pdev`` (R4.3) of a device
+``x != p``, and ``q`` a *partner* of ``p``: a device on ``p``'s bus that
+steps 3-4 (R5.1, R5.2) connect with it. With no such ``(x, p, q)``,
+walk-down equals canonical in every probe order. With one, probing ``x``,
+then ``q``, then the rest splits ``x`` from ``p``: ``q`` starts a group its
+downward look cannot see ``x`` from, ``p`` joins ``q`` through steps 3-4
+(which run before the downward look), and groups never merge. In practice
+the partners are multifunction root ports without ACS (Intel-PCH style,
+§12 vector 3) or a device that is a DMA alias of a root port. A lone
+non-ACS root port, the seed's D05 case, has no partner: walk-down fixes it.
 """
 
 from __future__ import annotations
