@@ -33,6 +33,7 @@ extensions = [
     "sphinx.ext.doctest",
     "sphinx.ext.viewcode",
     "command_output",
+    "json_schema",
     "strategy_table",
 ]
 

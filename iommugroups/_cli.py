@@ -169,7 +169,7 @@ def _build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_source(g)
-    g.add_argument("--json", action="store_true", help="print JSON instead of the listing")
+    _add_format(g, dot=False)
 
     c = sub.add_parser(
         "check",
@@ -196,7 +196,7 @@ def _build_parser() -> argparse.ArgumentParser:
         help="take every device whose ACS capability or PCIe type could not be read as PCIe "
         "without ACS (bridges on a root bus as root ports, other bridges as downstream ports)",
     )
-    c.add_argument("--json", action="store_true", help="print the report as JSON")
+    _add_format(c, dot=False)
 
     sh = sub.add_parser(
         "show",
@@ -213,8 +213,8 @@ def _build_parser() -> argparse.ArgumentParser:
         dest="classes",
         action="append",
         metavar="KIND",
-        help="only groups with a device of this kind: gpu, usb, net, nvme, audio, storage "
-        "(repeatable)",
+        help="only groups with a device of this kind: gpu, usb, net, nvme, audio, storage, "
+        "bridge, or a class code in hex (repeatable)",
     )
     sh.add_argument(
         "--group", dest="group_ids", action="append", type=int, metavar="N", help="only group N"
@@ -261,11 +261,13 @@ def _build_parser() -> argparse.ArgumentParser:
         "changes",
         nargs="*",
         metavar="CHANGE",
-        help="a change in the text form (see the epilog), e.g. acs-override=downstream",
+        action=_ChangeAction,
+        help="a change in the text form (see the epilog), e.g. acs-override=downstream; "
+        "changes apply in command-line order",
     )
     for opt, metavar, text in _WHATIF_OPTIONS:
         wi.add_argument(
-            f"--{opt}", dest=opt.replace("-", "_"), action="append", metavar=metavar, help=text
+            f"--{opt}", dest="changes", action=_ChangeAction, metavar=metavar, help=text
         )
     _add_input(wi)
     _add_format(wi, dot=True)
@@ -428,7 +430,7 @@ def _cmd_groups(args: argparse.Namespace) -> int:
     topo = _topology_of(reading)
     _notes(reading.unknowns)
     grouping = canonical_groups(topo)
-    if args.json:
+    if _format(args) == "json":
         data = grouping.to_json()
         sys.stdout.write(to_json_text(data))
     else:
@@ -658,7 +660,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
         topo, kept = assume_no_acs(topo, unknowns)
         unknowns = list(kept)
     report = check(topo, observed, unknowns=unknowns)
-    if args.json:
+    if _format(args) == "json":
         sys.stdout.write(to_json_text(report.to_json()))
     else:
         sys.stdout.write(render_check(report))
@@ -696,10 +698,10 @@ def _cmd_show(args: argparse.Namespace) -> int:
     if fmt == "json":
         sys.stdout.write(to_json_text(result.to_json()))
     elif fmt in ("dot", "svg"):
-        _emit_graph(args, topo, canonical_groups(topo), topo.name)
+        _emit_graph(args, result.topology, result.grouping, topo.name)
     elif args.tree:
         sys.stdout.write(
-            render_tree(topo, canonical_groups(topo), color=use_color(sys.stdout, os.environ))
+            render_tree(result.topology, result.grouping, color=use_color(sys.stdout, os.environ))
         )
     else:
         sys.stdout.write(render_show(result, color=use_color(sys.stdout, os.environ)))
@@ -714,17 +716,35 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         one = explain(topo, args.device)
         doc, text = one.to_json(), render_explanation(one)
     else:
-        pair = explain_pair(topo, args.device, args.device2)
+        try:
+            pair = explain_pair(topo, args.device, args.device2)
+        except ValueError as exc:  # the same device twice
+            raise _UsageError(str(exc)) from None
         doc, text = pair.to_json(), render_pair(pair)
     sys.stdout.write(to_json_text(doc) if _format(args) == "json" else text)
     return EXIT_OK
 
 
+class _ChangeAction(argparse.Action):
+    """Collect what-if changes, positional or by option, in command-line order."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        texts = list(getattr(namespace, "changes", None) or [])
+        if option_string is None:  # the positional CHANGE texts
+            texts.extend(str(v) for v in (values or ()))
+        else:
+            texts.append(f"{option_string.removeprefix('--')}={values}")
+        namespace.changes = texts
+
+
 def _cmd_what_if(args: argparse.Namespace) -> int:
-    texts = list(args.changes)
-    for opt, _metavar, _help in _WHATIF_OPTIONS:
-        for value in getattr(args, opt.replace("-", "_")) or ():
-            texts.append(f"{opt}={value}")
+    texts = list(args.changes or ())
     if not texts:
         raise _UsageError("no change given (see `iommugroups what-if --help`)")
     changes = [parse_change(t) for t in texts]

@@ -40,6 +40,7 @@ to :func:`validate`: undeclared keys are then errors (the tests do this).
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from collections.abc import Mapping
@@ -92,8 +93,9 @@ def _enum(values: list[str], description: str = "", *, nullable: bool = False) -
     return out
 
 
-def _doc(schema_id: str, title: str, props: Mapping[str, Schema], **defs: Schema) -> Schema:
-    out: Schema = {"$schema": _DIALECT, "title": schema_id, "description": title}
+def _doc(schema_id: str, about: str, props: Mapping[str, Schema], **defs: Schema) -> Schema:
+    """A top-level document: ``schema`` is ``schema_id``, then ``props``."""
+    out: Schema = {"$schema": _DIALECT, "title": schema_id, "description": about}
     out.update(_obj({"schema": {"const": schema_id}, **props}))
     if defs:
         out["$defs"] = defs
@@ -107,7 +109,8 @@ _BOOL = _t("boolean")
 _GID = _t("integer", minimum=0)
 _OPT_GID = _t(["integer", "null"], minimum=0)
 _COUNT = _t("integer", minimum=0)
-_NAMES = _arr(_STR, "device names: dddd:bb:dd.f for PCI functions, else a platform name")
+#: Device names: ``dddd:bb:dd.f`` for PCI functions, else a platform device's name.
+_NAMES = _arr(_STR)
 
 
 def _counts(keys: list[str], description: str) -> Schema:
@@ -226,11 +229,11 @@ _CHECK_DOC = _doc(
                     "verdict": _enum(_VERDICTS),
                     "canonical_group": _OPT_GID,
                     "observed_group": _OPT_GID,
-                    "must_share": _NAMES,
-                    "may_share": _NAMES,
-                    "split_from": _NAMES,
-                    "merged_with": _NAMES,
-                    "depends_on": _NAMES,
+                    "must_share": _arr(_STR, "in its group whatever the unknown facts are"),
+                    "may_share": _arr(_STR, "in its group only if the unknown facts are absent"),
+                    "split_from": _arr(_STR, "must share its group, but the kernel did not"),
+                    "merged_with": _arr(_STR, "in its observed group, but the rules isolate it"),
+                    "depends_on": _arr(_STR, "devices whose unknown facts its group depends on"),
                     "rules": _arr(_ref("step"), "only for devices whose verdict is not ok"),
                     "rules_if_isolating": _arr(_ref("step")),
                     "reasons": _STRS,
@@ -271,9 +274,7 @@ _CHECK_DOC = _doc(
                 "method": _STR,
                 "scenario": _arr(_STR, "the replayed action lines"),
                 "left_out": _map(_STR, "device -> why it is not compared"),
-                "strategies": _arr(
-                    _obj({"strategy": _STR, "reproduced": _BOOL, "detail": _STR})
-                ),
+                "strategies": _arr(_obj({"strategy": _STR, "reproduced": _BOOL, "detail": _STR})),
                 "reproduced_by": _STRS,
             },
             "null without a kernel log; else the replay of the log under each strategy",
@@ -607,9 +608,9 @@ _WHATIF_DOC = _doc(
     grouping=_GROUPING,
 )
 
-#: Schema id -> JSON Schema of that document.
+#: Schema id -> JSON Schema of that document (each a tree of its own: no shared parts).
 SCHEMAS: dict[str, Schema] = {
-    s["title"]: s
+    s["title"]: copy.deepcopy(s)
     for s in (
         _GROUPS_DOC,
         _SIMULATION_DOC,
@@ -653,6 +654,11 @@ def _key(path: str, key: str) -> str:
     return f"{path}.{key}" if key.isidentifier() else f"{path}[{json.dumps(key)}]"
 
 
+def _distance(errors: list[str], path: str) -> tuple[bool, int]:
+    """How far an alternative of oneOf/anyOf is: a wrong type or const is farthest."""
+    return errors[0].startswith(f"{path}: expected"), len(errors)
+
+
 def _check(value: Any, schema: Schema, root: Schema, path: str, strict: bool) -> list[str]:
     if "$ref" in schema:
         ref = str(schema["$ref"])
@@ -672,13 +678,13 @@ def _check(value: Any, schema: Schema, root: Schema, path: str, strict: bool) ->
         if word in schema:
             results = [_check(value, s, root, path, strict) for s in schema[word]]
             passed = sum(not r for r in results)
-            if passed == 0:
-                errors += min(results, key=len)  # the closest alternative's problems
+            if passed == 0:  # the problems of the closest alternative
+                closest: list[str] = min(results, key=lambda r: _distance(r, path))
+                errors += closest
             elif word == "oneOf" and passed > 1:
                 errors.append(f"{path}: matches {passed} alternatives of oneOf, not exactly one")
-    if isinstance(value, str) and "pattern" in schema:
-        if not re.search(schema["pattern"], value):
-            errors.append(f"{path}: {json.dumps(value)} does not match {schema['pattern']}")
+    if isinstance(value, str) and "pattern" in schema and not re.search(schema["pattern"], value):
+        errors.append(f"{path}: {json.dumps(value)} does not match {schema['pattern']}")
     if _is(value, "number") and "minimum" in schema and value < schema["minimum"]:
         errors.append(f"{path}: {value} is less than {schema['minimum']}")
     if isinstance(value, list) and "items" in schema:
@@ -691,7 +697,7 @@ def _check(value: Any, schema: Schema, root: Schema, path: str, strict: bool) ->
             for k in schema.get("required", ())
             if k not in value
         ]
-        extra = schema.get("additionalProperties", False if strict and props else True)
+        extra = schema.get("additionalProperties", not (strict and props))
         for k, v in value.items():
             where = _key(path, k)
             if "propertyNames" in schema:

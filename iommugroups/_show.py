@@ -333,7 +333,7 @@ class AcsState(str, enum.Enum):
     QUIRK = "ACS quirk"
     #: A device-specific quirk says it does not isolate (R2.5).
     QUIRK_OFF = "no ACS (quirk)"
-    #: Isolates without ACS: a single-function endpoint or upstream port has
+    #: Isolates without ACS, as a single-function endpoint or upstream port has
     #: no peer to reach (R2.3 step 4).
     NOT_NEEDED = "ACS n/a"
     #: The ACS capability (or PCIe type) could not be read; taken as absent.
@@ -367,7 +367,10 @@ def _acs(fn: PciFunction, ctx: QuirkContext) -> tuple[AcsState, str]:
             state = AcsState.ENABLED if enabled else AcsState.OFF
     else:
         state = AcsState.NOT_NEEDED  # R2.3 step 4
-    if not state.isolates and fn.unknown & _GROUPING_FACTS:
+    relevant = fn.unknown & _GROUPING_FACTS
+    if t is None and "pcie" not in fn.unknown:
+        relevant -= {"acs"}  # known conventional PCI: ACS cannot matter (R2.3 step 2)
+    if not state.isolates and relevant:
         state = AcsState.UNKNOWN
     return state, ""
 
@@ -484,12 +487,12 @@ class Member:
 
     Attributes:
         name: ``dddd:bb:dd.f``, or a platform device's name.
-        shown: the short form (:func:`short_name`).
+        shown: the short form (``short_name``).
         class_code: 24-bit class code (``None`` for a platform device).
         class_name: its ``pci.ids`` name (``""`` for a platform device).
         vendor, device: ids (``None`` for a platform device).
         driver: bound driver, if known.
-        kind: :func:`device_kind`, or ``"platform device"``.
+        kind: ``device_kind``, or ``"platform device"``.
         bridge: a bridge header (VFIO never assigns it).
         acs: its :class:`AcsState` (``None`` for a platform device).
         show_acs: the ACS state matters for grouping (a bridge, or a function
@@ -824,13 +827,15 @@ def _member(
             observed_group=observed_group,
         )
     fn = by_name[name]
+    class_known = "class" not in fn.unknown
+    ids_known = "ids" not in fn.unknown
     return Member(
         name=name,
         shown=short_name(fn.address),
-        class_code=fn.class_code,
-        class_name=class_name(fn.class_code),
-        vendor=fn.vendor,
-        device=fn.device,
+        class_code=fn.class_code if class_known else None,
+        class_name=class_name(fn.class_code) if class_known else "unknown class",
+        vendor=fn.vendor if ids_known else None,
+        device=fn.device if ids_known else None,
         driver=fn.driver,
         kind=device_kind(fn),
         bridge=_is_interconnect(fn),

@@ -1436,7 +1436,7 @@ class DeviceStatus(str, enum.Enum):
     SPLIT = "split"
     #: New companions joined it.
     MERGED = "merged"
-    #: Both: some companions left, others joined.
+    #: Both at once, some companions left and others joined.
     REGROUPED = "regrouped"
     #: The device was taken out.
     REMOVED = "removed"

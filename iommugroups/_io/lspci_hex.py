@@ -29,11 +29,12 @@ missing lines are unreadable bytes (see the degradation table of
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from pathlib import PurePath
 
 from .._config import ConfigSpace, _AddressedConfigSpaceError, functions_from_configs
 from .._errors import ConfigSpaceError, InputError, InvalidAddress, TopologyError
-from .._model import PciAddress, Topology
+from .._model import PciAddress, PciFunction, Topology
 
 __all__ = ["MAX_DEVICES", "MAX_TEXT_CHARS", "looks_like_lspci_hex", "read_lspci_hex"]
 
@@ -219,6 +220,14 @@ def read_lspci_hex(text: str, path: str = "<string>") -> Topology:
         raise InputError(path, str(exc), line=lines.get(exc.address)) from exc
     except ConfigSpaceError as exc:
         raise InputError(path, str(exc)) from exc
+    return topology_at_lines(functions, lines, path, name)
+
+
+def topology_at_lines(
+    functions: Sequence[PciFunction], lines: Mapping[PciAddress, int], path: str, name: str = ""
+) -> Topology:
+    """``Topology(functions)``; a :class:`TopologyError` becomes an :class:`InputError`
+    at the line of the first device it names (``lines``: device -> its header line)."""
     try:
         return Topology(functions, name=name)
     except TopologyError as exc:

@@ -123,7 +123,7 @@ from typing import Any
 import attrs
 
 from .. import _quirk_tables as T
-from .._errors import InputError, InvalidAddress, TopologyError
+from .._errors import InputError, InvalidAddress
 from .._model import (
     HEADER_BRIDGE,
     HEADER_CARDBUS,
@@ -137,6 +137,7 @@ from .._model import (
     Topology,
 )
 from .._quirks import DEFAULT_QUIRKS
+from .lspci_hex import topology_at_lines
 from .reading import ObservedGroups, Reading, Unknown
 
 __all__ = [
@@ -1488,18 +1489,7 @@ def _topology(
     functions: list[PciFunction], lines: Mapping[PciAddress, int], path: str
 ) -> Topology:
     name = "" if path.startswith("<") else PurePath(path).stem
-    try:
-        return Topology(functions, name=name)
-    except TopologyError as exc:
-        line = None
-        for dev in exc.devices:
-            try:
-                line = lines.get(PciAddress.parse(dev))
-            except InvalidAddress:
-                continue
-            if line is not None:
-                break
-        raise InputError(path, str(exc), line=line) from None
+    return topology_at_lines(functions, lines, path, name)
 
 
 def looks_like_lspci_text(text: str) -> bool:
