@@ -37,7 +37,7 @@ Reason kinds
   (facts ``iommu``, ``streams``).
 
 *Group ends*: ``new-group`` (R4.4: nothing found, a new group; facts
-``stop``, ``walked``), ``generic-group`` (R1.5: a platform device),
+``stop``, ``walked``), ``generic`` (R1.5: a platform device),
 ``ungrouped`` (no group at all), ``isolated-stop`` / ``root-bus`` (R4.2: where
 the upward walk of a device that did not join the bridge above it ended).
 
