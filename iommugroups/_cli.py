@@ -147,6 +147,15 @@ examples:
 SIMULATION_SCHEMA = "iommugroups.simulation/1"
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Wraps one-paragraph descriptions; keeps multi-line epilogs (examples) as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text.strip("\n"):
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
@@ -166,7 +175,7 @@ def _build_parser() -> argparse.ArgumentParser:
         description="Print the IOMMU groups Linux (v6.15+, x86 always) makes for a topology: "
         "devices grouped in device-add order, parents first (the canonical strategy).",
         epilog=_GROUPS_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     _add_source(g)
     _add_format(g, dot=False)
@@ -181,7 +190,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "together though the rules would isolate them), unknown (the verdict depends on "
         "missing data).",
         epilog=_CHECK_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     _add_source(c)
     c.add_argument(
@@ -203,9 +212,10 @@ def _build_parser() -> argparse.ArgumentParser:
         help="the groups, described: members, drivers, why each group has its shape",
         description="Show the IOMMU groups Linux makes (and, when the source has them, the "
         "kernel's own), each member with address, class, ids and driver, and a one-line "
-        "reason for the group's shape. SOURCE defaults to this machine (/sys).",
+        "reason for the group's shape. Without FILE, --example or --sysfs it reads this "
+        "machine (/sys).",
         epilog=_SHOW_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     _add_source(sh, required=False)
     sh.add_argument(
@@ -240,7 +250,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "share a group or not, and which of them could reach the other by DMA. The source "
         "defaults to this machine (/sys).",
         epilog=_EXPLAIN_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     ex.add_argument("device", metavar="DEVICE", help="a PCI address (bb:dd.f or dddd:bb:dd.f)")
     ex.add_argument("device2", nargs="?", metavar="DEVICE2", help="a second device")
@@ -255,7 +265,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "upstream kernel makes (the out-of-tree pcie_acs_override patch) are labelled as "
         "such, with what they cost in isolation. The source defaults to this machine.",
         epilog=_WHATIF_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     wi.add_argument(
         "changes",
@@ -280,7 +290,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "analyse it anywhere. Run as root: without root, Linux shows only 64 bytes of config "
         "space and the ACS capabilities are unknown.",
         epilog=_SNAPSHOT_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     sn.add_argument("out", metavar="OUT", help="the file to write; - for standard output")
     sn.add_argument(
@@ -295,7 +305,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "SR-IOV), and show when and how each device got its IOMMU group under a grouping "
         "strategy (default: legacy-probe-time, arm64 v5.3-v6.14).",
         epilog=_SIMULATE_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     s.add_argument(
         "file",
@@ -695,6 +705,13 @@ def _cmd_show(args: argparse.Namespace) -> int:
     except ShowFilterError as exc:
         raise _UsageError(str(exc)) from None
     fmt = _format(args)
+    filtered = bool(args.classes or args.group_ids or args.devices or args.related)
+    if filtered and (args.tree or fmt in ("dot", "svg")):
+        print(
+            "iommugroups: note: the tree and the dot/svg pictures show the whole machine; "
+            "--class, --group, --device and --related filter the listing and the JSON",
+            file=sys.stderr,
+        )
     if fmt == "json":
         sys.stdout.write(to_json_text(result.to_json()))
     elif fmt in ("dot", "svg"):

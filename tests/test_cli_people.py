@@ -134,3 +134,10 @@ class TestWhatIf:
         status, _, err = run(capsys, "what-if", "--example", "desktop", "frobnicate=1")
         assert status == 2
         assert err.startswith("iommugroups: error: ")
+
+
+def test_show_says_the_pictures_ignore_filters(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run(capsys, "show", "--example", "desktop", "--class", "gpu", "--tree")
+    assert status == 0
+    assert "show the whole machine" in err
+    assert "00:1f.0" in out  # the whole tree, as the note says
