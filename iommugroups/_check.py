@@ -1214,6 +1214,14 @@ def render_check(report: CheckReport) -> str:
             f"Reproduced by: {shown} (the log's probe order and drivers replayed "
             "under each strategy)"
         )
+        log = report.observed.log
+        buses = {"pci", "platform", "amba", "fsl-mc"}
+        if log and all(x.prefix in buses for x in log if x.action == "add"):
+            out.append(
+                "  every line of the log names a bus, not a driver: the kernel grouped "
+                "each device when it was added, independently of drivers (x86, or arm64 "
+                "since v6.15, R10.1), which probe-time strategies cannot reproduce"
+            )
         for r in report.reproduction:
             if not r.reproduced:
                 out.append(f"  not {r.strategy}: {r.detail}")

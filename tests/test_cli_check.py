@@ -138,3 +138,25 @@ def test_d05_tree_and_log_depend_on_missing_acs(
     assert "000a:11:00.1" in capsys.readouterr().out.split("Splits")[1]
 
     assert main(["check", str(tree), "--observed", str(log2), "--assume-no-acs"]) == 0
+
+
+def test_an_x86_log_is_recognised_as_device_add_grouping(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """R10.1: a log whose lines all name the bus (``pci ...: Adding``) was made
+    at device add; the probe-time strategies cannot reproduce it."""
+    machine = DATA / "realdata" / "p11-apple-macmini8-1-tb3-egpu"
+    status = main(["check", str(machine / "lspci.txt"), "--observed", str(machine / "dmesg.txt")])
+    out = capsys.readouterr().out
+    assert status == 0
+    line = next(x for x in out.splitlines() if x.startswith("Reproduced by:"))
+    assert "device-add" in line
+    assert "legacy-probe-time" not in line
+    assert "every line of the log names a bus" in out
+
+
+def test_a_probe_time_log_does_not_get_the_device_add_remark(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    main(["check", "--example", "d05", "--observed", str(_seed_log(22, tmp_path))])
+    assert "every line of the log names a bus" not in capsys.readouterr().out
