@@ -125,7 +125,7 @@ from ._drivers import Driver
 from ._errors import InvalidAddress, IommuGroupsError
 from ._groups import Grouping, LogLine, device_sort_key
 from ._io.reading import ObservedGroups, Unknown
-from ._model import Acs, AcsFlags, PciAddress, PcieType, PciFunction, Topology
+from ._model import Acs, AcsFlags, PciAddress, PcieType, PciFunction, Topology, make_vf
 from ._pci_device_group import GroupingEnv, Step, pci_device_group
 from ._quirks import Quirks
 from ._scenario import IOMMU_DRIVER, Action, Scenario
@@ -958,18 +958,7 @@ def with_observed_vfs(
     known = {str(f.address) for f in topology.functions}
     extra: list[PciFunction] = []
     for name in sorted({n for n in names if n in slots and n not in known}, key=device_sort_key):
-        pf = topology.get(slots[name][0])
-        assert pf.sriov is not None
-        extra.append(
-            PciFunction(
-                name,
-                vendor=pf.vendor,
-                device=pf.sriov.vf_device,
-                class_code=pf.class_code,
-                pcie_type=PcieType.ENDPOINT,
-                physfn=pf.address,
-            )
-        )
+        extra.append(make_vf(topology.get(slots[name][0]), name))
     if not extra:
         return topology, ()
     return (

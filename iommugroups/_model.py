@@ -321,6 +321,27 @@ class PciFunction:
         return str(self.address)
 
 
+def make_vf(pf: PciFunction, address: PciAddress | str) -> PciFunction:
+    """The VF at ``address`` as ``pci_iov_add_virtfn`` makes it from ``pf``.
+
+    The PF's vendor, the SR-IOV capability's VF device id, the PF's class, a
+    PCIe endpoint, ``physfn`` set (its multifunction flag is cleared, R5.6).
+
+    Raises:
+        ValueError: ``pf`` has no SR-IOV capability.
+    """
+    if pf.sriov is None:
+        raise ValueError(f"{pf.address} has no SR-IOV capability")
+    return PciFunction(
+        address,
+        vendor=pf.vendor,
+        device=pf.sriov.vf_device,
+        class_code=pf.class_code,
+        pcie_type=PcieType.ENDPOINT,
+        physfn=pf.address,
+    )
+
+
 class IommuKind(enum.Enum):
     """IOMMU hardware families the model knows."""
 

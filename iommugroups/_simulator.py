@@ -42,10 +42,10 @@ from ._model import (
     FwSpec,
     IommuKind,
     PciAddress,
-    PcieType,
     PciFunction,
     PlatformDevice,
     Topology,
+    make_vf,
 )
 from ._pci_device_group import GroupingEnv
 from ._quirks import Quirks
@@ -658,16 +658,7 @@ def _with_vfs(topology: Topology, scenario: Scenario) -> Topology:
             if str(addr) in known:
                 continue
             known.add(str(addr))
-            extra.append(
-                PciFunction(
-                    addr,
-                    vendor=pf.vendor,
-                    device=pf.sriov.vf_device,
-                    class_code=pf.class_code,
-                    pcie_type=PcieType.ENDPOINT,
-                    physfn=pf.address,
-                )
-            )
+            extra.append(make_vf(pf, addr))
     return topology.replace(functions=(*topology.functions, *extra)) if extra else topology
 
 
