@@ -144,7 +144,7 @@ import attrs
 
 from ._acs import REQ_ACS_FLAGS, pci_acs_enabled, pci_acs_path_enabled
 from ._errors import InvalidAddress, UnknownDevice
-from ._fwspec import pci_fwspec, platform_fwspec
+from ._fwspec import StreamTree, pci_fwspec, platform_fwspec
 from ._groups import Grouping, LogLine
 from ._model import (
     Acs,
@@ -520,7 +520,7 @@ class Explainer:
         self._cursor = 0
         self._held: dict[PciAddress, int] = {}
         self._seen: set[int] = set()
-        self._sid_owner: dict[tuple[str, int], str] = {}
+        self._streams = StreamTree()
         self._verdicts: dict[tuple[PciAddress, int], _Verdict] = {}
         self._acs_reasons: dict[PciAddress, Reason] = {}
 
@@ -1015,16 +1015,15 @@ class Explainer:
         if isinstance(dev, PciFunction):
             self._held[dev.address] = gid
         if spec is not None:
-            for sid in spec.stream_ids:
-                self._sid_owner.setdefault((spec.iommu, sid), name)
+            self._streams.add(spec, name)
 
     def _stream_join(self, name: str, gid: int, spec: FwSpec) -> _Join | None:
         for sid in spec.stream_ids:
-            owner = self._sid_owner.get((spec.iommu, sid))
+            owner = self._streams.holder(spec.iommu, sid)
             if owner is None or owner == name or self._joins[owner].group != gid:
                 continue
             shared = sorted(
-                s for s in spec.stream_ids if self._sid_owner.get((spec.iommu, s)) == owner
+                s for s in spec.stream_ids if self._streams.holder(spec.iommu, s) == owner
             )
             text = (
                 f"{name} and {owner} share stream id {sid:#x} on SMMUv2 {spec.iommu}: "

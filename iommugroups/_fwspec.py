@@ -13,11 +13,13 @@ stream-id semantics.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from ._alias import pci_for_each_dma_alias
-from ._model import FwSpec, IommuInstance, PciFunction, PlatformDevice
+from ._model import FwSpec, PciFunction, PlatformDevice
 from ._quirks import QuirkContext
 
-__all__ = ["IMPLICIT_IOMMU", "pci_fwspec", "platform_fwspec"]
+__all__ = ["IMPLICIT_IOMMU", "StreamTree", "pci_fwspec", "platform_fwspec"]
 
 #: The name used for the implicit IOMMU of a topology that declares none.
 IMPLICIT_IOMMU = "iommu"
@@ -58,9 +60,45 @@ def platform_fwspec(dev: PlatformDevice) -> FwSpec | None:
     return FwSpec(dev.iommu, dev.stream_ids)
 
 
-def iommu_by_name(ctx: QuirkContext, name: str) -> IommuInstance | None:
-    """The declared instance called ``name`` (``None`` for the implicit one)."""
-    for inst in ctx.topology.iommus:
-        if inst.name == name:
-            return inst
-    return None
+class StreamTree:
+    """Which device holds each (IOMMU instance, stream id), as the SMMU drivers track it.
+
+    The first device to register a stream id holds it until released. Used
+    for the SMMUv3 refusal of a stream id another device holds (R7.9) and
+    the SMMUv2 stream-match sharing (R1.7).
+    """
+
+    __slots__ = ("_holder",)
+
+    def __init__(self) -> None:
+        self._holder: dict[tuple[str, int], str] = {}
+
+    def holder(self, iommu: str, sid: int) -> str | None:
+        """The device holding stream ``sid`` of ``iommu``, if any."""
+        return self._holder.get((iommu, sid))
+
+    def clash(self, spec: FwSpec, device: str) -> tuple[int, str] | None:
+        """R7.9: the first of ``spec``'s stream ids another device holds, and that device."""
+        for sid in spec.stream_ids:
+            other = self._holder.get((spec.iommu, sid))
+            if other is not None and other != device:
+                return sid, other
+        return None
+
+    def groups(self, spec: FwSpec, member_of: Mapping[str, int]) -> set[int]:
+        """R1.7: the groups of the devices holding any of ``spec``'s stream ids."""
+        return {
+            member_of[other]
+            for sid in spec.stream_ids
+            if (other := self._holder.get((spec.iommu, sid))) is not None and other in member_of
+        }
+
+    def add(self, spec: FwSpec, device: str) -> None:
+        """Register ``spec``'s stream ids for ``device`` (ids already held stay so)."""
+        for sid in spec.stream_ids:
+            self._holder.setdefault((spec.iommu, sid), device)
+
+    def release(self, device: str) -> None:
+        """Forget every stream id ``device`` holds (``arm_smmu_remove_master``)."""
+        for key in [k for k, v in self._holder.items() if v == device]:
+            del self._holder[key]

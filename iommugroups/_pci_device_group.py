@@ -177,14 +177,6 @@ class GroupingEnv:
             self._chain[key] = chain
         return chain
 
-    def dma_aliases(self, fn: PciFunction) -> list[tuple[PciFunction, int]]:
-        """The sequence ``pci_for_each_dma_alias(fn)`` yields (R3.2-R3.4)."""
-        a = fn.address
-        out = [(fn, a.rid)]
-        out.extend((fn, a.bus << 8 | d) for d in sorted(self.alias_mask(fn)))
-        out.extend(self.bus_aliases(a.domain, a.bus))
-        return out
-
     def acs_path_enabled(self, fn: PciFunction) -> bool:
         """``pci_acs_path_enabled(fn, NULL, REQ_ACS_FLAGS)`` (R2.4), cached."""
         verdict = self.ctx.path_cache.get(fn.address)

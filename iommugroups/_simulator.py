@@ -36,7 +36,7 @@ from typing import NamedTuple
 import attrs
 
 from ._drivers import KNOWN_DRIVERS, Driver, ProbeResult
-from ._fwspec import IMPLICIT_IOMMU, pci_fwspec, platform_fwspec
+from ._fwspec import IMPLICIT_IOMMU, StreamTree, pci_fwspec, platform_fwspec
 from ._groups import Grouping, GroupTable, LogLine
 from ._model import (
     FwSpec,
@@ -207,7 +207,7 @@ class Simulator:
         self.iommus: list[str] = []  # registered instances
         self.kinds = {i.name: i.kind for i in self.topology.iommus}
         self.pci_groups: dict[PciAddress, int] = {}
-        self.streams: dict[tuple[str, int], str] = {}
+        self.streams = StreamTree()
         self.pending: list[str] = []
         self.active: list[str] = []
         self.deferred_enabled = False
@@ -472,24 +472,20 @@ class Simulator:
         who = prefix or dev.driver or dev.bus
         kind = self.kinds.get(spec.iommu)
         if kind is IommuKind.SMMU_V3:  # R7.9
-            for sid in spec.stream_ids:
-                owner = self.streams.get((spec.iommu, sid))
-                if owner is not None and owner != dev.name:
-                    self.events.append(
-                        Message(who, dev.name, f"stream {sid} already in tree from dev {owner}")
-                    )
-                    dev.no_group = f"stream {sid} already in tree from dev {owner} (R7.9)"
-                    return None
-        elif kind is IommuKind.SMMU_V2:  # R1.7: entries in two groups -> -EINVAL
-            owners = {
-                self.table.member_of[o]
-                for sid in spec.stream_ids
-                if (o := self.streams.get((spec.iommu, sid))) is not None
-                and o in self.table.member_of
-            }
-            if len(owners) > 1:
-                dev.no_group = "its stream-match entries belong to different groups (R1.7)"
+            clash = self.streams.clash(spec, dev.name)
+            if clash is not None:
+                sid, owner = clash
+                self.events.append(
+                    Message(who, dev.name, f"stream {sid} already in tree from dev {owner}")
+                )
+                dev.no_group = f"stream {sid} already in tree from dev {owner} (R7.9)"
                 return None
+        elif (
+            kind is IommuKind.SMMU_V2  # R1.7: entries in two groups -> -EINVAL
+            and len(self.streams.groups(spec, self.table.member_of)) > 1
+        ):
+            dev.no_group = "its stream-match entries belong to different groups (R1.7)"
+            return None
         group = self.strategy.device_group(self, dev)
         if group is None:
             group = self.table.new_group()
@@ -497,8 +493,7 @@ class Simulator:
         dev.no_group = ""
         if dev.fn is not None:
             self.pci_groups[dev.fn.address] = group
-        for sid in spec.stream_ids:
-            self.streams.setdefault((spec.iommu, sid), dev.name)
+        self.streams.add(spec, dev.name)
         return group
 
     def release_device(self, dev: SimDevice) -> None:
@@ -508,9 +503,7 @@ class Simulator:
         self.table.remove(dev.name, dev.driver or dev.bus)
         if dev.fn is not None:
             self.pci_groups.pop(dev.fn.address, None)
-        for key, owner in list(self.streams.items()):
-            if owner == dev.name:
-                del self.streams[key]
+        self.streams.release(dev.name)
 
     # --------------------------------------------------------- hot-plug etc.
     def remove(self, dev: SimDevice) -> None:

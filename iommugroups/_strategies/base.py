@@ -114,12 +114,7 @@ class Strategy:
         devices and ``generic_device_group`` (R1.5) for others."""
         spec = dev.fwspec
         if spec is not None and sim.kinds.get(spec.iommu) is IommuKind.SMMU_V2:
-            owners = {
-                sim.table.member_of[o]
-                for sid in spec.stream_ids
-                if (o := sim.streams.get((spec.iommu, sid))) is not None
-                and o in sim.table.member_of
-            }
+            owners = sim.streams.groups(spec, sim.table.member_of)
             if len(owners) == 1:
                 return owners.pop()
         fn = dev.fn

@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from .._errors import UnknownDevice
-from .._fwspec import pci_fwspec, platform_fwspec
+from .._fwspec import StreamTree, pci_fwspec, platform_fwspec
 from .._groups import AddLog, Grouping, GroupTable, device_sort_key
 from .._model import FwSpec, IommuKind, PciAddress, PciFunction, PlatformDevice, Topology
 from .._pci_device_group import GroupingEnv, find_group
@@ -126,8 +126,7 @@ def canonical_groups(
     env = GroupingEnv(ctx)
     table = GroupTable()
     kinds = {i.name: i.kind for i in topology.iommus}
-    # (iommu, stream id) -> owning device, for SMMUv2 sharing and SMMUv3 clashes
-    sid_owner: dict[tuple[str, int], str] = {}
+    streams = StreamTree()  # for SMMUv2 sharing and SMMUv3 clashes
     groups_by_addr: dict[PciAddress, int] = {}
 
     devices = _device_order(topology, order)
@@ -149,25 +148,14 @@ def canonical_groups(
         kind = kinds.get(spec.iommu)
         group: int | None = None
         if kind is IommuKind.SMMU_V3:
-            clash = next(
-                (
-                    (sid, sid_owner[(spec.iommu, sid)])
-                    for sid in spec.stream_ids
-                    if sid_owner.get((spec.iommu, sid), name) != name
-                ),
-                None,
-            )
+            clash = streams.clash(spec, name)
             if clash is not None:  # R7.9
                 table.ungrouped[name] = (
                     f"stream {clash[0]} already in tree from dev {clash[1]} (R7.9)"
                 )
                 continue
         elif kind is IommuKind.SMMU_V2:  # R1.7
-            owners = {
-                table.member_of[o]
-                for sid in spec.stream_ids
-                if (o := sid_owner.get((spec.iommu, sid))) is not None and o in table.member_of
-            }
+            owners = streams.groups(spec, table.member_of)
             if len(owners) > 1:
                 table.ungrouped[name] = (
                     "its stream-match entries belong to different groups (-EINVAL, R1.7)"
@@ -185,8 +173,7 @@ def canonical_groups(
             groups_by_addr[dev.address] = group
         else:
             table.add(name, group, bus)
-        for sid in spec.stream_ids:
-            sid_owner.setdefault((spec.iommu, sid), name)
+        streams.add(spec, name)
     return table.snapshot(CANONICAL)
 
 
