@@ -79,7 +79,7 @@ def _public_alias(
 ) -> nodes.reference | None:
     """Resolve ``iommugroups._private.Name`` to the documented ``iommugroups.Name``.
 
-    Type hints name the module a class is defined in (``iommugroups._model``);
+    Type hints name the module a class is defined in (``iommugroups._kernel.model``);
     the reference documents it where users import it from. Only names that
     ``iommugroups`` re-exports in ``__all__`` are redirected.
     """
@@ -89,8 +89,8 @@ def _public_alias(
     parts = target.split(".")
     if len(parts) < 3 or parts[0] != "iommugroups" or not parts[1].startswith("_"):
         return None
-    # iommugroups._model.PciFunction -> iommugroups.PciFunction;
-    # iommugroups._model.Topology.get -> iommugroups.Topology.get
+    # iommugroups._kernel.model.PciFunction -> iommugroups.PciFunction;
+    # iommugroups._kernel.model.Topology.get -> iommugroups.Topology.get
     for i in range(2, len(parts)):
         if parts[i] in iommugroups.__all__:
             public = ".".join(["iommugroups", *parts[i:]])

@@ -14,9 +14,7 @@ True
 from __future__ import annotations
 
 from . import examples
-from ._acs import REQ_ACS_FLAGS, pci_acs_enabled, pci_acs_flags_enabled, pci_acs_path_enabled
-from ._alias import dma_alias_mask, pci_devs_are_dma_aliases, pci_for_each_dma_alias
-from ._check import (
+from ._analysis.check import (
     CHECK_SCHEMA,
     CheckReport,
     DeviceCheck,
@@ -27,17 +25,7 @@ from ._check import (
     check,
     render_check,
 )
-from ._config import ConfigSpace, decode_config, functions_from_configs
-from ._drivers import KNOWN_DRIVERS, Driver, ProbeResult
-from ._errors import (
-    ConfigSpaceError,
-    InputError,
-    InvalidAddress,
-    IommuGroupsError,
-    TopologyError,
-    UnknownDevice,
-)
-from ._explain import (
+from ._analysis.explain import (
     EXPLAIN_SCHEMA,
     Explainer,
     Explanation,
@@ -49,53 +37,7 @@ from ._explain import (
     render_explanation,
     render_pair,
 )
-from ._fwspec import pci_fwspec
-from ._groups import Grouping, IdAllocator, LogLine
-from ._io.arm64_capture import Capture, read_capture
-from ._io.listing import read_observed
-from ._io.load import load, loads
-from ._io.lspci_text import read_lspci_text, read_lspci_tree
-from ._io.read import read, read_text
-from ._io.reading import ObservedGroups, Reading, Unknown
-from ._io.scenario_file import (
-    ScenarioFile,
-    dumps_scenario,
-    load_scenario,
-    load_scenario_file,
-    loads_scenario,
-    loads_scenario_file,
-)
-from ._io.snapshot import read_snapshot, take_snapshot
-from ._io.sysfs import read_sysfs
-from ._io.topology_file import dumps_topology
-from ._model import (
-    Acs,
-    AcsFlags,
-    FwSpec,
-    IdMapping,
-    IommuInstance,
-    IommuKind,
-    PciAddress,
-    PcieType,
-    PciFunction,
-    PlatformDevice,
-    SriovCapability,
-    Topology,
-)
-from ._pci_device_group import GroupDecision, GroupingEnv, Step, pci_device_group
-from ._quirks import (
-    DEFAULT_QUIRKS,
-    AcsQuirk,
-    BridgeFlag,
-    BridgeFlagQuirk,
-    DmaAliasKind,
-    DmaAliasQuirk,
-    QuirkContext,
-    Quirks,
-)
-from ._render_dot import GraphvizError, GraphvizMissing, to_dot, to_svg
-from ._scenario import Action, Scenario, ScenarioError
-from ._show import (
+from ._analysis.show import (
     CLASS_KEYWORDS,
     SHOW_SCHEMA,
     AcsState,
@@ -115,20 +57,7 @@ from ._show import (
     render_tree,
     show,
 )
-from ._simulator import (
-    DeviceFate,
-    Marker,
-    Message,
-    SimDevice,
-    SimulationResult,
-    Simulator,
-    simulate,
-)
-from ._strategies.base import Strategy, StrategyLike
-from ._strategies.canonical import canonical_groups, make_context
-from ._strategies.registry import STRATEGIES, get_strategy, register_strategy
-from ._version import __version__
-from ._whatif import (
+from ._analysis.whatif import (
     WHATIF_SCHEMA,
     AcsOverride,
     AddQuirk,
@@ -149,6 +78,82 @@ from ._whatif import (
     render_whatif,
     what_if,
 )
+from ._boot.drivers import KNOWN_DRIVERS, Driver, ProbeResult
+from ._boot.scenario import Action, Scenario, ScenarioError
+from ._boot.simulator import (
+    DeviceFate,
+    Marker,
+    Message,
+    SimDevice,
+    SimulationResult,
+    Simulator,
+    simulate,
+)
+from ._boot.strategies.base import Strategy, StrategyLike
+from ._boot.strategies.registry import STRATEGIES, get_strategy, register_strategy
+from ._errors import (
+    ConfigSpaceError,
+    InputError,
+    InvalidAddress,
+    IommuGroupsError,
+    TopologyError,
+    UnknownDevice,
+)
+from ._io.arm64_capture import Capture, read_capture
+from ._io.listing import read_observed
+from ._io.load import load, loads
+from ._io.lspci_text import read_lspci_text, read_lspci_tree
+from ._io.read import read, read_text
+from ._io.reading import ObservedGroups, Reading, Unknown
+from ._io.scenario_file import (
+    ScenarioFile,
+    dumps_scenario,
+    load_scenario,
+    load_scenario_file,
+    loads_scenario,
+    loads_scenario_file,
+)
+from ._io.snapshot import read_snapshot, take_snapshot
+from ._io.sysfs import read_sysfs
+from ._io.topology_file import dumps_topology
+from ._kernel.acs import (
+    REQ_ACS_FLAGS,
+    pci_acs_enabled,
+    pci_acs_flags_enabled,
+    pci_acs_path_enabled,
+)
+from ._kernel.alias import dma_alias_mask, pci_devs_are_dma_aliases, pci_for_each_dma_alias
+from ._kernel.canonical import canonical_groups, make_context
+from ._kernel.config import ConfigSpace, decode_config, functions_from_configs
+from ._kernel.fwspec import pci_fwspec
+from ._kernel.groups import Grouping, IdAllocator, LogLine
+from ._kernel.model import (
+    Acs,
+    AcsFlags,
+    FwSpec,
+    IdMapping,
+    IommuInstance,
+    IommuKind,
+    PciAddress,
+    PcieType,
+    PciFunction,
+    PlatformDevice,
+    SriovCapability,
+    Topology,
+)
+from ._kernel.pci_device_group import GroupDecision, GroupingEnv, Step, pci_device_group
+from ._kernel.quirks import (
+    DEFAULT_QUIRKS,
+    AcsQuirk,
+    BridgeFlag,
+    BridgeFlagQuirk,
+    DmaAliasKind,
+    DmaAliasQuirk,
+    QuirkContext,
+    Quirks,
+)
+from ._render.dot import GraphvizError, GraphvizMissing, to_dot, to_svg
+from ._version import __version__
 
 __all__ = [
     "DEFAULT_QUIRKS",

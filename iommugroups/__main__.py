@@ -1,5 +1,5 @@
 """``python -m iommugroups``: the command-line tool."""
 
-from ._cli import main
+from ._cli.app import main
 
 raise SystemExit(main())

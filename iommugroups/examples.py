@@ -39,7 +39,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ._model import (
+from ._boot.scenario import IOMMU_DRIVER, Scenario
+from ._kernel.model import (
     HEADER_BRIDGE,
     Acs,
     AcsFlags,
@@ -52,7 +53,6 @@ from ._model import (
     SriovCapability,
     Topology,
 )
-from ._scenario import IOMMU_DRIVER, Scenario
 
 __all__ = ["EXAMPLES", "SIM_EXAMPLES", "d05", "d05_scenario", "desktop", "get"]
 

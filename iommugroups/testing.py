@@ -60,8 +60,11 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "iommugroups.testing needs Hypothesis: pip install 'iommugroups[test]'"
     ) from exc
 
-from ._drivers import KNOWN_DRIVERS, Driver, ProbeResult
-from ._model import (
+from ._boot.drivers import KNOWN_DRIVERS, Driver, ProbeResult
+from ._boot.scenario import IOMMU_DRIVER, Action, Scenario
+from ._boot.simulator import SimulationResult, simulate
+from ._boot.strategies.base import StrategyLike
+from ._kernel.model import (
     HEADER_BRIDGE,
     Acs,
     AcsFlags,
@@ -74,9 +77,6 @@ from ._model import (
     SriovCapability,
     Topology,
 )
-from ._scenario import IOMMU_DRIVER, Action, Scenario
-from ._simulator import SimulationResult, simulate
-from ._strategies.base import StrategyLike
 
 __all__ = [
     "FULL_ACS",

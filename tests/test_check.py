@@ -35,7 +35,7 @@ from iommugroups import (
     load,
     read_capture,
 )
-from iommugroups._check import (
+from iommugroups._analysis.check import (
     CHECK_SCHEMA,
     CheckReport,
     Verdict,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from iommugroups._cli import main
+from iommugroups._cli.app import main
 
 DATA = Path(__file__).parent / "data"
 SEED = DATA / "seed" / "000_995015e96200a173.txt"

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-import iommugroups._cli as cli
+import iommugroups._cli.app as cli
 from iommugroups import IommuGroupsError, canonical_groups, examples
-from iommugroups._cli import main
+from iommugroups._cli.app import main
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

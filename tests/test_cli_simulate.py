@@ -31,9 +31,9 @@ from iommugroups import (
     examples,
     read_capture,
 )
-from iommugroups._cli import main
+from iommugroups._cli.app import main
 from iommugroups._io.scenario_file import SCHEMA, dumps_scenario
-from iommugroups._render import listing
+from iommugroups._render.text import listing
 
 from .helpers import bridge, ep
 

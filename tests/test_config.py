@@ -1,4 +1,4 @@
-"""Decoding raw configuration space (``iommugroups._config``).
+"""Decoding raw configuration space (``iommugroups._kernel.config``).
 
 Hand-built vectors for every rule and degradation of the decoder, a
 Hypothesis test that arbitrary bytes never hang or escape as another
@@ -15,15 +15,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iommugroups import Acs, AcsFlags, ConfigSpaceError, PciAddress, PcieType, PciFunction, _config
-from iommugroups._config import (
+from iommugroups import Acs, AcsFlags, ConfigSpaceError, PciAddress, PcieType, PciFunction
+from iommugroups._kernel import config as _config
+from iommugroups._kernel.config import (
     PCI_FIND_CAP_TTL,
     PCI_FIND_EXT_CAP_TTL,
     ConfigSpace,
     decode_config,
     functions_from_configs,
 )
-from iommugroups._model import SriovCapability, Topology
+from iommugroups._kernel.model import SriovCapability, Topology
 
 DATA = Path(__file__).parent / "data" / "oracle"
 

@@ -220,7 +220,7 @@ def test_topology_examples_keep_desktop_and_add_d05() -> None:
 
 
 def test_the_scenarios_link_order() -> None:
-    from iommugroups._scenario import IOMMU_DRIVER
+    from iommugroups._boot.scenario import IOMMU_DRIVER
 
     assert examples.d05_scenario(True).builtin == (
         "pcieport",

@@ -51,7 +51,7 @@ from iommugroups import (
     pci_for_each_dma_alias,
     pci_fwspec,
 )
-from iommugroups._explain import (
+from iommugroups._analysis.explain import (
     EXPLAIN_SCHEMA,
     LINK_KINDS,
     Explainer,
@@ -63,7 +63,7 @@ from iommugroups._explain import (
     render_explanation,
     render_pair,
 )
-from iommugroups._fwspec import platform_fwspec
+from iommugroups._kernel.fwspec import platform_fwspec
 
 from .helpers import FULL, ISOLATING, bridge, ep
 

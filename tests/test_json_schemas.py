@@ -1,4 +1,4 @@
-"""Every command's JSON output against its schema (``iommugroups._schemas``), and CLI hygiene.
+"""Every command's JSON output against its schema (the schemas), and CLI hygiene.
 
 * Each command is run in-process with ``--json`` (``--format json``) on the
   built-in examples, oracle captures (``lspci -xxxx`` dumps, JSON captures,
@@ -23,14 +23,14 @@ from typing import Any
 
 import pytest
 
-from iommugroups._check import CHECK_SCHEMA, Verdict
-from iommugroups._cli import SIMULATION_SCHEMA, main
-from iommugroups._explain import EXPLAIN_SCHEMA, LINK_KINDS
-from iommugroups._groups import GROUPS_SCHEMA
+from iommugroups._analysis.check import CHECK_SCHEMA, Verdict
+from iommugroups._analysis.explain import EXPLAIN_SCHEMA, LINK_KINDS
+from iommugroups._analysis.show import SHOW_SCHEMA, AcsState
+from iommugroups._analysis.whatif import GROUP_KINDS, WHATIF_SCHEMA, Change, DeviceStatus
+from iommugroups._cli.app import SIMULATION_SCHEMA, main
 from iommugroups._io.snapshot import SNAPSHOT_SCHEMA
-from iommugroups._schemas import SCHEMAS, validate
-from iommugroups._show import SHOW_SCHEMA, AcsState
-from iommugroups._whatif import GROUP_KINDS, WHATIF_SCHEMA, Change, DeviceStatus
+from iommugroups._kernel.groups import GROUPS_SCHEMA
+from iommugroups._render.schemas import SCHEMAS, validate
 
 DATA = Path(__file__).parent / "data"
 CAPTURES = DATA / "oracle" / "captures"

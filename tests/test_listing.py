@@ -22,7 +22,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from iommugroups._errors import InputError
-from iommugroups._groups import LogLine
 from iommugroups._io import listing as listing_module
 from iommugroups._io.listing import (
     looks_like_dmesg,
@@ -36,6 +35,7 @@ from iommugroups._io.listing import (
     read_vmm,
 )
 from iommugroups._io.reading import Reading, Unknown
+from iommugroups._kernel.groups import LogLine
 
 DATA = Path(__file__).parent / "data"
 #: ``tests/data/realdata`` (the whole ``shared/realdata``) when present, else our copies

@@ -20,7 +20,7 @@ from iommugroups._errors import InputError
 from iommugroups._io import load as load_module
 from iommugroups._io.load import FORMATS, MAX_INPUT_BYTES, load, loads
 from iommugroups._io.topology_file import dumps_topology
-from iommugroups._model import PciAddress, PcieType, PciFunction, Topology
+from iommugroups._kernel.model import PciAddress, PcieType, PciFunction, Topology
 
 from .helpers import ISOLATING, bridge, ep
 

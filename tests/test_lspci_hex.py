@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from iommugroups import InputError, PciAddress, PcieType
-from iommugroups._config import functions_from_configs
 from iommugroups._io import lspci_hex
 from iommugroups._io.lspci_hex import looks_like_lspci_hex, read_lspci_hex
+from iommugroups._kernel.config import functions_from_configs
 
 from .test_config import Cfg, endpoint, root_port
 

@@ -26,7 +26,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from iommugroups import AcsFlags, InputError, PcieType, canonical_groups, load
-from iommugroups._acs import REQ_ACS_FLAGS, pci_acs_enabled
 from iommugroups._io import lspci_text as L
 from iommugroups._io.lspci_text import (
     looks_like_lspci_text,
@@ -36,9 +35,10 @@ from iommugroups._io.lspci_text import (
     read_lspci_tree,
 )
 from iommugroups._io.reading import Reading
-from iommugroups._model import Topology
-from iommugroups._quirks import DEFAULT_QUIRKS, QuirkContext
-from iommugroups._strategies.canonical import make_context
+from iommugroups._kernel.acs import REQ_ACS_FLAGS, pci_acs_enabled
+from iommugroups._kernel.canonical import make_context
+from iommugroups._kernel.model import Topology
+from iommugroups._kernel.quirks import DEFAULT_QUIRKS, QuirkContext
 
 DATA = Path(__file__).parent / "data"
 REAL = DATA / "realdata"

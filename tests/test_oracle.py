@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 from iommugroups import canonical_groups, load
-from iommugroups._cli import main
-from iommugroups._render import listing
+from iommugroups._cli.app import main
+from iommugroups._render.text import listing
 
 DATA = Path(__file__).parent / "data" / "oracle"
 CAPTURES = sorted((DATA / "captures").glob("*.json")) + sorted((DATA / "designed").glob("*.json"))

@@ -14,7 +14,7 @@ from iommugroups import (
     pci_device_group,
     pci_for_each_dma_alias,
 )
-from iommugroups._groups import IdAllocator
+from iommugroups._kernel.groups import IdAllocator
 
 from .helpers import ISOLATING, bridge, ep
 

@@ -3,7 +3,7 @@
 Each class quotes, in its docstring, the rule of ``kernel-semantics.md`` it
 checks and names the kernel function it mirrors. The topologies come from
 :func:`iommugroups.testing.topologies`; the grouping is
-:func:`~iommugroups._strategies.canonical.canonical_groups`, where every
+:func:`~iommugroups._kernel.canonical.canonical_groups`, where every
 device is probed in device-add order, parents before children, and no
 IOMMU is declared (so every PCI function is translated).
 
@@ -34,7 +34,7 @@ from iommugroups import (
     pci_devs_are_dma_aliases,
     pci_for_each_dma_alias,
 )
-from iommugroups._strategies.canonical import canonical_groups, make_context
+from iommugroups._kernel.canonical import canonical_groups, make_context
 from iommugroups.testing import shuffled, topologies
 
 TOPOLOGIES = topologies()

@@ -1,7 +1,7 @@
 """Tests of the kernel quirk tables (R2.5, R2.6, R3.5).
 
 Vectors are taken from ``drivers/pci/quirks.c`` of v6.18 (see the
-``iommugroups._quirks`` module docstring for the exact tree).
+``iommugroups._kernel.quirks`` module docstring for the exact tree).
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from iommugroups import _quirk_tables as T
-from iommugroups._acs import pci_acs_enabled
-from iommugroups._model import Acs, AcsFlags, PcieType, PciFunction, Topology
-from iommugroups._quirks import (
+from iommugroups._kernel import quirk_tables as T
+from iommugroups._kernel.acs import pci_acs_enabled
+from iommugroups._kernel.model import Acs, AcsFlags, PcieType, PciFunction, Topology
+from iommugroups._kernel.quirks import (
     DEFAULT_QUIRKS,
     AcsQuirk,
     BridgeFlag,

@@ -25,7 +25,8 @@ from iommugroups import (
     load,
     make_context,
 )
-from iommugroups._render_dot import (
+from iommugroups._analysis.show import acs_state
+from iommugroups._render.dot import (
     MISSING_MESSAGE,
     GraphvizError,
     GraphvizMissing,
@@ -33,7 +34,6 @@ from iommugroups._render_dot import (
     to_dot,
     to_svg,
 )
-from iommugroups._show import acs_state
 from iommugroups.testing import topologies
 
 from .helpers import ISOLATING, bridge, ep

@@ -45,7 +45,7 @@ from iommugroups._io.scenario_file import (
     scenario_to_dict,
 )
 from iommugroups._io.topology_file import dumps_topology
-from iommugroups._model import PcieType, PciFunction
+from iommugroups._kernel.model import PcieType, PciFunction
 
 from .helpers import bridge, ep
 

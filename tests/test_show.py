@@ -46,7 +46,7 @@ from iommugroups import (
     pci_acs_enabled,
     pci_acs_path_enabled,
 )
-from iommugroups._show import (
+from iommugroups._analysis.show import (
     CLASS_KEYWORDS,
     SHOW_SCHEMA,
     AcsState,

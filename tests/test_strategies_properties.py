@@ -52,7 +52,7 @@ from iommugroups import (
     pci_device_group,
     simulate,
 )
-from iommugroups._scenario import IOMMU_DRIVER
+from iommugroups._boot.scenario import IOMMU_DRIVER
 from iommugroups.testing import (
     ProbeSetup,
     device_driver_name,

@@ -29,7 +29,7 @@ from iommugroups._io.topology_file import (
     topology_from_dict,
     topology_to_dict,
 )
-from iommugroups._model import (
+from iommugroups._kernel.model import (
     Acs,
     AcsFlags,
     IdMapping,

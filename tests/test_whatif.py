@@ -1,4 +1,4 @@
-"""What-if changes (``iommugroups._whatif``).
+"""What-if changes (``iommugroups._analysis.whatif``).
 
 The acceptance test of the issue: ``what-if --acs-override
 downstream,multifunction`` gives the groups this file derives independently.
@@ -55,7 +55,7 @@ from iommugroups import (
     load,
     make_context,
 )
-from iommugroups._whatif import (
+from iommugroups._analysis.whatif import (
     WHATIF_SCHEMA,
     AcsOverride,
     AddQuirk,

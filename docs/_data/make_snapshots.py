@@ -20,7 +20,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from iommugroups._cli import main
+from iommugroups._cli.app import main
 
 HERE = Path(__file__).resolve().parent
 CAPTURE = HERE.parent.parent / "tests/data/oracle/designed/rootports-acs.json"

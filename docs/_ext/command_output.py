@@ -6,7 +6,7 @@ Usage in a MyST page::
     ```
 
 The command is run in-process at build time through
-:func:`iommugroups._cli.main` (no subprocess, no shell), and the page shows
+:func:`iommugroups._cli.app.main` (no subprocess, no shell), and the page shows
 ``$ <command>`` followed by what it printed on stdout. The page is re-read on
 every build, so the output shown can never drift from what the code prints.
 
@@ -59,7 +59,7 @@ class CommandOutput(SphinxDirective):
     }
 
     def run(self) -> list[nodes.Node]:
-        from iommugroups._cli import main
+        from iommugroups._cli.app import main
 
         command = self.arguments[0].strip()
         argv = shlex.split(command)

@@ -23,10 +23,10 @@ from typing import Any
 
 import attrs
 
-from .._config import functions_from_configs
+from .._boot.scenario import DEFAULT_BUILTIN, INITCALLS, Scenario, ScenarioError
 from .._errors import InputError
-from .._model import IdMapping, IommuInstance, IommuKind, PciAddress, Topology
-from .._scenario import DEFAULT_BUILTIN, INITCALLS, Scenario, ScenarioError
+from .._kernel.config import functions_from_configs
+from .._kernel.model import IdMapping, IommuInstance, IommuKind, PciAddress, Topology
 
 __all__ = ["Capture", "looks_like_capture", "read_capture", "read_capture_text"]
 

@@ -70,8 +70,8 @@ from typing import Any
 import attrs
 
 from .._errors import InputError, InvalidAddress
-from .._groups import LogLine, device_sort_key
-from .._model import PciAddress
+from .._kernel.groups import LogLine, device_sort_key
+from .._kernel.model import PciAddress
 from .reading import ObservedGroups, Reading, Unknown
 
 __all__ = [

@@ -29,9 +29,9 @@ from collections.abc import Mapping
 from pathlib import PurePath
 from typing import Literal, get_args
 
-from .._config import functions_from_configs
 from .._errors import InputError, IommuGroupsError
-from .._model import PciAddress, Topology
+from .._kernel.config import functions_from_configs
+from .._kernel.model import PciAddress, Topology
 from .lspci_hex import looks_like_lspci_hex, read_lspci_hex
 from .topology_file import loads_topology, parse_json, parse_toml, topology_from_dict
 

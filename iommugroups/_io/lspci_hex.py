@@ -17,12 +17,12 @@ kernel lets it read). Lines indented by whitespace are lspci's verbose
 decoding (``-v``, ``-k``) and are skipped, except ``Kernel driver in use:``,
 which names the bound driver. Everything after the address on the header
 line is ignored: the configuration space is decoded by
-:func:`~iommugroups._config.functions_from_configs`, which also identifies
+:func:`~iommugroups._kernel.config.functions_from_configs`, which also identifies
 SR-IOV VFs (their vendor id reads 0xffff) from their PFs.
 
 Offsets must be multiples of 16, increase strictly and stay below 4096;
 missing lines are unreadable bytes (see the degradation table of
-:mod:`iommugroups._config`). Every malformed line is an
+:mod:`iommugroups._kernel.config`). Every malformed line is an
 :class:`~iommugroups._errors.InputError` naming the line.
 """
 
@@ -32,9 +32,9 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import PurePath
 
-from .._config import ConfigSpace, _AddressedConfigSpaceError, functions_from_configs
 from .._errors import ConfigSpaceError, InputError, InvalidAddress, TopologyError
-from .._model import PciAddress, PciFunction, Topology
+from .._kernel.config import ConfigSpace, _AddressedConfigSpaceError, functions_from_configs
+from .._kernel.model import PciAddress, PciFunction, Topology
 
 __all__ = ["MAX_DEVICES", "MAX_TEXT_CHARS", "looks_like_lspci_hex", "read_lspci_hex"]
 

@@ -122,9 +122,9 @@ from typing import Any
 
 import attrs
 
-from .. import _quirk_tables as T
 from .._errors import InputError, InvalidAddress
-from .._model import (
+from .._kernel import quirk_tables as T
+from .._kernel.model import (
     HEADER_BRIDGE,
     HEADER_CARDBUS,
     HEADER_NORMAL,
@@ -136,7 +136,7 @@ from .._model import (
     SriovCapability,
     Topology,
 )
-from .._quirks import DEFAULT_QUIRKS
+from .._kernel.quirks import DEFAULT_QUIRKS
 from .lspci_hex import topology_at_lines
 from .reading import ObservedGroups, Reading, Unknown
 

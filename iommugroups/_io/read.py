@@ -33,7 +33,7 @@ from typing import Any
 
 import attrs
 
-from .._groups import LogLine
+from .._kernel.groups import LogLine
 from .arm64_capture import looks_like_capture, read_capture
 from .listing import looks_like_dmesg, looks_like_listing, looks_like_vmm, read_observed
 from .load import _decode, _read_file, _read_stdin, loads

@@ -14,8 +14,8 @@ from collections.abc import Iterable, Mapping
 
 import attrs
 
-from .._groups import LogLine
-from .._model import Topology
+from .._kernel.groups import LogLine
+from .._kernel.model import Topology
 
 __all__ = ["ObservedGroups", "Reading", "Unknown"]
 

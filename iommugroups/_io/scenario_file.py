@@ -37,11 +37,11 @@ import cattrs
 import tomli_w
 from cattrs.errors import ClassValidationError, IterableValidationError
 
-from .._drivers import KNOWN_DRIVERS, Driver, ProbeResult
-from .._drivers import _always_ok as _default_probe
+from .._boot.drivers import KNOWN_DRIVERS, Driver, ProbeResult
+from .._boot.drivers import _always_ok as _default_probe
+from .._boot.scenario import ACTION_KINDS, DEFAULT_BUILTIN, IOMMU_DRIVER, Action, Scenario
 from .._errors import InputError, IommuGroupsError
-from .._model import PciAddress, Topology
-from .._scenario import ACTION_KINDS, DEFAULT_BUILTIN, IOMMU_DRIVER, Action, Scenario
+from .._kernel.model import PciAddress, Topology
 from .arm64_capture import Capture, looks_like_capture, read_capture
 from .load import _decode, _read_file, _read_stdin, load
 from .topology_file import SCHEMA as TOPOLOGY_SCHEMA
@@ -377,7 +377,7 @@ class _Reader:
     def strategy(self, value: object) -> str | None:
         if value is None:
             return None
-        from .._strategies.registry import STRATEGIES
+        from .._boot.strategies.registry import STRATEGIES
 
         name = self.field("strategy", _string, value)
         if name is not None and name not in STRATEGIES:

@@ -48,7 +48,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._errors import InputError
-from .._model import PciAddress
+from .._kernel.model import PciAddress
 from .reading import Reading, Unknown
 from .sysfs import (
     MAX_CONFIG_BYTES,

@@ -17,7 +17,7 @@ The root may also be the ``sys`` directory itself, or a copy of either (a
 tarball of ``/sys/bus/pci`` and ``/sys/kernel/iommu_groups``, say). Each
 device's domain and bus come from its directory name; the functions are
 built from their configuration space by
-:func:`~iommugroups._config.functions_from_configs` (which identifies SR-IOV
+:func:`~iommugroups._kernel.config.functions_from_configs` (which identifies SR-IOV
 VFs from their PFs' SR-IOV capabilities), with the ``physfn`` links and the
 ``vendor``/``device`` files filling in a VF whose PF's capability cannot be
 read. What cannot be read is reported as :class:`~iommugroups._io.reading.Unknown`
@@ -63,10 +63,10 @@ from typing import Any
 
 import attrs
 
-from .._config import _AddressedConfigSpaceError, decode_config, functions_from_configs
 from .._errors import ConfigSpaceError, InputError, InvalidAddress, TopologyError
-from .._groups import device_sort_key
-from .._model import PciAddress, PciFunction, Topology
+from .._kernel.config import _AddressedConfigSpaceError, decode_config, functions_from_configs
+from .._kernel.groups import device_sort_key
+from .._kernel.model import PciAddress, PciFunction, Topology
 from .reading import ObservedGroups, Reading, Unknown
 
 __all__ = [
@@ -591,7 +591,7 @@ def _as_vf(fn: PciFunction, pf_address: PciAddress, pf: PciFunction | None) -> P
 
     A VF has no SR-IOV capability of its own and is never multifunction; it
     is the same kind of PCIe function as its PF (as
-    :func:`~iommugroups._config.functions_from_configs` assumes).
+    :func:`~iommugroups._kernel.config.functions_from_configs` assumes).
     """
     unknown = set(fn.unknown) - {"sriov"}
     pcie_type = fn.pcie_type

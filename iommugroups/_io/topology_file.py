@@ -1,6 +1,6 @@
 """Our own topology file format, ``iommugroups.topology/1``, in JSON and TOML.
 
-The file is the :class:`~iommugroups._model.Topology` value written out field
+The file is the :class:`~iommugroups._kernel.model.Topology` value written out field
 by field: keys are the model's attribute names, and a field that has its
 default value is left out, so files stay short. One configured
 :class:`cattrs.Converter` does the work in both directions; the hooks below
@@ -48,7 +48,7 @@ from cattrs.errors import (
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from .._errors import InputError, IommuGroupsError
-from .._model import (
+from .._kernel.model import (
     Acs,
     AcsFlags,
     IdMapping,
@@ -494,7 +494,7 @@ def _raise_structure_error(exc: Exception, data: object, path: str) -> NoReturn:
 def topology_to_dict(topo: Topology) -> dict[str, Any]:
     """The topology as plain JSON/TOML data, ``schema`` first, defaults left out.
 
-    >>> from iommugroups._model import PciFunction
+    >>> from iommugroups._kernel.model import PciFunction
     >>> topology_to_dict(Topology([PciFunction("00:02.0", vendor=0x8086, device=0x1234)]))
     {'schema': 'iommugroups.topology/1', 'functions': [{'address': '0000:00:02.0', \
 'vendor': '0x8086', 'device': '0x1234'}]}

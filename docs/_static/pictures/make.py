@@ -48,7 +48,7 @@ _STAMP = "<!-- iommugroups picture: dot sha256 {} -->\n"
 
 def dot_text(name: str) -> str:
     """The DOT text of picture ``name``, as the current code draws it."""
-    from iommugroups._cli import main
+    from iommugroups._cli.app import main
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

@@ -1,0 +1,1266 @@
+"""``check``: compare the groups a real kernel made with what the rules say.
+
+The pure core of ``iommugroups check``. Input: a :class:`~iommugroups.Topology`
+(the machine) and :class:`ObservedGroups` (the groups a running kernel made,
+from a listing, sysfs or a ``dmesg`` log), plus the facts the reader could not
+establish (:class:`Unknown`, and :attr:`PciFunction.unknown`). Output: a
+:class:`CheckReport` with one verdict per device.
+
+Theory of operation
+-------------------
+The *prediction* is the canonical grouping (:func:`canonical_groups`): every
+device grouped parents first at device add, as x86 always does and arm64 does
+since v6.15 (R10.1). It is the grouping the rules R4/R5 ask for, whatever the
+probe order. Devices are compared by *membership*, never by group id (ids
+depend on the order devices were added, R1.1). Names are compared in full
+form (``dddd:bb:dd.f``; ``bb:dd.f`` is domain 0). SR-IOV VFs the observation
+names and the topology does not list, but a PF's SR-IOV capability places,
+are added to the topology first (:func:`with_observed_vfs`): VFs are enabled
+at run time.
+
+A device is **comparable** when it is in the topology, the prediction gives it
+a group and the kernel gave it one. For a comparable device ``d`` let
+
+* ``O`` = the comparable devices in ``d``'s observed group;
+* ``R`` = the comparable devices in ``d``'s canonical group *as read*: every
+  fact a reader could not establish taken as absent (an unknown ACS
+  capability is no ACS, an unknown PCIe capability is conventional PCI), the
+  library's default;
+* ``I`` = the same under the *isolating* assumption: every device with an
+  unknown ``"acs"`` (or ``"pcie"``, or ``"config"``) fact given a fully
+  enabled ACS capability (``SV|RR|CR|UF`` in capability and control) and,
+  when its PCIe type is unknown, the most isolating type for its place (root
+  port / downstream port for a bridge, RCiEP / endpoint otherwise); then
+  intersected with ``R``.
+
+Isolation only ever *splits* groups: each rule that joins groups (R3.4
+aliases, R4.2 upstream walk, R5.2 function aliases) requires a device *not*
+to be isolated, so with more isolation every group is a subset of its
+as-read group (``tests/test_check.py`` checks this property on random
+topologies). The two assumptions are therefore the extremes, and every
+assignment of the unknown facts gives ``d`` a group between ``I`` and ``R``.
+That is what makes two recomputations enough (linear in the topology, not
+one per unknown device). The verdicts:
+
+* **split** (``I - O`` not empty): devices the rules put with ``d`` under
+  *every* assumption were put elsewhere by the kernel: an isolation hole,
+  the seed thread's bug (``has_split``; exit status 1 in the CLI).
+* **merged** (``O - R`` not empty, and not split; a device that is both is
+  reported split, with ``merged_with`` filled in): the kernel put ``d`` with
+  devices the rules isolate it from under every assumption: a quirk or a
+  kernel behaviour the model does not know (safe, but a model gap).
+* **unknown**: the verdict depends on missing data:
+
+  - ``I != R`` and neither of the above: the grouping of ``d`` changes with
+    the unknown facts of the devices named in ``depends_on`` (under one
+    assumption the observation is correct, under the other it is not);
+  - the device is missing from one side: observed but not in the topology;
+    in the topology (and given a group by the rules) but in no observed group
+    (e.g. on arm64 IORT/DT before v6.15 a device gets a group only when its
+    driver probes, R7.8, so a device without a driver has none); or the rules
+    give it no group (no IOMMU translates it, R7.9) while the kernel did.
+
+* **ok** otherwise: ``O == R == I``, or no group on either side.
+
+Members of ``d``'s canonical group that have no observed group do not change
+``d``'s verdict (they get ``unknown`` themselves); ``d``'s reasons name them.
+The evidence of a device that is not ok includes ``rules``: the trace of
+``pci_device_group`` (:func:`pci_device_group` with ``trace=True``) for the
+device, against the groups of the devices added before it in canonical order,
+which says how it came to join its group (e.g. R4.2: the bridge above it is
+not ACS-isolated; R5.2: a function of the same multifunction device).
+
+Reproduction (``reproduced_by``)
+--------------------------------
+When the observation is a kernel log (``observed.log``), the log is replayed
+through the simulator (:func:`simulate`) once per strategy of the registry,
+and a strategy *reproduces* the observation when its final partition equals
+the observed one. The replayed scenario (:func:`replay_scenario`):
+
+* an ACPI boot whose only built-in driver is the IOMMU driver, so no device
+  is bound at boot and the IOMMU instances are registered;
+* then, in log order, for each device's first ``Adding to iommu group``
+  line naming a driver: the driver is loaded (an ``override_only`` stand-in
+  named as in the log, so it binds nothing by itself) and bound to that
+  device (``bind DEVICE DRIVER``: ``driver_override``); a platform device's
+  driver is loaded (matching the platform devices the log names with it)
+  at its first line; a line naming the bus (``pci ...``: grouped at device
+  add, no driver) binds nothing; the first line of an SR-IOV VF enables the
+  VFs of its PF up to it first (``sriov PF N``), after binding a stand-in
+  driver (:data:`PF_STAND_IN`) to the PF if the log shows the PF grouped
+  without one (enabling VFs needs a PF driver; the log does not name it);
+  a line that names neither (the format before Linux 5.1) binds a stand-in
+  driver (:data:`UNNAMED_DRIVER`): a strategy that groups at driver probe
+  needs a probe there, and one that groups at device add is not affected;
+* a ``Removing from iommu group`` line hot-removes the device (``remove``),
+  and its next ``Adding`` line re-adds it first (``rescan``, which re-adds
+  every removed device) before binding it again.
+
+So each strategy sees the devices probed in the order and with the drivers
+the kernel's log shows, and decides itself when groups are made (at probe,
+at device add, behind device links...). Partitions are compared over the
+devices of the topology (VFs the replay enables included), except those the
+replay leaves out (named in ``left_out``); a device with no group on one side
+and a group on the other is a difference.
+
+Limits: only the order of the logged probes is replayed, not their timing
+against the boot (a driver that deferred and a driver loaded after boot look
+alike); devices that bound a driver without ever getting a group (a module
+IOMMU driver, R7.4) are not in the log, so the replay never probes them, and
+a device removed without a group leaves no line, so it stays; a VF whose PF
+is not in the log before it cannot be enabled and is left out; driver probe
+failures are not known; the firmware is taken to be ACPI. A strategy that
+"reproduces" the partition may still number the groups differently.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from .._boot.drivers import Driver
+from .._boot.scenario import IOMMU_DRIVER, Action, Scenario
+from .._boot.simulator import simulate
+from .._boot.strategies.registry import STRATEGIES, get_strategy
+from .._errors import InvalidAddress, IommuGroupsError
+from .._io.reading import ObservedGroups, Unknown
+from .._kernel.canonical import canonical_groups, make_context
+from .._kernel.groups import Grouping, LogLine, device_sort_key
+from .._kernel.model import Acs, AcsFlags, PciAddress, PcieType, PciFunction, Topology, make_vf
+from .._kernel.pci_device_group import GroupingEnv, Step, pci_device_group
+from .._kernel.quirks import Quirks
+
+__all__ = [
+    "CHECK_SCHEMA",
+    "assume_no_acs",
+    "GROUPING_FACTS",
+    "PF_STAND_IN",
+    "UNNAMED_DRIVER",
+    "CheckReport",
+    "DeviceCheck",
+    "Merge",
+    "Replay",
+    "Reproduction",
+    "Split",
+    "Verdict",
+    "check",
+    "isolating_topology",
+    "render_check",
+    "replay_scenario",
+    "reproduce",
+    "with_observed_vfs",
+]
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+#: The ``schema`` value of :meth:`CheckReport.to_json`.
+CHECK_SCHEMA = "iommugroups.check/1"
+
+#: Unknown facts that change grouping (``"config"``: nothing could be read).
+GROUPING_FACTS = frozenset({"acs", "pcie", "config"})
+
+_FULL_ACS = AcsFlags.SV | AcsFlags.RR | AcsFlags.CR | AcsFlags.UF
+
+#: Log prefixes that are bus names: the device was grouped without a driver (R1.4).
+_BUS_PREFIXES = frozenset({"pci", "platform", "amba", "fsl-mc"})
+
+#: The stand-in driver a replay binds to a PF the log shows grouped without a
+#: driver, so that its VFs can be enabled.
+PF_STAND_IN = "sriov-pf-driver"
+
+#: The stand-in driver a replay binds where a log line names no driver nor bus
+#: (the format before Linux 5.1, ``iommu: Adding device ... to group N``).
+UNNAMED_DRIVER = "unnamed-driver"
+
+_NO_GROUP_HINT = (
+    "the kernel gave it no group, or the input does not list it (no IOMMU translates "
+    "it, as for an AMD IOMMU's own PCI function; or, on arm64 IORT/DT before v6.15, "
+    "no driver probed it, R7.8)"
+)
+
+
+class Verdict(str, enum.Enum):
+    """The verdict on one device (see the module docstring)."""
+
+    OK = "ok"
+    SPLIT = "split"
+    MERGED = "merged"
+    UNKNOWN = "unknown"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def _names(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
+def _steps(value: Iterable[Step]) -> tuple[Step, ...]:
+    return tuple(value)
+
+
+def _strs(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
+@attrs.frozen
+class DeviceCheck:
+    """The verdict on one device, with its evidence.
+
+    Attributes:
+        device: ``dddd:bb:dd.f`` or a platform device's name.
+        verdict: see :class:`Verdict`.
+        canonical_group: its group id in the canonical grouping (as read),
+            ``None`` when the rules give it none or it is not in the topology.
+        observed_group: its observed group id, ``None`` when not observed.
+        must_share: the devices the rules put in its group under every
+            assumption about unknown facts, itself included (one tuple shared
+            by the group's devices, so a report stays linear in size).
+        may_share: devices in its group only if the unknown facts are absent.
+        split_from: observed devices it must share with that the kernel put
+            in other groups (verdict ``split``).
+        merged_with: observed devices in its group that the rules isolate it
+            from (verdict ``merged``).
+        depends_on: devices whose unknown facts its grouping depends on.
+        rules: ``pci_device_group`` of the device in canonical order, traced:
+            how it found (or did not find) the group it joins (R4, R5); only
+            for devices whose verdict is not ``ok``.
+        rules_if_isolating: the same with the unknown facts taken as
+            isolating, when that changes its group (``may_share`` not empty).
+        reasons: the verdict in words, and caveats.
+    """
+
+    device: str
+    verdict: Verdict
+    canonical_group: int | None = None
+    observed_group: int | None = None
+    must_share: tuple[str, ...] = attrs.field(default=(), converter=_names)
+    may_share: tuple[str, ...] = attrs.field(default=(), converter=_names)
+    split_from: tuple[str, ...] = attrs.field(default=(), converter=_names)
+    merged_with: tuple[str, ...] = attrs.field(default=(), converter=_names)
+    depends_on: tuple[str, ...] = attrs.field(default=(), converter=_names)
+    rules: tuple[Step, ...] = attrs.field(default=(), converter=_steps)
+    rules_if_isolating: tuple[Step, ...] = attrs.field(default=(), converter=_steps)
+    reasons: tuple[str, ...] = attrs.field(default=(), converter=_strs)
+
+    def to_json(self) -> dict[str, Any]:
+        """The device's entry of :meth:`CheckReport.to_json`."""
+        return {
+            "device": self.device,
+            "verdict": self.verdict.value,
+            "canonical_group": self.canonical_group,
+            "observed_group": self.observed_group,
+            "must_share": list(self.must_share),
+            "may_share": list(self.may_share),
+            "split_from": list(self.split_from),
+            "merged_with": list(self.merged_with),
+            "depends_on": list(self.depends_on),
+            "rules": [_step_json(s) for s in self.rules],
+            "rules_if_isolating": [_step_json(s) for s in self.rules_if_isolating],
+            "reasons": list(self.reasons),
+        }
+
+
+def _step_json(step: Step) -> dict[str, Any]:
+    return {"rule": step.rule, "device": str(step.device), "text": step.text, "group": step.group}
+
+
+Parts = tuple[tuple[int, tuple[str, ...]], ...]
+
+
+@attrs.frozen
+class Split:
+    """A canonical group the kernel spread over several groups (an isolation hole).
+
+    Attributes:
+        canonical_group: its id in the canonical grouping.
+        devices: all its members.
+        parts: observed group id -> its members of this canonical group.
+        not_observed: members in no observed group.
+        uncertain: members whose separation depends on unknown facts.
+    """
+
+    canonical_group: int
+    devices: tuple[str, ...]
+    parts: Parts
+    not_observed: tuple[str, ...] = ()
+    uncertain: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """The split's entry of :meth:`CheckReport.to_json`."""
+        return {
+            "canonical_group": self.canonical_group,
+            "devices": list(self.devices),
+            "parts": [{"observed_group": g, "devices": list(ds)} for g, ds in self.parts],
+            "not_observed": list(self.not_observed),
+            "uncertain": list(self.uncertain),
+        }
+
+
+@attrs.frozen
+class Merge:
+    """An observed group holding devices of several canonical groups.
+
+    Attributes:
+        observed_group: its id.
+        devices: all its members (as observed).
+        parts: canonical group id -> its members in this observed group.
+    """
+
+    observed_group: int
+    devices: tuple[str, ...]
+    parts: Parts
+
+    def to_json(self) -> dict[str, Any]:
+        """The merge's entry of :meth:`CheckReport.to_json`."""
+        return {
+            "observed_group": self.observed_group,
+            "devices": list(self.devices),
+            "parts": [{"canonical_group": g, "devices": list(ds)} for g, ds in self.parts],
+        }
+
+
+@attrs.frozen
+class Reproduction:
+    """Whether one strategy, replaying the observed log, ends with the observed groups.
+
+    Attributes:
+        strategy: the strategy's name.
+        reproduced: its final partition equals the observed one.
+        detail: the first difference, or why the replay could not run.
+    """
+
+    strategy: str
+    reproduced: bool
+    detail: str = ""
+
+
+@attrs.frozen
+class Replay:
+    """The scenario :func:`replay_scenario` derived from a kernel log.
+
+    Attributes:
+        scenario: boot and actions.
+        drivers: the stand-in drivers the actions load.
+        compared: devices whose groups are compared.
+        left_out: devices left out of the comparison -> why.
+    """
+
+    scenario: Scenario
+    drivers: tuple[Driver, ...]
+    compared: frozenset[str]
+    left_out: Mapping[str, str] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class CheckReport:
+    """What :func:`check` found.
+
+    Attributes:
+        devices: one verdict per device (topology and observed), in address
+            order.
+        splits: canonical groups the kernel separated (see :class:`Split`).
+        merges: observed groups that join canonically isolated devices.
+        canonical: the prediction (as read).
+        observed: the observation.
+        reproduction: per strategy, whether replaying ``observed.log``
+            reproduces the observed groups (empty without a log).
+        replay: the replayed scenario (``None`` without a log).
+        notes: caveats about the whole check.
+    """
+
+    devices: tuple[DeviceCheck, ...]
+    splits: tuple[Split, ...]
+    merges: tuple[Merge, ...]
+    canonical: Grouping
+    observed: ObservedGroups
+    reproduction: tuple[Reproduction, ...] = ()
+    replay: Replay | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def has_split(self) -> bool:
+        """Some devices the rules put together are in different observed groups."""
+        return bool(self.splits)
+
+    @property
+    def unknown(self) -> tuple[DeviceCheck, ...]:
+        """The devices whose verdict depends on missing data."""
+        return tuple(d for d in self.devices if d.verdict is Verdict.UNKNOWN)
+
+    @property
+    def reproduced_by(self) -> tuple[str, ...]:
+        """The strategies whose replay of the log ends with the observed groups."""
+        return tuple(r.strategy for r in self.reproduction if r.reproduced)
+
+    @property
+    def verdict(self) -> Verdict:
+        """``split`` if any, else ``merged`` if any, else ``unknown`` if any, else ``ok``."""
+        seen = {d.verdict for d in self.devices}
+        for v in (Verdict.SPLIT, Verdict.MERGED, Verdict.UNKNOWN):
+            if v in seen:
+                return v
+        return Verdict.OK
+
+    def device(self, name: str) -> DeviceCheck:
+        """The verdict on ``name`` (an address in any form, or a platform name).
+
+        Raises:
+            KeyError: no such device in the report.
+        """
+        key = _norm(name)
+        for d in self.devices:
+            if d.device == key:
+                return d
+        raise KeyError(f"no device {name} in the check report")
+
+    def counts(self) -> dict[str, int]:
+        """Number of devices per verdict."""
+        out = {v.value: 0 for v in Verdict}
+        for d in self.devices:
+            out[d.verdict.value] += 1
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        """The report as JSON data, schema ``"iommugroups.check/1"``.
+
+        Keys:
+
+        * ``schema``: ``"iommugroups.check/1"``.
+        * ``verdict``: ``"split"``, ``"merged"``, ``"unknown"`` or ``"ok"``
+          (the worst device verdict, in that order); ``has_split``: bool.
+        * ``counts``: verdict -> number of devices.
+        * ``devices``: per device, in address order: ``device``,
+          ``verdict``, ``canonical_group`` and ``observed_group`` (int or
+          null), ``must_share``, ``may_share``, ``split_from``,
+          ``merged_with``, ``depends_on`` (lists of device names),
+          ``rules`` (``{"rule", "device", "text", "group"}`` steps of
+          ``pci_device_group``, only for devices whose verdict is not ok),
+          ``rules_if_isolating`` (the same steps with the unknown facts taken
+          as isolating, when that changes the device's group),
+          ``reasons`` (strings).
+        * ``splits``: ``{"canonical_group", "devices", "parts":
+          [{"observed_group", "devices"}], "not_observed", "uncertain"}``.
+        * ``merges``: ``{"observed_group", "devices", "parts":
+          [{"canonical_group", "devices"}]}``.
+        * ``unknown``: names of the devices whose verdict is unknown.
+        * ``canonical``: the prediction, as ``Grouping.to_json``
+          (``groups``, ``group_ids``, ``ungrouped``, ``strategy``).
+        * ``observed``: ``{"source", "group_ids", "groups"}`` (groups in id
+          order, as lists of names).
+        * ``reproduction``: null without a log, else ``{"method",
+          "scenario"`` (the replayed action lines), ``"left_out"`` (device ->
+          why), ``"strategies": [{"strategy", "reproduced", "detail"}],
+          "reproduced_by"}``.
+        * ``notes``: strings.
+
+        Within one schema version keys are only ever added.
+        """
+        ids = sorted(self.observed.groups)
+        reproduction: dict[str, Any] | None = None
+        if self.replay is not None:
+            reproduction = {
+                "method": "replay of the log's probe order and drivers under each strategy; "
+                "final partitions compared",
+                "scenario": [str(a) for a in self.replay.scenario.actions],
+                "left_out": dict(sorted(self.replay.left_out.items())),
+                "strategies": [
+                    {"strategy": r.strategy, "reproduced": r.reproduced, "detail": r.detail}
+                    for r in self.reproduction
+                ],
+                "reproduced_by": list(self.reproduced_by),
+            }
+        return {
+            "schema": CHECK_SCHEMA,
+            "verdict": self.verdict.value,
+            "has_split": self.has_split,
+            "counts": self.counts(),
+            "devices": [d.to_json() for d in self.devices],
+            "splits": [s.to_json() for s in self.splits],
+            "merges": [m.to_json() for m in self.merges],
+            "unknown": [d.device for d in self.unknown],
+            "canonical": self.canonical.to_json(),
+            "observed": {
+                "source": self.observed.source,
+                "group_ids": ids,
+                "groups": [[_norm(m) for m in self.observed.groups[g]] for g in ids],
+            },
+            "reproduction": reproduction,
+            "notes": list(self.notes),
+        }
+
+
+# --------------------------------------------------------------------- helpers
+def _norm(name: str) -> str:
+    """A PCI address in full form (``dddd:bb:dd.f``); other names unchanged."""
+    try:
+        return str(PciAddress.parse(name))
+    except InvalidAddress:
+        return name
+
+
+class _Normaliser:
+    """:func:`_norm` with the topology's own names as a fast path."""
+
+    def __init__(self, topology: Topology) -> None:
+        self.known = {str(f.address) for f in topology.functions}
+        self.known.update(p.name for p in topology.platform_devices)
+
+    def __call__(self, name: str) -> str:
+        return name if name in self.known else _norm(name)
+
+
+def _unknown_facts(
+    topology: Topology, unknowns: Sequence[Unknown]
+) -> tuple[dict[str, frozenset[str]], list[str]]:
+    """Per PCI function, the grouping facts not known (from both sources)."""
+    facts: dict[str, set[str]] = {}
+    for fn in topology.functions:
+        f = fn.unknown & GROUPING_FACTS
+        if f:
+            facts[str(fn.address)] = set(f)
+    notes: list[str] = []
+    if not unknowns:
+        return {k: frozenset(v) for k, v in facts.items()}, notes
+    names = {str(fn.address) for fn in topology.functions}
+    for u in unknowns:
+        if u.fact not in GROUPING_FACTS:
+            notes.append(f"not used by the comparison: {u}")
+            continue
+        if not u.device:
+            for n in names:
+                facts.setdefault(n, set()).add(u.fact)
+            continue
+        name = _norm(u.device)
+        if name not in names:
+            notes.append(f"not taken into account (no such PCI function in the topology): {u}")
+            continue
+        facts.setdefault(name, set()).add(u.fact)
+    return {k: frozenset(v) for k, v in facts.items()}, notes
+
+
+def _isolating_type(fn: PciFunction, topology: Topology) -> PcieType:
+    on_root = topology.is_root_bus(fn.address.domain, fn.address.bus)
+    if fn.is_bridge:
+        return PcieType.ROOT_PORT if on_root else PcieType.DOWNSTREAM
+    return PcieType.RC_END if on_root else PcieType.ENDPOINT
+
+
+def isolating_topology(topology: Topology, facts: Mapping[str, frozenset[str]]) -> Topology:
+    """``topology`` with every unknown ACS/PCIe fact taken as isolating.
+
+    A function with an unknown ``"acs"``, ``"pcie"`` or ``"config"`` fact
+    gets an ACS capability with ``SV|RR|CR|UF`` enabled; one whose PCIe type
+    is unknown (``"pcie"``/``"config"``, ``pcie_type`` ``None``) also gets the
+    most isolating type for its place. Quirks still apply first (R2.3 step 1).
+    """
+    if not facts:
+        return topology
+    full = Acs(cap=_FULL_ACS, ctrl=_FULL_ACS)
+    out: list[PciFunction] = []
+    for fn in topology.functions:
+        f = facts.get(str(fn.address))
+        if not f:
+            out.append(fn)
+            continue
+        changes: dict[str, Any] = {"acs": full}
+        if f & {"pcie", "config"} and fn.pcie_type is None:
+            changes["pcie_type"] = _isolating_type(fn, topology)
+        out.append(attrs.evolve(fn, **changes))
+    return topology.replace(functions=out)
+
+
+def _traces(
+    topology: Topology, canonical: Grouping, wanted: set[str], quirks: Quirks | None
+) -> dict[str, tuple[Step, ...]]:
+    """``pci_device_group(trace=True)`` of the wanted devices, in canonical order.
+
+    Each device is traced against the groups of the devices added before it
+    (groups only grow, R1.3, so their final ids are the ids they had then).
+    """
+    out: dict[str, tuple[Step, ...]] = {}
+    if not wanted:
+        return out
+    env = GroupingEnv(make_context(topology, quirks))
+    groups: dict[PciAddress, int] = {}
+    left = len(wanted)
+    for line in canonical.log:
+        if line.action != "add":
+            continue
+        try:
+            addr = PciAddress.parse(line.device)
+        except InvalidAddress:
+            continue
+        if line.device in wanted and addr in topology:
+            out[line.device] = pci_device_group(topology.get(addr), groups, env, trace=True).steps
+            left -= 1
+            if not left:
+                break
+        groups[addr] = line.group
+    return out
+
+
+def _list(names: Sequence[str]) -> str:
+    """``names`` (already in order) for a sentence."""
+    return ", ".join(names) if names else "no other device"
+
+
+# ----------------------------------------------------------------------- check
+def check(
+    topology: Topology,
+    observed: ObservedGroups,
+    *,
+    unknowns: Sequence[Unknown] = (),
+    quirks: Quirks | None = None,
+    strategies: Iterable[str] | None = None,
+) -> CheckReport:
+    """Compare the groups a kernel made with the canonical prediction, per device.
+
+    Args:
+        topology: the machine.
+        observed: the groups the kernel made (with its log, when known).
+        unknowns: facts a reader could not establish; those about ``"acs"``,
+            ``"pcie"`` or ``"config"`` of a PCI function (or of the whole
+            input, ``device=""``) are taken into account like
+            :attr:`PciFunction.unknown`, others are listed in the notes.
+        quirks: the quirk tables (default: the kernel's).
+        strategies: the strategies to replay ``observed.log`` with (default:
+            every strategy of the registry).
+
+    Returns:
+        The report (see the module docstring for the definitions).
+
+    Raises:
+        KeyError: an unknown strategy name.
+
+    >>> from iommugroups import PciFunction, PcieType, Topology
+    >>> from iommugroups._io.reading import ObservedGroups
+    >>> port = PciFunction("00:01.0", class_code=0x060400, header_type=1,
+    ...                    pcie_type=PcieType.ROOT_PORT, secondary_bus=1)
+    >>> nic = PciFunction("01:00.0", pcie_type=PcieType.ENDPOINT)
+    >>> seen = ObservedGroups({0: ("0000:00:01.0",), 1: ("0000:01:00.0",)})
+    >>> report = check(Topology([port, nic]), seen)
+    >>> report.has_split, report.device("01:00.0").split_from
+    (True, ('0000:00:01.0',))
+    """
+    norm = _Normaliser(topology)
+    observed_names = {norm(m) for members in observed.groups.values() for m in members}
+    observed_names.update(norm(line.device) for line in observed.log)
+    topology, added = with_observed_vfs(topology, observed_names)
+    canon = canonical_groups(topology, quirks=quirks)
+    facts, notes = _unknown_facts(topology, unknowns)
+    if added:
+        notes.insert(
+            0,
+            f"SR-IOV VFs observed and added to the topology: {', '.join(added)} "
+            "(placed as their PF's SR-IOV capability says)",
+        )
+    iso_topology = isolating_topology(topology, facts)
+    iso = canonical_groups(iso_topology, quirks=quirks) if facts else canon
+
+    # address order (numeric), then platform devices by name
+    topo_names = [str(a) for a in sorted(f.address for f in topology.functions)]
+    topo_names += sorted(p.name for p in topology.platform_devices)
+    topo_set = set(topo_names)
+
+    obs_of: dict[str, int] = {}
+    obs_members: dict[int, list[str]] = {}
+    for gid in sorted(observed.groups):
+        for m in observed.groups[gid]:
+            name = norm(m)
+            if name in obs_of:
+                if obs_of[name] != gid:
+                    notes.append(
+                        f"{name} is listed in observed groups {obs_of[name]} and {gid}; "
+                        f"group {obs_of[name]} is used"
+                    )
+                continue
+            obs_of[name] = gid
+            obs_members.setdefault(gid, []).append(name)
+
+    judge = _Judge(canon, iso, obs_of, obs_members, topo_names, facts)
+    results: dict[str, DeviceCheck] = {name: judge(name) for name in topo_names}
+    for name in sorted((n for n in obs_of if n not in topo_set), key=device_sort_key):
+        gid = obs_of[name]
+        results[name] = DeviceCheck(
+            name,
+            Verdict.UNKNOWN,
+            observed_group=gid,
+            reasons=(f"in observed group {gid}, but not in the topology",),
+        )
+
+    wanted = {n for n, r in results.items() if r.verdict is not Verdict.OK and n in judge.canon_of}
+    for n, steps in _traces(topology, canon, wanted, quirks).items():
+        results[n] = attrs.evolve(results[n], rules=steps)
+    wanted = {n for n in wanted if results[n].may_share}
+    for n, steps in _traces(iso_topology, iso, wanted, quirks).items():
+        results[n] = attrs.evolve(results[n], rules_if_isolating=steps)
+
+    devices = tuple(results.values())  # topology in address order, then the others
+    splits = _splits(canon, results, obs_of)
+    merges = _merges(obs_members, results, judge.canon_of)
+
+    reproduction: tuple[Reproduction, ...] = ()
+    replay: Replay | None = None
+    if observed.log:
+        names = list(STRATEGIES) if strategies is None else list(strategies)
+        replay = replay_scenario(topology, observed.log)
+        reproduction = reproduce(topology, observed, replay, names, quirks=quirks)
+    return CheckReport(
+        devices=devices,
+        splits=splits,
+        merges=merges,
+        canonical=canon,
+        observed=observed,
+        reproduction=reproduction,
+        replay=replay,
+        notes=tuple(notes),
+    )
+
+
+class _Judge:
+    """The verdict on each device of the topology (see the module docstring).
+
+    What depends only on a device's (canonical, isolating, observed) groups is
+    computed once per such triple, so that a large group that is ok costs
+    linear time, not quadratic.
+    """
+
+    def __init__(
+        self,
+        canon: Grouping,
+        iso: Grouping,
+        obs_of: Mapping[str, int],
+        obs_members: Mapping[int, list[str]],
+        topo_names: Sequence[str],
+        facts: Mapping[str, frozenset[str]],
+    ) -> None:
+        self.canon = canon
+        self.obs_of = obs_of
+        self.facts = facts
+        self.canon_of = {d: g for g, ds in canon.groups.items() for d in ds}
+        self.comparable = frozenset(d for d in topo_names if d in self.canon_of and d in obs_of)
+        # address order (``topo_names`` is in it): evidence lists are sorted by it
+        self.rank = {d: i for i, d in enumerate(topo_names)}
+        self.read = {g: frozenset(ds) for g, ds in canon.groups.items()}
+        self.iso_key: dict[str, int] = {d: g for g, ds in iso.groups.items() for d in ds}
+        self.iso = {g: frozenset(ds) for g, ds in iso.groups.items()}
+        self.obs = {g: frozenset(ds) & self.comparable for g, ds in obs_members.items()}
+        self._triples: dict[tuple[int, int | str, int | None], _Triple] = {}
+
+    def sort(self, names: Iterable[str]) -> tuple[str, ...]:
+        """Names of grouped devices in address order."""
+        rank = self.rank
+        return tuple(sorted(names, key=lambda n: rank.get(n, -1)))
+
+    def triple(self, cg: int, name: str, og: int | None) -> _Triple:
+        ik = self.iso_key.get(name, -1)
+        key = (cg, ik if ik >= 0 else name, og)
+        t = self._triples.get(key)
+        if t is None:
+            full_read = self.read[cg]
+            full_iso = (self.iso[ik] & full_read) if ik >= 0 else frozenset({name})
+            depends = (
+                self.sort(d for d in full_read if d in self.facts) if full_iso != full_read else ()
+            )
+            t = _Triple(
+                must=self.sort(full_iso),
+                may=self.sort(full_read - full_iso),
+                depends=depends,
+                missing=self.sort(d for d in full_read if d not in self.obs_of),
+            )
+            if og is not None:
+                read = full_read & self.comparable
+                iso = full_iso & self.comparable
+                obs = self.obs[og]
+                t.split_from = self.sort(iso - obs)
+                t.merged_with = self.sort(obs - read)
+                t.same = iso == read
+                if t.split_from:
+                    parts = sorted({self.obs_of[d] for d in t.split_from})
+                    t.reason = (
+                        f"the rules put it with {_list(t.split_from)}, which the kernel put "
+                        f"in group{'s' if len(parts) > 1 else ''} "
+                        f"{', '.join(map(str, parts))}: an isolation hole"
+                    )
+                elif t.merged_with:
+                    t.reason = (
+                        f"the kernel put it with {_list(t.merged_with)}, which the rules "
+                        "isolate it from: a quirk or kernel behaviour the model does not know"
+                    )
+                elif not t.same:
+                    t.reason = (
+                        f"its group depends on facts not known of {_list(t.depends)}: with "
+                        f"them absent its group is {_list(self.sort(read))}; with them "
+                        f"isolating, {_list(self.sort(iso))}; the kernel's is "
+                        f"{_list(self.sort(obs))}"
+                    )
+            self._triples[key] = t
+        return t
+
+    def __call__(self, name: str) -> DeviceCheck:
+        cg = self.canon_of.get(name)
+        og = self.obs_of.get(name)
+        if cg is None:
+            why = self.canon.ungrouped.get(name, "no group")
+            if og is None:
+                return DeviceCheck(name, Verdict.OK, reasons=(f"no group, as predicted: {why}",))
+            return DeviceCheck(
+                name,
+                Verdict.UNKNOWN,
+                observed_group=og,
+                reasons=(
+                    f"the rules give it no group ({why}), but the kernel put it in group {og}",
+                ),
+            )
+        t = self.triple(cg, name, og)
+        must, may = t.must, t.may
+        if og is None:
+            return DeviceCheck(
+                name,
+                Verdict.UNKNOWN,
+                canonical_group=cg,
+                must_share=must,
+                may_share=may,
+                depends_on=t.depends,
+                reasons=(f"in canonical group {cg} but in no observed group: {_NO_GROUP_HINT}",),
+            )
+        if t.split_from:
+            verdict = Verdict.SPLIT
+        elif t.merged_with:
+            verdict = Verdict.MERGED
+        elif not t.same:
+            verdict = Verdict.UNKNOWN
+        else:
+            verdict = Verdict.OK
+        reasons = [t.reason] if t.reason else []
+        if t.split_from and t.merged_with:
+            reasons.append(
+                f"the kernel also put it with {_list(t.merged_with)}, which it must not"
+            )
+        if t.missing:
+            reasons.append(f"{_list(t.missing)}, of its canonical group, in no observed group")
+        return DeviceCheck(
+            name,
+            verdict,
+            canonical_group=cg,
+            observed_group=og,
+            must_share=must,
+            may_share=may,
+            split_from=t.split_from,
+            merged_with=t.merged_with,
+            depends_on=t.depends,
+            reasons=reasons,
+        )
+
+
+@attrs.define
+class _Triple:
+    """What a (canonical, isolating, observed) group triple decides."""
+
+    must: tuple[str, ...]
+    may: tuple[str, ...]
+    depends: tuple[str, ...]
+    missing: tuple[str, ...]
+    split_from: tuple[str, ...] = ()
+    merged_with: tuple[str, ...] = ()
+    same: bool = True
+    reason: str = ""
+
+
+def _splits(
+    canon: Grouping, results: Mapping[str, DeviceCheck], obs_of: Mapping[str, int]
+) -> tuple[Split, ...]:
+    out: list[Split] = []
+    for gid in sorted(canon.groups):
+        members = canon.groups[gid]
+        if not any(results[d].verdict is Verdict.SPLIT for d in members):
+            continue
+        parts: dict[int, list[str]] = {}
+        for d in members:
+            if d in obs_of:
+                parts.setdefault(obs_of[d], []).append(d)
+        out.append(
+            Split(
+                canonical_group=gid,
+                devices=tuple(members),
+                parts=tuple((g, tuple(ds)) for g, ds in sorted(parts.items())),
+                not_observed=tuple(d for d in members if d not in obs_of),
+                uncertain=tuple(d for d in members if results[d].verdict is Verdict.UNKNOWN),
+            )
+        )
+    return tuple(out)
+
+
+def _merges(
+    obs_members: Mapping[int, list[str]],
+    results: Mapping[str, DeviceCheck],
+    canon_of: Mapping[str, int],
+) -> tuple[Merge, ...]:
+    out: list[Merge] = []
+    for gid in sorted(obs_members):
+        members = obs_members[gid]
+        if not any(results[d].verdict is Verdict.MERGED for d in members):
+            continue
+        parts: dict[int, list[str]] = {}
+        for d in members:
+            if d in canon_of:
+                parts.setdefault(canon_of[d], []).append(d)
+        out.append(
+            Merge(
+                observed_group=gid,
+                devices=tuple(sorted(members, key=device_sort_key)),
+                parts=tuple(
+                    (g, tuple(sorted(ds, key=device_sort_key))) for g, ds in sorted(parts.items())
+                ),
+            )
+        )
+    return tuple(out)
+
+
+# ------------------------------------------------------------------ reproduce
+def _vf_slots(topology: Topology) -> dict[str, tuple[str, int]]:
+    """Every VF address an SR-IOV PF of the topology can enable -> (PF, index)."""
+    out: dict[str, tuple[str, int]] = {}
+    for fn in topology.functions:
+        sriov = fn.sriov
+        if sriov is None or fn.physfn is not None:
+            continue
+        for i in range(sriov.total_vfs):
+            rid = sriov.vf_rid(fn.address.rid, i)
+            if rid > 0xFFFF:
+                break
+            vf = PciAddress.from_devfn(fn.address.domain, rid >> 8, rid & 0xFF)
+            out.setdefault(str(vf), (str(fn.address), i))
+    return out
+
+
+def with_observed_vfs(
+    topology: Topology, names: Iterable[str]
+) -> tuple[Topology, tuple[str, ...]]:
+    """``topology`` plus the SR-IOV VFs among ``names`` that it does not list.
+
+    A VF is enabled at run time (``sriov_numvfs``), so a topology read from
+    the PFs' configuration may not list the VFs an observation names. Each
+    name that is the routing id of a VF some PF's SR-IOV capability offers
+    becomes a function as ``pci_iov_add_virtfn`` makes it: the PF's vendor
+    and class, the capability's VF device id, a PCIe endpoint.
+    """
+    slots = _vf_slots(topology)
+    if not slots:
+        return topology, ()
+    known = {str(f.address) for f in topology.functions}
+    extra: list[PciFunction] = []
+    for name in sorted({n for n in names if n in slots and n not in known}, key=device_sort_key):
+        extra.append(make_vf(topology.get(slots[name][0]), name))
+    if not extra:
+        return topology, ()
+    return (
+        topology.replace(functions=(*topology.functions, *extra)),
+        tuple(str(f.address) for f in extra),
+    )
+
+
+def replay_scenario(topology: Topology, log: Sequence[LogLine]) -> Replay:
+    """The scenario replaying a kernel log's probes (see the module docstring)."""
+    pci = {str(f.address): f for f in topology.functions}
+    platform = {p.name: p for p in topology.platform_devices}
+    vf_slots = _vf_slots(topology)
+    actions: list[Action] = []
+    driver_bus: dict[str, str] = {}
+    platform_devs: dict[str, list[str]] = {}
+    bound: set[str] = set()
+    loaded: set[str] = set()
+    driverless: set[str] = set()
+    enabled: dict[str, int] = {}
+    left_out: dict[str, str] = {}
+    seen: set[str] = set()  # added (and not removed since)
+    ever: set[str] = set()
+    removed: set[str] = set()
+    for line in log:
+        dev = _norm(line.device)
+        if line.action != "add":
+            if dev in seen and dev in pci:  # hot-remove: the device and what is below it
+                actions.append(Action("remove", (dev,)))
+                seen.discard(dev)
+                removed.add(dev)
+                bound.discard(dev)
+            continue
+        if dev in seen:
+            continue
+        if dev in removed:  # added again: a rescan re-adds every removed device
+            actions.append(Action("rescan", ()))
+            removed.clear()
+        seen.add(dev)
+        ever.add(dev)
+        prefix = line.prefix or UNNAMED_DRIVER
+        if dev in platform:
+            if prefix in _BUS_PREFIXES or prefix == platform[dev].bus:
+                continue
+            if driver_bus.setdefault(prefix, "platform") != "platform":
+                left_out[dev] = f"its driver name {prefix} is also a PCI driver's in the log"
+                continue
+            if prefix not in platform_devs:
+                actions.append(Action("insmod", (prefix,)))
+            platform_devs.setdefault(prefix, []).append(dev)
+            continue
+        if dev in vf_slots:
+            pf, index = vf_slots[dev]
+            if pf not in bound and pf in driverless:
+                # Enabling VFs needs a driver on the PF (sriov_numvfs); the log
+                # does not name it, as the PF had its group before it bound.
+                if PF_STAND_IN not in loaded:
+                    loaded.add(PF_STAND_IN)
+                    driver_bus[PF_STAND_IN] = "pci"
+                    actions.append(Action("insmod", (PF_STAND_IN,)))
+                actions.append(Action("bind", (pf, PF_STAND_IN)))
+                bound.add(pf)
+            if pf not in bound:
+                left_out[dev] = (
+                    f"an SR-IOV VF whose PF {pf} has no group or driver before it in the "
+                    "log: the replay cannot enable it"
+                )
+                continue
+            if enabled.get(pf, 0) <= index:
+                actions.append(Action("sriov", (pf, str(index + 1))))
+                enabled[pf] = index + 1
+        elif dev not in pci:
+            continue  # not in the topology: never compared
+        elif pci[dev].physfn is not None:
+            left_out[dev] = "an SR-IOV VF whose PF has no SR-IOV capability in the topology"
+            continue
+        if prefix in _BUS_PREFIXES:
+            driverless.add(dev)
+            continue  # grouped at device add, without a driver
+        if driver_bus.setdefault(prefix, "pci") != "pci":
+            left_out[dev] = f"its driver name {prefix} is also a platform driver's in the log"
+            continue
+        if prefix not in loaded:
+            loaded.add(prefix)
+            actions.append(Action("insmod", (prefix,)))
+        actions.append(Action("bind", (dev, prefix)))
+        bound.add(dev)
+    drivers: list[Driver] = []
+    for name, bus in driver_bus.items():
+        if bus == "pci":
+            drivers.append(
+                Driver(name, override_only=True, about="replay: binds where the log says")
+            )
+        elif name in platform_devs:
+            drivers.append(
+                Driver(
+                    name,
+                    bus="platform",
+                    platform_names=tuple(platform_devs[name]),
+                    about="replay: binds the platform devices the log names with it",
+                )
+            )
+    compared = (set(pci) | {vf for vf in vf_slots if vf in ever}) | set(platform)
+    compared -= set(left_out)
+    scenario = Scenario(
+        name="replay of the observed log",
+        firmware="acpi",
+        builtin=(IOMMU_DRIVER,),
+        actions=actions,
+    )
+    return Replay(scenario, tuple(drivers), frozenset(compared), left_out)
+
+
+def _restricted(
+    groups: Mapping[int, Sequence[str]], keep: frozenset[str]
+) -> dict[str, frozenset[str]]:
+    out: dict[str, frozenset[str]] = {}
+    for members in groups.values():
+        kept = frozenset(n for n in (_norm(m) for m in members) if n in keep)
+        for n in kept:
+            out.setdefault(n, kept)
+    return out
+
+
+def _describe(members: frozenset[str] | None, name: str) -> str:
+    if members is None:
+        return "no group"
+    others = members - {name}
+    return f"with {_list(sorted(others, key=device_sort_key))}" if others else "a group of its own"
+
+
+def reproduce(
+    topology: Topology,
+    observed: ObservedGroups,
+    replay: Replay,
+    strategies: Iterable[str],
+    *,
+    quirks: Quirks | None = None,
+) -> tuple[Reproduction, ...]:
+    """Replay ``replay`` under each strategy; compare final partitions with ``observed``.
+
+    Raises:
+        KeyError: an unknown strategy name.
+    """
+    keep = replay.compared
+    want = _restricted(observed.groups, keep)
+    out: list[Reproduction] = []
+    for name in strategies:
+        strategy = get_strategy(name)
+        try:
+            result = simulate(
+                topology, replay.scenario, strategy, quirks=quirks, drivers=replay.drivers
+            )
+        except (IommuGroupsError, ValueError) as exc:
+            out.append(Reproduction(name, False, f"the replay cannot run: {exc}"))
+            continue
+        got = _restricted(result.grouping.groups, keep)
+        if got == want:
+            out.append(Reproduction(name, True))
+            continue
+        differ = sorted(
+            (n for n in set(got) | set(want) if got.get(n) != want.get(n)), key=device_sort_key
+        )
+        first = differ[0]
+        more = f" (and {len(differ) - 1} more devices)" if len(differ) > 1 else ""
+        out.append(
+            Reproduction(
+                name,
+                False,
+                f"{first}: {_describe(got.get(first), first)} under {name}, "
+                f"{_describe(want.get(first), first)} observed{more}",
+            )
+        )
+    return tuple(out)
+
+
+# ----------------------------------------------------------------------- render
+def render_check(report: CheckReport) -> str:
+    """The report as plain text for people (no colour), ending with a newline."""
+    counts = report.counts()
+    out: list[str] = []
+    verdict = report.verdict
+    headline = {
+        Verdict.SPLIT: "SPLIT: devices the rules put in one group are in different groups "
+        "(an isolation hole)",
+        Verdict.MERGED: "MERGED: some groups join devices the rules isolate "
+        "(a quirk or kernel behaviour the model does not know)",
+        Verdict.UNKNOWN: "UNKNOWN: some verdicts depend on missing data",
+        Verdict.OK: "OK: the observed groups are the ones the rules give",
+    }[verdict]
+    out.append(f"check: {headline}")
+    out.append(
+        f"  {len(report.devices)} devices: "
+        + ", ".join(f"{counts[v.value]} {v.value}" for v in Verdict)
+        + f"; {len(report.canonical.groups)} canonical groups, "
+        f"{len(report.observed.groups)} observed groups"
+        + (f" (from {report.observed.source})" if report.observed.source else "")
+    )
+    by_name = {d.device: d for d in report.devices}
+    if report.splits:
+        out.append("")
+        out.append("Splits (the rules put these together, the kernel separated them):")
+        for s in report.splits:
+            out.append(f"  canonical group {s.canonical_group}: {' '.join(s.devices)}")
+            for og, ds in s.parts:
+                marks = [f"{x} (?)" if x in s.uncertain else x for x in ds]
+                out.append(f"    observed group {og}: {' '.join(marks)}")
+            if s.not_observed:
+                out.append(f"    in no observed group: {' '.join(s.not_observed)}")
+            for member in s.devices:
+                out.extend(_why(by_name[member], "    "))
+    if report.merges:
+        out.append("")
+        out.append("Merges (the kernel put these together, the rules isolate them):")
+        for m in report.merges:
+            out.append(f"  observed group {m.observed_group}: {' '.join(m.devices)}")
+            for cg, ds in m.parts:
+                out.append(f"    canonical group {cg}: {' '.join(ds)}")
+            for member in m.devices:
+                if member in by_name:
+                    out.extend(_why(by_name[member], "    "))
+    unknown = report.unknown
+    if unknown:
+        out.append("")
+        out.append("Unknown (the verdict depends on missing data):")
+        for d in unknown:
+            out.append(f"  {d.device}: {'; '.join(d.reasons)}")
+    out.append("")
+    out.append("Per device:")
+    width = max((len(d.device) for d in report.devices), default=0)
+    for d in report.devices:
+        cgs = "-" if d.canonical_group is None else str(d.canonical_group)
+        ogs = "-" if d.observed_group is None else str(d.observed_group)
+        out.append(
+            f"  {d.device:<{width}}  {d.verdict.value:<7}  canonical {cgs:>3}  observed {ogs:>3}"
+        )
+    if report.replay is not None:
+        out.append("")
+        by = report.reproduced_by
+        shown = ", ".join(by) if by else "no strategy"
+        out.append(
+            f"Reproduced by: {shown} (the log's probe order and drivers replayed "
+            "under each strategy)"
+        )
+        log = report.observed.log
+        buses = {"pci", "platform", "amba", "fsl-mc"}
+        if log and all(x.prefix in buses for x in log if x.action == "add"):
+            out.append(
+                "  every line of the log names a bus, not a driver: the kernel grouped "
+                "each device when it was added, independently of drivers (x86, or arm64 "
+                "since v6.15, R10.1), which probe-time strategies cannot reproduce"
+            )
+        for r in report.reproduction:
+            if not r.reproduced:
+                out.append(f"  not {r.strategy}: {r.detail}")
+        for dev, why in sorted(report.replay.left_out.items()):
+            out.append(f"  left out: {dev}: {why}")
+    if report.notes:
+        out.append("")
+        out.append("Notes:")
+        out.extend(f"  {n}" for n in report.notes)
+    return "\n".join(out) + "\n"
+
+
+def _why(d: DeviceCheck, indent: str) -> list[str]:
+    lines = [f"{indent}{d.device}: {d.verdict.value}: {'; '.join(d.reasons)}"]
+    lines.extend(f"{indent}  {s.rule} {s.text}" for s in d.rules)
+    if d.rules_if_isolating:
+        lines.append(f"{indent}  if the unknown facts are isolating:")
+        lines.extend(f"{indent}    {s.rule} {s.text}" for s in d.rules_if_isolating)
+    return lines
+
+
+def assume_no_acs(
+    topology: Topology, unknowns: Sequence[Unknown] = ()
+) -> tuple[Topology, tuple[Unknown, ...]]:
+    """Take every device whose ACS or PCIe type could not be read as PCIe without ACS.
+
+    What a user states with ``check --assume-no-acs`` ("this platform does
+    not support ACS", as the seed thread says of D05). A function whose
+    ``acs`` fact is unknown gets no ACS capability; one whose ``pcie`` fact
+    is unknown too becomes PCIe: a bridge on a root bus a root port, any
+    other bridge a downstream port, anything else an endpoint. Without ACS,
+    none of those bridges isolates (R2.3), so the verdicts that depended on
+    the missing facts become definite. The ``acs`` and ``pcie`` unknowns are
+    dropped; other unknowns stay.
+    """
+    changed = []
+    for fn in topology.functions:
+        if not fn.unknown & {"acs", "pcie"}:
+            changed.append(fn)
+            continue
+        pcie_type = fn.pcie_type
+        if "pcie" in fn.unknown or pcie_type is None:
+            a = fn.address
+            if fn.is_bridge:
+                on_root = topology.is_root_bus(a.domain, a.bus)
+                pcie_type = PcieType.ROOT_PORT if on_root else PcieType.DOWNSTREAM
+            else:
+                pcie_type = PcieType.ENDPOINT
+        changed.append(
+            attrs.evolve(fn, acs=None, pcie_type=pcie_type, unknown=fn.unknown - {"acs", "pcie"})
+        )
+    kept = tuple(u for u in unknowns if u.fact not in ("acs", "pcie"))
+    return topology.replace(functions=changed), kept

@@ -1,0 +1,704 @@
+"""A driver-core simulator: replay a boot and see when devices get their groups.
+
+Pure and deterministic: it reads a :class:`~iommugroups.Topology` (with its
+firmware facts) and a :class:`~iommugroups.Scenario`, runs the driver core as
+the kernel does, and lets a *strategy* decide where IOMMU grouping happens.
+Nothing is read or written outside the values passed in.
+
+What it models, with the rule ids of the kernel-semantics notes:
+
+* ``device_add`` in enumeration order; the bus notifier (strategy hook).
+* Driver registration in link order and ``driver_attach`` over devices in
+  device order (R8.1); ``__device_attach`` trying drivers in registration
+  order, where a probe error lets the next driver try and a deferral stops
+  the walk (``drivers/base/dd.c``: ``__device_attach_driver``).
+* ``really_probe``: ``dev->driver`` is set *before* ``dma_configure``, so a
+  group made there is logged with the driver's name (R1.4), even if the
+  probe then fails (R8.5: the group stays).
+* Deferred probing: a FIFO pending list, moved to the active list by every
+  successful bind, but only after ``late_initcall`` enabled it (R8.2-R8.4);
+  the worker runs when the current step is done.
+* Device links (R9.1-R9.3) when a strategy asks for them.
+* IOMMU instances registering at their own time (R7.6, R7.7), fwspecs from
+  the firmware's ID mapping (R3.8), the SMMUv3 stream-id check (R7.9).
+* Hot-remove (the group is left, its id freed when empty: R1.2), rescan,
+  SR-IOV VFs added later.
+
+The result is a :class:`SimulationResult`: the final groups, every device's
+fate and the kernel log in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import NamedTuple
+
+import attrs
+
+from .._kernel.canonical import make_context
+from .._kernel.fwspec import IMPLICIT_IOMMU, StreamTree, pci_fwspec, platform_fwspec
+from .._kernel.groups import Grouping, GroupTable, LogLine
+from .._kernel.model import (
+    FwSpec,
+    IommuKind,
+    PciAddress,
+    PciFunction,
+    PlatformDevice,
+    Topology,
+    make_vf,
+)
+from .._kernel.pci_device_group import GroupingEnv
+from .._kernel.quirks import Quirks
+from .drivers import KNOWN_DRIVERS, Driver, ProbeResult
+from .scenario import IOMMU_DRIVER, Action, Scenario, ScenarioError
+
+__all__ = [
+    "DeviceFate",
+    "Marker",
+    "Message",
+    "SimDevice",
+    "SimulationResult",
+    "Simulator",
+    "simulate",
+]
+
+
+class Message(NamedTuple):
+    """A kernel message about a device: ``<prefix> <device>: <text>``."""
+
+    prefix: str
+    device: str
+    text: str
+
+    def __str__(self) -> str:
+        return f"{self.prefix} {self.device}: {self.text}"
+
+
+class Marker(NamedTuple):
+    """A scenario step written into the log (``ACTION insmod e1000``)."""
+
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+LogEvent = LogLine | Message | Marker
+
+
+@attrs.frozen
+class DeviceFate:
+    """What became of one device by the end of a simulation.
+
+    Attributes:
+        device: its name.
+        state: ``"bound"`` (a driver is bound), ``"no-driver"`` (no
+            registered driver matches it: never probed), ``"deferred"``
+            (waiting in the deferred list, for ever if nothing changes),
+            ``"failed"`` (every driver that tried failed), ``"removed"``
+            (hot-removed and not rescanned) or ``"not-added"`` (a VF never
+            enabled).
+        driver: the bound driver, if any.
+        group: its IOMMU group, if any.
+        detail: why, in words (which drivers failed, what it waits for, why
+            it has no group).
+    """
+
+    device: str
+    state: str
+    driver: str | None
+    group: int | None
+    detail: str = ""
+
+
+@attrs.frozen
+class SimulationResult:
+    """The outcome of :meth:`Simulator.run`.
+
+    Attributes:
+        strategy: the strategy's name.
+        scenario: the scenario's name.
+        grouping: the groups at the end (``grouping.log`` holds the
+            ``Adding``/``Removing`` lines only).
+        events: every log event in order: group lines, messages (e.g.
+            ``stream 256 already in tree from dev ...``) and action markers.
+        fates: per device, in device order.
+        topology: the topology simulated, including the VFs that ``sriov``
+            actions enable.
+        notes: what the driver core refused without a kernel message (e.g.
+            enabling VFs on a PF with no driver bound), in order.
+    """
+
+    strategy: str
+    scenario: str
+    grouping: Grouping
+    events: tuple[LogEvent, ...]
+    fates: Mapping[str, DeviceFate]
+    topology: Topology | None = None
+    notes: tuple[str, ...] = ()
+
+    def log_lines(self, *, markers: bool = False) -> tuple[str, ...]:
+        """The kernel log as text lines, optionally with the action markers."""
+        return tuple(str(e) for e in self.events if markers or not isinstance(e, Marker))
+
+    def group_lines(self) -> tuple[str, ...]:
+        """Only the ``Adding to iommu group`` lines (what ``dmesg | grep`` shows)."""
+        return tuple(str(e) for e in self.events if isinstance(e, LogLine) and e.action == "add")
+
+
+@attrs.define
+class SimDevice:
+    """The simulator's mutable view of one device (``struct device``)."""
+
+    name: str
+    node: PciFunction | PlatformDevice
+    bus: str
+    present: bool = False
+    driver: str | None = None
+    override: str | None = None
+    fwspec: FwSpec | None = None
+    configured: bool = False  # dma_configure found its IOMMU (fwspec with ops)
+    failed: list[str] = attrs.field(factory=list)
+    waiting: str = ""  # why it was last deferred
+    no_group: str = ""  # why it has no group, when known
+    ever_probed: bool = False
+    added: bool = False  # ever device_add-ed
+
+    @property
+    def fn(self) -> PciFunction | None:
+        """The PCI function, for a PCI device."""
+        return self.node if isinstance(self.node, PciFunction) else None
+
+
+class Simulator:
+    """Replays one scenario on one topology under one strategy.
+
+    Build it, call :meth:`run` once. Strategies call the helper methods
+    (:meth:`iommu_of`, :meth:`configure`, :meth:`probe_device`, ...) from
+    their hooks; see :class:`~iommugroups.Strategy`.
+    """
+
+    def __init__(
+        self,
+        topology: Topology,
+        scenario: Scenario,
+        strategy: StrategyLike,
+        *,
+        quirks: Quirks | None = None,
+        drivers: Iterable[Driver] = (),
+    ) -> None:
+        self.scenario = scenario
+        self.strategy = strategy
+        self.catalogue: dict[str, Driver] = dict(KNOWN_DRIVERS)
+        self.catalogue.update((d.name, d) for d in drivers)
+        self.topology = _with_vfs(topology, scenario)
+        self.ctx = make_context(self.topology, quirks)
+        self.env = GroupingEnv(self.ctx)
+        self.events: list[LogEvent] = []
+        self.table = GroupTable()
+        self.table.log = self.events  # type: ignore[assignment]
+        self.devices: dict[str, SimDevice] = {}
+        for pd in self.topology.platform_devices:
+            self.devices[pd.name] = SimDevice(pd.name, pd, pd.bus)
+        for fn in self.topology.enumeration_order():
+            self.devices[str(fn.address)] = SimDevice(str(fn.address), fn, "pci")
+        self.order: list[str] = []  # present devices, device-add order (klist)
+        self.drivers: list[Driver] = []  # registered, in registration order
+        self.iommus: list[str] = []  # registered instances
+        self.kinds = {i.name: i.kind for i in self.topology.iommus}
+        self.pci_groups: dict[PciAddress, int] = {}
+        self.streams = StreamTree()
+        self.pending: list[str] = []
+        self.active: list[str] = []
+        self.deferred_enabled = False
+        self.initcalls_done = False
+        self.links: dict[str, list[str]] = {}  # consumer -> suppliers (R9)
+        self.state: dict[str, object] = {}  # strategies' own state
+        self.notes: list[str] = []
+
+    # ------------------------------------------------------------------ run
+    def run(self) -> SimulationResult:
+        """Boot, then run the scenario's actions; return the result."""
+        self._boot()
+        for action in self.scenario.actions:
+            self.events.append(Marker(str(action)))
+            self._action(action)
+            self._flush()
+        return self._result()
+
+    def _boot(self) -> None:
+        sc = self.scenario
+        platform = [d for d in self.devices.values() if d.bus != "pci"]
+        pci = [d for d in self.devices.values() if d.bus == "pci" and not _is_vf(d)]
+        for dev in platform:
+            self.device_add(dev)
+        if sc.firmware == "acpi":  # root bridges scanned at subsys_initcall
+            for dev in pci:
+                self.device_add(dev)
+        for name in sc.builtin:
+            if name in sc.blacklist:
+                continue
+            if name == IOMMU_DRIVER:
+                for inst in self.topology.iommus or ():
+                    self.register_iommu(inst.name)
+                if not self.topology.iommus:
+                    self.register_iommu(IMPLICIT_IOMMU)
+                continue
+            self.driver_register(self._driver(name))
+        if sc.firmware == "dt":  # host bridge probed at late_initcall (fw_devlink)
+            for dev in pci:
+                self.device_add(dev)
+            for dev in pci:
+                self.device_attach(dev)
+        # late_initcall (R8.4)
+        self.deferred_enabled = True
+        self.trigger()
+        self._flush()
+        self.initcalls_done = True
+        self.trigger()
+        self._flush()
+
+    def _action(self, action: Action) -> None:
+        kind, args = action.kind, action.args
+        if kind == "insmod":
+            drv = self._driver(args[0])
+            if any(d.name == drv.name for d in self.drivers):
+                return  # already registered (insmod of a loaded module: -EEXIST)
+            self.driver_register(drv)
+        elif kind == "bind":
+            dev = self._device(args[0])
+            self._driver(args[1])
+            dev.override = args[1]
+            if dev.present:
+                self.device_attach(dev)
+        elif kind == "remove":
+            dev = self._device(args[0])
+            if dev.present:
+                self.remove(dev)
+        elif kind == "rescan":
+            self.rescan()
+        elif kind == "sriov":
+            self.enable_vfs(self._device(args[0]), int(args[1]))
+        elif kind == "iommu":
+            self.register_iommu(args[0])
+
+    # ------------------------------------------------------------- lookups
+    def _driver(self, name: str) -> Driver:
+        drv = self.catalogue.get(name)
+        if drv is None:
+            known = ", ".join(sorted(self.catalogue))
+            raise ScenarioError(f"unknown driver {name!r}; known drivers: {known}")
+        return drv
+
+    def _device(self, name: str) -> SimDevice:
+        dev = self.devices.get(name)
+        if dev is None:
+            try:
+                dev = self.devices.get(str(PciAddress.parse(name)))
+            except ValueError:
+                dev = None
+        if dev is None:
+            raise ScenarioError(f"no device {name} in the topology")
+        return dev
+
+    def iommu_of(self, dev: SimDevice) -> str | None:
+        """The IOMMU instance the firmware puts ``dev`` behind, or ``None`` (R3.8)."""
+        spec = self._firmware_spec(dev)
+        return None if spec is None else spec.iommu
+
+    def _firmware_spec(self, dev: SimDevice) -> FwSpec | None:
+        if isinstance(dev.node, PciFunction):
+            return pci_fwspec(dev.node, self.ctx)
+        return platform_fwspec(dev.node)
+
+    def iommu_registered(self, instance: str) -> bool:
+        """Whether ``instance`` has called ``iommu_device_register``."""
+        return instance in self.iommus
+
+    def group_of(self, dev: SimDevice) -> int | None:
+        """The device's group, if it has one (``iommu_group_get``)."""
+        return self.table.member_of.get(dev.name)
+
+    def present_devices(self) -> list[SimDevice]:
+        """Present devices in device-add order (``bus_for_each_dev``)."""
+        return [self.devices[n] for n in self.order]
+
+    # ---------------------------------------------------------- driver core
+    def device_add(self, dev: SimDevice) -> None:
+        """``device_add``: on the bus, links made, bus notifier run."""
+        dev.present = True
+        dev.added = True
+        self.order.append(dev.name)
+        suppliers = self.strategy.links_for(self, dev)
+        if suppliers:
+            self.links[dev.name] = list(suppliers)
+        self.strategy.device_added(self, dev)
+
+    def driver_register(self, drv: Driver) -> None:
+        """``driver_register`` + ``driver_attach`` over devices in device order."""
+        self.drivers.append(drv)
+        for name in list(self.order):
+            dev = self.devices[name]
+            if dev.present and dev.driver is None and drv.matches(dev.node, dev.override):
+                self.driver_probe_device(drv, dev)
+
+    def device_attach(self, dev: SimDevice) -> None:
+        """``__device_attach``: try registered drivers in order until one binds.
+
+        A probe error lets the next driver try; a deferral ends the walk.
+        """
+        for drv in list(self.drivers):
+            if dev.driver is not None or not dev.present:
+                return
+            if not drv.matches(dev.node, dev.override):
+                continue
+            result = self.driver_probe_device(drv, dev)
+            if result is not ProbeResult.FAIL:
+                return
+
+    def driver_probe_device(self, drv: Driver, dev: SimDevice) -> ProbeResult:
+        """``driver_probe_device`` -> ``really_probe``."""
+        dev.ever_probed = True
+        for supplier in self.links.get(dev.name, ()):  # R9.1
+            sup = self.devices[supplier]
+            if sup.present and sup.driver is None:
+                dev.waiting = f"waiting for its supplier {supplier} to bind a driver (R9.1)"
+                self.defer(dev)
+                return ProbeResult.DEFER
+        dev.driver = drv.name  # before dma_configure (R1.4)
+        configured = self.strategy.dma_configure(self, dev)
+        if configured is ProbeResult.DEFER:
+            dev.driver = None
+            self.defer(dev)
+            return ProbeResult.DEFER
+        if (drv.name, dev.name) in self.scenario.probe_failures:
+            result = ProbeResult.FAIL
+        else:
+            result = drv.probe(dev.node)
+        if result is ProbeResult.OK:
+            dev.waiting = ""
+            self.driver_bound(dev)
+        else:
+            dev.driver = None  # R8.5: a group assigned so far stays
+            if result is ProbeResult.FAIL:
+                dev.failed.append(drv.name)
+            else:
+                dev.waiting = f"{drv.name} asked for a later probe"
+                self.defer(dev)
+        return result
+
+    def driver_bound(self, dev: SimDevice) -> None:
+        """``driver_bound``: AUTOPROBE consumers queued (R9.2), then the trigger (R8.3)."""
+        for consumer, suppliers in self.links.items():
+            if dev.name in suppliers:
+                c = self.devices[consumer]
+                if c.present and c.driver is None and c.ever_probed:
+                    self._queue(c)
+        self.trigger()
+
+    def defer(self, dev: SimDevice) -> None:
+        """``driver_deferred_probe_add``: to the tail of the pending list, once."""
+        self._queue(dev)
+
+    def _queue(self, dev: SimDevice) -> None:
+        if dev.name not in self.pending and dev.name not in self.active:
+            self.pending.append(dev.name)
+
+    def trigger(self) -> None:
+        """``driver_deferred_probe_trigger``: a no-op until late_initcall (R8.3)."""
+        if not self.deferred_enabled:
+            return
+        self.active.extend(n for n in self.pending if n not in self.active)
+        self.pending.clear()
+
+    def _flush(self) -> None:
+        """The deferred-probe worker: retry the active list, head first."""
+        while self.active:
+            name = self.active.pop(0)
+            dev = self.devices[name]
+            if dev.present and dev.driver is None:
+                self.device_attach(dev)
+
+    # ----------------------------------------------------------------- IOMMU
+    def register_iommu(self, instance: str) -> None:
+        """``iommu_device_register`` of one instance, then the strategy's hook."""
+        if instance in self.iommus:
+            return
+        if self.topology.iommus and instance not in self.kinds:
+            known = ", ".join(self.kinds)
+            raise ScenarioError(f"no IOMMU instance {instance!r}; the topology has: {known}")
+        first = not self.iommus
+        self.iommus.append(instance)
+        self.strategy.iommu_registered(self, instance, first)
+
+    def configure(self, dev: SimDevice, *, registered: bool = False) -> ProbeResult | None:
+        """The firmware half of ``dma_configure`` (IORT/OF ``*_iommu_configure``).
+
+        Returns ``None`` when configured (fwspec set), ``ProbeResult.DEFER``
+        when the device's IOMMU instance is not registered yet and its
+        driver is built in (R7.3 step 4), ``ProbeResult.FAIL`` when no IOMMU
+        translates the device (it runs without one). ``registered=True``
+        takes every instance as registered (an IOMMU ready before any
+        device, as on x86).
+        """
+        if dev.configured:
+            return None
+        spec = self._firmware_spec(dev)
+        if spec is None:
+            dev.no_group = "no IOMMU translates it (no firmware mapping)"
+            return ProbeResult.FAIL
+        if not registered and not self.iommu_registered(spec.iommu):
+            if self.scenario.iommu_builtin:
+                dev.waiting = f"its IOMMU {spec.iommu} has not registered (R7.3)"
+                return ProbeResult.DEFER
+            dev.no_group = f"its IOMMU {spec.iommu} is a module not loaded (R7.4)"
+            return ProbeResult.FAIL
+        dev.fwspec = spec
+        dev.configured = True
+        return None
+
+    def probe_device(self, dev: SimDevice, prefix: str | None = None) -> int | None:
+        """``iommu_probe_device``: stream-id check, ``device_group``, join (R1.3, R1.4).
+
+        ``prefix`` is the log prefix (default: the bound driver, else the
+        bus name). Returns the group, or ``None`` when the device could not
+        be added (no fwspec, stream clash).
+        """
+        if self.group_of(dev) is not None:
+            return self.group_of(dev)
+        spec = dev.fwspec
+        if spec is None:  # add_device: "if (!fwspec ...) return -ENODEV"
+            return None
+        who = prefix or dev.driver or dev.bus
+        kind = self.kinds.get(spec.iommu)
+        if kind is IommuKind.SMMU_V3:  # R7.9
+            clash = self.streams.clash(spec, dev.name)
+            if clash is not None:
+                sid, owner = clash
+                self.events.append(
+                    Message(who, dev.name, f"stream {sid} already in tree from dev {owner}")
+                )
+                dev.no_group = f"stream {sid} already in tree from dev {owner} (R7.9)"
+                return None
+        elif (
+            kind is IommuKind.SMMU_V2  # R1.7: entries in two groups -> -EINVAL
+            and len(self.streams.groups(spec, self.table.member_of)) > 1
+        ):
+            dev.no_group = "its stream-match entries belong to different groups (R1.7)"
+            return None
+        group = self.strategy.device_group(self, dev)
+        if group is None:
+            group = self.table.new_group()
+        self.table.add(dev.name, group, who)
+        dev.no_group = ""
+        if dev.fn is not None:
+            self.pci_groups[dev.fn.address] = group
+        self.streams.add(spec, dev.name)
+        return group
+
+    def release_device(self, dev: SimDevice) -> None:
+        """``iommu_release_device``: leave the group (its id freed when empty, R1.2)."""
+        if self.group_of(dev) is None:
+            return
+        self.table.remove(dev.name, dev.driver or dev.bus)
+        if dev.fn is not None:
+            self.pci_groups.pop(dev.fn.address, None)
+        self.streams.release(dev.name)
+
+    # --------------------------------------------------------- hot-plug etc.
+    def remove(self, dev: SimDevice) -> None:
+        """``pci_stop_and_remove_bus_device``: children first, then the device."""
+        for child in self._below(dev):
+            if child.present:
+                self.remove(child)
+        if dev.driver is not None:  # device_release_driver
+            dev.driver = None
+        self.release_device(dev)
+        dev.present = False
+        dev.fwspec = None
+        dev.configured = False
+        dev.override = None
+        dev.failed.clear()
+        dev.ever_probed = False
+        self.order.remove(dev.name)
+        for lst in (self.pending, self.active):
+            if dev.name in lst:
+                lst.remove(dev.name)
+
+    def _below(self, dev: SimDevice) -> list[SimDevice]:
+        """Devices on the bus below a bridge, in device order (VF buses included)."""
+        fn = dev.fn
+        if fn is None or not fn.is_bridge or fn.secondary_bus is None:
+            return []
+        dom, sec = fn.address.domain, fn.secondary_bus
+        out = []
+        for other in self.topology.enumeration_order():
+            a = other.address
+            if a.domain != dom:
+                continue
+            bus = a.bus
+            parent = self.topology.parent_bus(dom, bus)
+            if bus == sec or (
+                parent == sec and self.topology.bus_self(dom, bus) is None and other.is_virtfn
+            ):
+                out.append(self.devices[str(a)])
+        return out
+
+    def rescan(self) -> None:
+        """``pci_rescan_bus``: re-add removed functions (not VFs), then bind them."""
+        found = [
+            d
+            for d in self.devices.values()
+            if d.bus == "pci" and not d.present and not _is_vf(d) and self._reachable(d)
+        ]
+        for dev in found:
+            self.device_add(dev)
+        for dev in found:
+            self.device_attach(dev)
+
+    def _reachable(self, dev: SimDevice) -> bool:
+        fn = dev.fn
+        assert fn is not None
+        above = self.topology.bridge_above(fn.address)
+        return above is None or self.devices[str(above.address)].present
+
+    def enable_vfs(self, pf: SimDevice, count: int) -> None:
+        """``sriov_numvfs``: add ``count`` VFs, each added then bound in turn."""
+        fn = pf.fn
+        if fn is None or fn.sriov is None:
+            raise ScenarioError(f"sriov: {pf.name} is not an SR-IOV capable PF")
+        if not pf.present or pf.driver is None:
+            # sriov_numvfs_store: -ENOENT without a driver; nothing is logged
+            self.notes.append(
+                f"sriov {pf.name} {count}: refused, no driver is bound to the PF (-ENOENT)"
+            )
+            return
+        if count > fn.sriov.total_vfs:
+            raise ScenarioError(f"sriov: {pf.name} offers {fn.sriov.total_vfs} VFs, not {count}")
+        for addr in _vf_addresses(fn, count):
+            vf = self.devices[str(addr)]
+            if vf.present:
+                continue
+            self.device_add(vf)
+            self.device_attach(vf)
+
+    # --------------------------------------------------------------- result
+    def _result(self) -> SimulationResult:
+        fates: dict[str, DeviceFate] = {}
+        for dev in self.devices.values():
+            fates[dev.name] = self._fate(dev)
+        return SimulationResult(
+            strategy=self.strategy.name,
+            scenario=self.scenario.name,
+            grouping=self.table.snapshot(self.strategy.name),
+            events=tuple(self.events),
+            fates=fates,
+            topology=self.topology,
+            notes=tuple(self.notes),
+        )
+
+    def _fate(self, dev: SimDevice) -> DeviceFate:
+        group = self.group_of(dev)
+        if not dev.present:
+            if not dev.added:
+                return DeviceFate(dev.name, "not-added", None, None, "VF never enabled")
+            return DeviceFate(dev.name, "removed", None, None, "hot-removed")
+        iommu = ""
+        if group is None:
+            iommu = dev.no_group or (
+                "never reached dma_configure" if not dev.configured else "no group"
+            )
+        if dev.driver is not None:
+            return DeviceFate(dev.name, "bound", dev.driver, group, iommu)
+        if dev.name in self.pending or dev.name in self.active:
+            return DeviceFate(dev.name, "deferred", None, group, dev.waiting or "deferred")
+        if dev.failed:
+            why = "probe failed: " + ", ".join(dev.failed)
+            return DeviceFate(
+                dev.name, "failed", None, group, "; ".join(x for x in (why, iommu) if x)
+            )
+        return DeviceFate(dev.name, "no-driver", None, group, iommu or "no driver matches it")
+
+
+def _is_vf(dev: SimDevice) -> bool:
+    return dev.fn is not None and dev.fn.is_virtfn
+
+
+def _vf_addresses(pf: PciFunction, count: int) -> list[PciAddress]:
+    sriov = pf.sriov
+    assert sriov is not None
+    out = []
+    for i in range(count):
+        rid = sriov.vf_rid(pf.address.rid, i)
+        out.append(PciAddress.from_devfn(pf.address.domain, rid >> 8, rid & 0xFF))
+    return out
+
+
+def _with_vfs(topology: Topology, scenario: Scenario) -> Topology:
+    """The topology plus every VF a ``sriov`` action will enable."""
+    extra: list[PciFunction] = []
+    known = {str(f.address) for f in topology.functions}
+    for action in scenario.actions:
+        if action.kind != "sriov":
+            continue
+        try:
+            pf = topology.get(action.args[0])
+        except KeyError:
+            raise ScenarioError(f"sriov: no device {action.args[0]} in the topology") from None
+        if pf.sriov is None:
+            raise ScenarioError(f"sriov: {pf.address} is not an SR-IOV capable PF")
+        for addr in _vf_addresses(pf, min(int(action.args[1]), pf.sriov.total_vfs)):
+            if str(addr) in known:
+                continue
+            known.add(str(addr))
+            extra.append(make_vf(pf, addr))
+    return topology.replace(functions=(*topology.functions, *extra)) if extra else topology
+
+
+# Imported late: the strategies' base module refers back to this one.
+from .strategies.base import StrategyLike  # noqa: E402
+
+
+def simulate(
+    topology: Topology,
+    scenario: Scenario | None = None,
+    strategy: str | StrategyLike = "legacy-probe-time",
+    *,
+    quirks: Quirks | None = None,
+    drivers: Iterable[Driver] = (),
+) -> SimulationResult:
+    """Replay a boot of ``topology`` under ``scenario`` with one grouping strategy.
+
+    Args:
+        topology: the machine, with its IOMMU instances and ID mappings.
+        scenario: boot and actions (default: an ACPI boot with the default
+            built-in drivers and no actions).
+        strategy: a strategy name (see :data:`~iommugroups.STRATEGIES`) or
+            an object implementing :class:`~iommugroups.StrategyLike`.
+        quirks: the quirk tables (default: the kernel's).
+        drivers: drivers to add to (or replace in) the catalogue.
+
+    Returns:
+        The final groups, every device's fate and the kernel log.
+
+    Raises:
+        ScenarioError: the scenario names an unknown driver or device, or
+            asks for something the driver core would refuse.
+        KeyError: unknown strategy name.
+
+    >>> from iommugroups import PciFunction, PcieType, Scenario, Topology, simulate
+    >>> port = PciFunction("00:01.0", class_code=0x060400, header_type=1,
+    ...                    pcie_type=PcieType.ROOT_PORT, secondary_bus=1, subordinate_bus=1)
+    >>> nic = PciFunction("01:00.0", vendor=0x8086, device=0x10D3, class_code=0x020000,
+    ...                   pcie_type=PcieType.ENDPOINT)
+    >>> result = simulate(Topology([port, nic]), Scenario(actions=[("insmod", "e1000e")]))
+    >>> print("\\n".join(result.log_lines(markers=True)))
+    pcieport 0000:00:01.0: Adding to iommu group 0
+    ACTION insmod e1000e
+    e1000e 0000:01:00.0: Adding to iommu group 0
+    """
+    from .strategies.registry import get_strategy
+
+    chosen = get_strategy(strategy) if isinstance(strategy, str) else strategy
+    sim = Simulator(topology, scenario or Scenario(), chosen, quirks=quirks, drivers=drivers)
+    return sim.run()

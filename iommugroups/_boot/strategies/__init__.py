@@ -1,0 +1,1 @@
+"""_boot/strategies"""

@@ -1,0 +1,69 @@
+"""``device-add``: the v6.15 fix, IOMMU probe independent of drivers.
+
+What it models: Robin Murphy's "iommu: Get DT/ACPI parsing into the proper
+probe path" (bcb81ac6ae3c, v6.15) with "iommu: Avoid introducing more
+races" (0c8e9c148e29): ``iommu_init_device`` runs the bus ``dma_configure``
+itself for a device with no fwspec and no driver (R10.1). So a device is
+grouped
+
+* at ``device_add`` (the bus notifier) when its IOMMU is registered, or
+* in the registration walk of its IOMMU (``bus_for_each_dev``, device
+  order, platform bus first),
+
+logged with the bus name, parents before children, whatever the drivers
+do. Devices whose IOMMU registers later are picked up by that instance's
+walk; a driver probing a still ungrouped device groups it as before.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from ..drivers import ProbeResult
+from .base import Strategy
+
+if TYPE_CHECKING:
+    from ..simulator import SimDevice, Simulator
+
+__all__ = ["DeviceAdd"]
+
+
+class DeviceAdd(Strategy):
+    """Grouping at device_add / IOMMU registration, in device order (v6.15+)."""
+
+    name: ClassVar[str] = "device-add"
+    title: ClassVar[str] = "groups made at device_add and IOMMU registration"
+    kernel: ClassVar[str] = "arm64 IORT/DT since v6.15 (bcb81ac6ae3c)"
+    rules: ClassVar[tuple[str, ...]] = ("R10.1",)
+    upstream: ClassVar[bool] = True
+
+    def device_added(self, sim: Simulator, dev: SimDevice) -> None:
+        """The bus notifier: configure and group now if the IOMMU is registered."""
+        self._probe(sim, dev)
+
+    def iommu_registered(self, sim: Simulator, instance: str, first: bool) -> None:
+        """The registration walk: every present device without a group, in
+        device order, platform bus first (``iommu_buses[]``)."""
+        devices = sim.present_devices()
+        for dev in [d for d in devices if d.bus != "pci"] + [d for d in devices if d.bus == "pci"]:
+            if sim.group_of(dev) is None:
+                self._probe(sim, dev)
+
+    def _probe(self, sim: Simulator, dev: SimDevice) -> None:
+        if sim.configure(dev, registered=self.ready(sim, dev)) is None:
+            sim.probe_device(dev)
+
+    def ready(self, sim: Simulator, dev: SimDevice) -> bool:
+        """Whether to take the device's IOMMU as registered already."""
+        return False
+
+    def dma_configure(self, sim: Simulator, dev: SimDevice) -> ProbeResult | None:
+        """At driver probe: usually already grouped; else as before (R7.3)."""
+        if sim.group_of(dev) is not None:
+            return None
+        result = sim.configure(dev, registered=self.ready(sim, dev))
+        if result is ProbeResult.DEFER:
+            return ProbeResult.DEFER
+        if result is None:
+            sim.probe_device(dev)
+        return None

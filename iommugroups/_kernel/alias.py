@@ -1,0 +1,106 @@
+"""DMA aliases: which requester ids a device's DMA can carry (spec §3).
+
+Models ``drivers/pci/search.c``: ``pci_for_each_dma_alias`` (R3.1-R3.4) and
+``drivers/pci/pci.c``: ``pci_devs_are_dma_aliases`` (R3.6). A device's
+``dma_alias_mask`` is its explicit alias devfns plus those added by the
+kernel's header-phase quirks (R3.5, :mod:`iommugroups._kernel.quirks`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from .model import PcieType, PciFunction
+from .quirks import QuirkContext
+
+__all__ = [
+    "dma_alias_mask",
+    "topology_aliases",
+    "pci_devs_are_dma_aliases",
+    "pci_for_each_dma_alias",
+]
+
+
+def dma_alias_mask(fn: PciFunction, ctx: QuirkContext) -> frozenset[int]:
+    """``pdev->dma_alias_mask``: devfns on ``fn``'s own bus it also DMAs as (R3.3, R3.5)."""
+    quirk = ctx.quirks.dma_alias_devfns(fn)
+    if not quirk:
+        return fn.dma_alias_devfns
+    return fn.dma_alias_devfns | quirk
+
+
+def pci_for_each_dma_alias(
+    fn: PciFunction, ctx: QuirkContext
+) -> Iterator[tuple[PciFunction, int]]:
+    """``pci_for_each_dma_alias``: yield ``(device, requester id)`` in kernel visit order.
+
+    The kernel calls a callback and stops at its first non-zero return; here
+    the caller simply stops iterating. Order:
+
+    1. R3.1: ``pci_real_dma_dev`` is the identity (no VMD model).
+    2. R3.2: the device's own id.
+    3. R3.3: each quirk/explicit alias devfn, ascending, on the device's own
+       bus; the device yielded is still ``fn``.
+    4. R3.4: up the buses to the root: virtual buses are skipped; a bridge
+       flagged ``BRIDGE_XLATE_ROOT`` ends the walk; root, upstream and
+       downstream ports add nothing; a PCIe-to-PCI bridge adds
+       (secondary bus, 00.0); a PCI-to-PCIe bridge adds its own id; a
+       conventional bridge adds (secondary bus, 00.0) with the
+       ``PCIE_BRIDGE_ALIAS`` quirk flag, else its own id. The device yielded
+       for these is the bridge.
+
+    >>> from iommugroups import PciFunction, Topology, PcieType
+    >>> from iommugroups._kernel.quirks import QuirkContext
+    >>> br = PciFunction("00:1e.0", header_type=1, secondary_bus=1, subordinate_bus=1,
+    ...                  pcie_type=PcieType.PCI_BRIDGE)
+    >>> ep = PciFunction("01:03.0")
+    >>> ctx = QuirkContext(Topology([br, ep]))
+    >>> [(str(d), f"{rid:04x}") for d, rid in pci_for_each_dma_alias(ep, ctx)]
+    [('0000:01:03.0', '0118'), ('0000:00:1e.0', '0100')]
+    """
+    addr = fn.address
+    yield fn, addr.rid  # R3.2
+    for devfn in sorted(dma_alias_mask(fn, ctx)):  # R3.3
+        yield fn, addr.bus << 8 | devfn
+    yield from topology_aliases(addr.domain, addr.bus, ctx)  # R3.4
+
+
+def topology_aliases(
+    domain: int, bus: int, ctx: QuirkContext
+) -> Iterator[tuple[PciFunction, int]]:
+    """R3.4: the aliases bridges add for any device on ``bus``, in walk order.
+
+    The same for every device on the bus, so callers may memoise it per bus.
+    """
+    topo = ctx.topology
+    quirks = ctx.quirks
+    while not topo.is_root_bus(domain, bus):
+        br = topo.bus_self(domain, bus)
+        parent = topo.parent_bus(domain, bus)
+        assert parent is not None
+        bus = parent
+        if br is None:  # virtual bus (SR-IOV): skipped
+            continue
+        if quirks.bridge_xlate_root(br):
+            return
+        sec = br.secondary_bus
+        assert sec is not None
+        t = br.pcie_type
+        if t is not None:
+            if t == PcieType.PCI_BRIDGE:
+                yield br, sec << 8
+            elif t == PcieType.PCIE_BRIDGE:
+                yield br, br.address.rid
+            # ROOT_PORT / UPSTREAM / DOWNSTREAM and any other type: nothing
+        elif quirks.pcie_bridge_alias(br, topo):
+            yield br, sec << 8
+        else:
+            yield br, br.address.rid
+
+
+def pci_devs_are_dma_aliases(a: PciFunction, b: PciFunction, ctx: QuirkContext) -> bool:
+    """R3.6 ``pci_devs_are_dma_aliases``: one's devfn is in the other's alias mask.
+
+    Bus numbers are not compared: callers only ask about devices on one bus.
+    """
+    return b.address.devfn in dma_alias_mask(a, ctx) or a.address.devfn in dma_alias_mask(b, ctx)

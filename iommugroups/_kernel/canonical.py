@@ -1,0 +1,211 @@
+"""Canonical grouping: every device grouped in device-add order, parents first.
+
+What it models: Linux on x86 (VT-d, AMD-Vi) since IOMMU groups exist, and
+arm64 IORT/DT since v6.15 ("iommu: Get DT/ACPI parsing into the proper probe
+path", bcb81ac6ae3c; R10.1). The IOMMU probes every device when it is added
+to its bus, or in the IOMMU's registration walk in device order, whatever
+drivers exist. Parents are added before children, so every bridge already
+has its group when a device below it asks ``pci_device_group`` (R4), and the
+result does not depend on driver probe order.
+
+Order: platform devices first, in the order the topology lists them (the
+registration walk visits ``iommu_buses[]`` with the platform bus before
+PCI), then PCI functions in the kernel's enumeration order
+(:meth:`Topology.enumeration_order`) unless an explicit device-add order is
+given. Per device:
+
+* PCI devices: ``pci_device_group`` (R4, R5), through the IOMMU driver's
+  ``device_group`` hook (R4.7).
+* Platform devices: ``generic_device_group``: always a new group (R1.5).
+* Behind an SMMUv2: stream-match sharing first (R1.7).
+* Behind an SMMUv3: a device whose stream id another device already holds
+  gets no group ("stream N already in tree", R7.9). Duplicates *within* one
+  device's fwspec are accepted (the behaviour since the SMMUv3 duplicate
+  stream id fix; 6.1 refused them).
+* Devices no declared IOMMU translates get no group.
+
+Group ids come from the IDA in allocation order (R1.1); nothing is released
+during a boot, so they are dense (R1.2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .._errors import UnknownDevice
+from .fwspec import StreamTree, pci_fwspec, platform_fwspec
+from .groups import AddLog, Grouping, GroupTable, device_sort_key
+from .model import FwSpec, IommuKind, PciAddress, PciFunction, PlatformDevice, Topology
+from .pci_device_group import GroupingEnv, find_group
+from .quirks import DEFAULT_QUIRKS, QuirkContext, Quirks
+
+__all__ = ["CANONICAL", "canonical_groups", "make_context"]
+
+CANONICAL = "canonical"
+
+Device = PciFunction | PlatformDevice
+
+
+def make_context(topology: Topology, quirks: Quirks | None = None) -> QuirkContext:
+    """The rule context for ``topology``: quirks and platform facts.
+
+    ``amd_ivrs`` (an ACPI IVRS table exists, which ``pci_quirk_amd_sb_acs``
+    requires) is true when an AMD-Vi instance is declared, or, when no
+    instance is declared, when an AMD host bridge (vendor 0x1022, class
+    0x0600) sits on a root bus -- an AMD x86 machine with its IOMMU on.
+    """
+    ivrs = any(i.kind is IommuKind.AMD_VI for i in topology.iommus)
+    if not topology.iommus:
+        ivrs = any(
+            f.vendor == 0x1022
+            and f.class_code >> 8 == 0x0600
+            and topology.is_root_bus(f.address.domain, f.address.bus)
+            for f in topology.functions
+        )
+    return QuirkContext(topology, quirks if quirks is not None else DEFAULT_QUIRKS, amd_ivrs=ivrs)
+
+
+def _device_order(topology: Topology, order: Iterable[str | PciAddress] | None) -> list[Device]:
+    platform = list(topology.platform_devices)
+    pci: list[Device] = list(topology.enumeration_order())
+    if order is None:
+        return platform + pci
+    by_name: dict[str, Device] = {d.name: d for d in platform}
+    by_name.update((str(f.address), f) for f in topology.functions)
+    chosen: list[Device] = []
+    seen: set[str] = set()
+    for item in order:
+        key = str(item) if isinstance(item, PciAddress) else item
+        if key not in by_name:
+            try:
+                key = str(PciAddress.parse(key))
+            except ValueError:
+                pass
+        dev = by_name.get(key)
+        if dev is None:
+            raise UnknownDevice(f"device {item} in the given order is not in the topology")
+        if key in seen:
+            raise ValueError(f"device {item} appears twice in the given order")
+        seen.add(key)
+        chosen.append(dev)
+    rest = [d for d in platform + pci if _name(d) not in seen]
+    return chosen + rest
+
+
+def _name(dev: Device) -> str:
+    return str(dev.address) if isinstance(dev, PciFunction) else dev.name
+
+
+def canonical_groups(
+    topology: Topology,
+    *,
+    quirks: Quirks | None = None,
+    order: Iterable[str | PciAddress] | None = None,
+) -> Grouping:
+    """Group a whole topology the way Linux v6.15+ (and x86 always) does.
+
+    Args:
+        topology: the machine.
+        quirks: the quirk table (default: the kernel's).
+        order: an explicit device-add order (device names or addresses), e.g.
+            from a kernel log; devices not named follow in enumeration order.
+            Group *membership* only depends on it where a child comes before
+            its parent; group *ids* follow it.
+
+    Returns:
+        The groups, with the ``pci <dev>: Adding to iommu group N`` lines.
+
+    >>> from iommugroups import examples
+    >>> g = canonical_groups(examples.desktop())
+    >>> g.group_of("0000:03:00.0") == g.group_of("00:1c.1")  # R5.2 on the ports
+    True
+    >>> print(g.log[0])
+    pci 0000:00:00.0: Adding to iommu group 0
+    """
+    ctx = make_context(topology, quirks)
+    env = GroupingEnv(ctx)
+    table = GroupTable()
+    kinds = {i.name: i.kind for i in topology.iommus}
+    streams = StreamTree()  # for SMMUv2 sharing and SMMUv3 clashes
+    groups_by_addr: dict[PciAddress, int] = {}
+
+    devices = _device_order(topology, order)
+    if not topology.iommus and not topology.platform_devices:
+        return _implicit_iommu(devices, env)
+
+    for dev in devices:
+        name = _name(dev)
+        spec: FwSpec | None
+        if isinstance(dev, PciFunction):
+            spec = pci_fwspec(dev, ctx)
+            bus = "pci"
+        else:
+            spec = platform_fwspec(dev)
+            bus = dev.bus
+        if spec is None:
+            table.ungrouped[name] = "no IOMMU translates this device"
+            continue
+        kind = kinds.get(spec.iommu)
+        group: int | None = None
+        if kind is IommuKind.SMMU_V3:
+            clash = streams.clash(spec, name)
+            if clash is not None:  # R7.9
+                table.ungrouped[name] = (
+                    f"stream {clash[0]} already in tree from dev {clash[1]} (R7.9)"
+                )
+                continue
+        elif kind is IommuKind.SMMU_V2:  # R1.7
+            owners = streams.groups(spec, table.member_of)
+            if len(owners) > 1:
+                table.ungrouped[name] = (
+                    "its stream-match entries belong to different groups (-EINVAL, R1.7)"
+                )
+                continue
+            if owners:
+                (group,) = owners
+        if group is None:
+            if isinstance(dev, PciFunction):
+                group = find_group(dev, groups_by_addr, env)[0]
+            if group is None:  # R4.4 / R1.5 generic_device_group
+                group = table.new_group()
+        if isinstance(dev, PciFunction):
+            table.add(name, group, bus, dev.address)
+            groups_by_addr[dev.address] = group
+        else:
+            table.add(name, group, bus)
+        streams.add(spec, name)
+    return table.snapshot(CANONICAL)
+
+
+def _implicit_iommu(devices: list[Device], env: GroupingEnv) -> Grouping:
+    """The loop of :func:`canonical_groups` for PCI functions behind one implicit IOMMU.
+
+    The same rules as the general loop (every PCI device translated), for a
+    topology with no platform devices and no declared IOMMU instance,
+    without the firmware bookkeeping: the path grouping a large x86 machine
+    takes. Ids are dense because nothing is released (R1.1, R1.2).
+    """
+    groups_by_addr: dict[PciAddress, int] = {}
+    log_devices: list[str] = []
+    log_groups: list[int] = []
+    wide = False  # a domain above ffff: names no longer sort as strings
+    n_groups = 0
+    for dev in devices:
+        assert isinstance(dev, PciFunction)
+        addr = dev.address
+        gid = find_group(dev, groups_by_addr, env)[0]
+        if gid is None:  # R4.4: a new group
+            gid = n_groups
+            n_groups += 1
+        groups_by_addr[addr] = gid
+        log_devices.append(str(addr))
+        log_groups.append(gid)
+        wide = wide or addr.domain > 0xFFFF
+    # Members per group, built once at the end (fewer long-lived objects
+    # while grouping); fixed-width names sort like the addresses.
+    buckets: list[list[str]] = [[] for _ in range(n_groups)]
+    for name, gid in zip(log_devices, log_groups, strict=True):
+        buckets[gid].append(name)
+    key = device_sort_key if wide else None
+    groups = {gid: tuple(sorted(names, key=key)) for gid, names in enumerate(buckets)}
+    return Grouping(groups=groups, log=AddLog("pci", log_devices, log_groups), strategy=CANONICAL)

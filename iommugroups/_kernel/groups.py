@@ -1,0 +1,283 @@
+"""Group objects, ids and the kernel's log line (spec §1).
+
+* :class:`IdAllocator`: the kernel's group-id IDA: lowest free id (R1.1),
+  freed ids reused (R1.2).
+* :class:`GroupTable`: the mutable group state a strategy builds, one device
+  at a time; devices only ever *join* groups (R1.3).
+* :class:`LogLine`: ``<driver or bus> <dev>: Adding to iommu group <n>`` (R1.4).
+* :class:`Grouping`: the immutable result.
+"""
+
+from __future__ import annotations
+
+import heapq
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, NamedTuple, overload
+
+import attrs
+
+from .._errors import InvalidAddress
+from .model import PciAddress
+
+__all__ = ["Grouping", "GroupTable", "IdAllocator", "LogLine", "device_sort_key"]
+
+
+#: The version of :meth:`Grouping.to_json`'s document.
+GROUPS_SCHEMA = "iommugroups.groups/1"
+
+
+def device_sort_key(name: str) -> tuple[int, tuple[int, int, int, int], str]:
+    """Sort PCI addresses numerically first, then other device names."""
+    try:
+        return (0, PciAddress.parse(name).sort_key(), "")
+    except InvalidAddress:
+        return (1, (0, 0, 0, 0), name)
+
+
+class IdAllocator:
+    """R1.1/R1.2: ``ida_alloc``: the lowest currently free non-negative id.
+
+    >>> ida = IdAllocator()
+    >>> [ida.alloc() for _ in range(3)]
+    [0, 1, 2]
+    >>> ida.free(1)
+    >>> ida.alloc()
+    1
+    """
+
+    __slots__ = ("_freed", "_next")
+
+    def __init__(self) -> None:
+        self._next = 0
+        self._freed: list[int] = []
+
+    def alloc(self) -> int:
+        """Take the lowest free id."""
+        if self._freed:
+            return heapq.heappop(self._freed)
+        n = self._next
+        self._next += 1
+        return n
+
+    def free(self, n: int) -> None:
+        """Give ``n`` back (R1.2: on group release)."""
+        if n < 0 or n >= self._next or n in self._freed:
+            raise ValueError(f"group id {n} is not allocated")
+        heapq.heappush(self._freed, n)
+
+
+_LOG_RE = re.compile(
+    r"^(?:\[\s*[\d.]+\]\s*)?(?:<\d>)?\s*(?P<prefix>\S+) (?P<dev>\S+): "
+    r"(?P<action>Adding to|Removing from) iommu group (?P<group>\d+)\s*$"
+)
+
+
+class LogLine(NamedTuple):
+    """R1.4: one ``Adding to iommu group`` (or ``Removing from``) kernel line.
+
+    ``prefix`` is the bound driver's name when the device has one at that
+    moment, else the bus name (``pci``, ``platform``). ``action`` is
+    ``"add"`` or ``"remove"``. (A named tuple rather than an attrs class:
+    a whole boot's log is made of them, and tuples of strings and ints are
+    cheap for the garbage collector.)
+
+    >>> str(LogLine("mlx5_core", "000a:11:00.0", 2))
+    'mlx5_core 000a:11:00.0: Adding to iommu group 2'
+    >>> LogLine.parse("[   13.688527] mlx5_core 000a:11:00.0: Adding to iommu group 2")
+    LogLine(prefix='mlx5_core', device='000a:11:00.0', group=2, action='add')
+    """
+
+    prefix: str
+    device: str
+    group: int
+    action: str = "add"
+
+    def __str__(self) -> str:
+        verb = "Adding to" if self.action == "add" else "Removing from"
+        return f"{self.prefix} {self.device}: {verb} iommu group {self.group}"
+
+    @classmethod
+    def parse(cls, text: str) -> LogLine | None:
+        """Parse a kernel line (timestamp optional); ``None`` if it is not one."""
+        m = _LOG_RE.match(text.strip())
+        if m is None:
+            return None
+        action = "add" if m["action"] == "Adding to" else "remove"
+        return cls(m["prefix"], m["dev"], int(m["group"]), action)
+
+
+class AddLog(Sequence[LogLine]):
+    """A read-only log of ``Adding to iommu group`` lines, stored flat.
+
+    Holds device names and group ids in two lists and makes each
+    :class:`LogLine` when it is read: a large machine's log then costs the
+    garbage collector two objects instead of one per device. Compares equal
+    to any sequence of the same lines.
+    """
+
+    __slots__ = ("_devices", "_groups", "_prefix")
+
+    def __init__(self, prefix: str, devices: list[str], groups: list[int]) -> None:
+        self._prefix = prefix
+        self._devices = devices
+        self._groups = groups
+
+    def __len__(self) -> int:
+        return len(self._devices)
+
+    @overload
+    def __getitem__(self, index: int) -> LogLine: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[LogLine, ...]: ...
+    def __getitem__(self, index: int | slice) -> LogLine | tuple[LogLine, ...]:
+        if isinstance(index, slice):
+            return tuple(self)[index]
+        return LogLine(self._prefix, self._devices[index], self._groups[index])
+
+    def __iter__(self) -> Iterator[LogLine]:
+        prefix = self._prefix
+        for dev, g in zip(self._devices, self._groups, strict=True):
+            yield LogLine(prefix, dev, g)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, str):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return f"AddLog({len(self)} lines)"
+
+
+def _log_converter(value: Iterable[LogLine]) -> Sequence[LogLine]:
+    return value if isinstance(value, AddLog) else tuple(value)
+
+
+@attrs.frozen
+class Grouping:
+    """The IOMMU groups of a topology, as a strategy computed them.
+
+    Attributes:
+        groups: group id -> member device names, sorted (PCI devices by
+            address as ``dddd:bb:dd.f``, then other devices by name).
+        log: the ``Adding to iommu group`` lines, in the order devices joined.
+        ungrouped: devices that got no group -> why (e.g. no IOMMU
+            translates them, R7.9 stream-id clash).
+        strategy: the strategy's name.
+    """
+
+    groups: Mapping[int, tuple[str, ...]]
+    log: Sequence[LogLine] = attrs.field(default=(), converter=_log_converter)
+    ungrouped: Mapping[str, str] = attrs.field(factory=dict)
+    strategy: str = ""
+    _member_of: dict[str, int] | None = attrs.field(
+        init=False, default=None, eq=False, repr=False, hash=False
+    )
+
+    def _members(self) -> dict[str, int]:
+        index = self._member_of
+        if index is None:  # built on first use
+            index = {d: g for g, ds in self.groups.items() for d in ds}
+            object.__setattr__(self, "_member_of", index)
+        return index
+
+    def group_of(self, device: str | PciAddress) -> int | None:
+        """The group id of ``device`` (an address or a platform name), or ``None``."""
+        index = self._members()
+        key = str(device) if isinstance(device, PciAddress) else device
+        if key not in index and not isinstance(device, PciAddress):
+            try:
+                key = str(PciAddress.parse(key))
+            except InvalidAddress:
+                pass
+        return index.get(key)
+
+    def partition(self) -> frozenset[frozenset[str]]:
+        """The groups as a set of sets of device names (ids forgotten)."""
+        return frozenset(frozenset(ds) for ds in self.groups.values())
+
+    def same_group(self, a: str | PciAddress, b: str | PciAddress) -> bool:
+        """Whether ``a`` and ``b`` are in one group (both must have one)."""
+        ga, gb = self.group_of(a), self.group_of(b)
+        return ga is not None and ga == gb
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``iommugroups.groups/1`` document: groups in id order (ids kept too).
+
+        Keys: ``schema``; ``groups`` (lists of member names, PCI addresses as
+        ``dddd:bb:dd.f``); ``group_ids`` (the id of each); ``ungrouped``
+        (device -> why it has no group); ``strategy``.
+        """
+        ids = sorted(self.groups)
+        return {
+            "schema": GROUPS_SCHEMA,
+            "groups": [list(self.groups[g]) for g in ids],
+            "group_ids": ids,
+            "ungrouped": dict(sorted(self.ungrouped.items())),
+            "strategy": self.strategy,
+        }
+
+
+class GroupTable:
+    """Mutable group state for a strategy or simulator run (R1.1-R1.4).
+
+    Devices join groups and may be removed; a group whose last device goes
+    releases its id (R1.2). Every join appends a :class:`LogLine`.
+    """
+
+    def __init__(self) -> None:
+        self.ida = IdAllocator()
+        self.member_of: dict[str, int] = {}
+        self.members: dict[int, list[str]] = {}
+        self.log: list[LogLine] = []
+        self.ungrouped: dict[str, str] = {}
+        self._addresses: dict[str, PciAddress] = {}
+
+    def new_group(self) -> int:
+        """``iommu_group_alloc``: a fresh id (R1.1)."""
+        g = self.ida.alloc()
+        self.members[g] = []
+        return g
+
+    def add(self, device: str, group: int, prefix: str, address: PciAddress | None = None) -> None:
+        """``iommu_group_add_device``: join and log (R1.3, R1.4).
+
+        ``address``, when the device is a PCI function, saves re-parsing
+        ``device`` to sort the members.
+        """
+        if device in self.member_of:
+            raise ValueError(f"{device} already has group {self.member_of[device]}")
+        if address is not None:
+            self._addresses[device] = address
+        self.member_of[device] = group
+        self.members[group].append(device)
+        if self.ungrouped:
+            self.ungrouped.pop(device, None)
+        self.log.append(LogLine(prefix, device, group))
+
+    def remove(self, device: str, prefix: str) -> None:
+        """``iommu_group_remove_device``: leave; release an emptied group (R1.2)."""
+        g = self.member_of.pop(device)
+        self.members[g].remove(device)
+        self.log.append(LogLine(prefix, device, g, "remove"))
+        if not self.members[g]:
+            del self.members[g]
+            self.ida.free(g)
+
+    def snapshot(self, strategy: str) -> Grouping:
+        """The immutable :class:`Grouping` of the current state."""
+        addresses = self._addresses
+
+        def key(name: str) -> tuple[int, tuple[int, int, int, int], str]:
+            a = addresses.get(name)
+            return (0, a.sort_key(), "") if a is not None else device_sort_key(name)
+
+        return Grouping(
+            groups={g: tuple(sorted(ds, key=key)) for g, ds in sorted(self.members.items()) if ds},
+            log=tuple(x for x in self.log if isinstance(x, LogLine)),
+            ungrouped=dict(self.ungrouped),
+            strategy=strategy,
+        )

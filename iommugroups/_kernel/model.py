@@ -1,0 +1,718 @@
+"""The data model: immutable, validated values in the kernel's vocabulary.
+
+Nothing here knows about files. A :class:`Topology` is a set of PCI functions
+(:class:`PciFunction`), optional non-PCI platform devices, and optional
+firmware facts (IOMMU instances and an IORT-like RID -> stream-id mapping).
+
+Vocabulary follows ``../shared/spec/kernel-semantics.md`` §0: a PCI device has
+a domain, a bus number and a ``devfn``; buses have a ``self`` bridge (none for
+root buses and for the virtual buses SR-IOV VFs can sit on); every "for each
+PCI device" loop runs in *device-add order*.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, NamedTuple
+
+import attrs
+
+from .._errors import InvalidAddress, TopologyError, UnknownDevice
+
+__all__ = [
+    "Acs",
+    "AcsFlags",
+    "FwSpec",
+    "IdMapping",
+    "IommuInstance",
+    "IommuKind",
+    "PciAddress",
+    "PciFunction",
+    "PcieType",
+    "PlatformDevice",
+    "SriovCapability",
+    "Topology",
+]
+
+_ADDR_RE = re.compile(
+    r"^(?:(?P<domain>[0-9a-fA-F]{1,8}):)?(?P<bus>[0-9a-fA-F]{1,2}):"
+    r"(?P<dev>[0-9a-fA-F]{1,2})\.(?P<fn>[0-7])$"
+)
+
+
+class _Address(NamedTuple):
+    domain: int
+    bus: int
+    device: int
+    function: int
+
+
+class PciAddress(_Address):
+    """A PCI function address ``dddd:bb:dd.f`` (domain, bus, device, function).
+
+    An immutable value; ordering is numeric (domain, bus, device, function),
+    which is how group listings sort their members. (A tuple underneath:
+    addresses key every lookup the grouping does, and tuples of ints hash
+    and compare in C and cost the garbage collector nothing.)
+
+    >>> PciAddress.parse("00:1c.0")
+    PciAddress('0000:00:1c.0')
+    >>> PciAddress.parse("0000:00:1c.4").devfn
+    228
+    >>> PciAddress(0, 0, 0x1c, 0) < PciAddress.parse("0000:00:1c.4")
+    True
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, domain: int, bus: int, device: int, function: int) -> PciAddress:
+        for value, hi, what in (
+            (domain, 0xFFFFFFFF, "domain"),
+            (bus, 0xFF, "bus"),
+            (device, 0x1F, "device"),
+            (function, 7, "function"),
+        ):
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= hi:
+                shown = f"{value:#x}" if isinstance(value, int) else repr(value)
+                raise InvalidAddress(f"PCI {what} {shown} out of range 0-{hi:#x}")
+        return super().__new__(cls, domain, bus, device, function)
+
+    @classmethod
+    def parse(cls, text: str) -> PciAddress:
+        """Parse ``dddd:bb:dd.f`` or ``bb:dd.f`` (domain 0).
+
+        Domains wider than four digits (Intel VMD, ``10000:e0:01.1``) are
+        accepted.
+
+        Raises:
+            InvalidAddress: the text is not a PCI address.
+        """
+        m = _ADDR_RE.match(text.strip()) if isinstance(text, str) else None
+        if m is None:
+            raise InvalidAddress(f"not a PCI address: {text!r} (expected dddd:bb:dd.f or bb:dd.f)")
+        return cls(int(m["domain"] or "0", 16), int(m["bus"], 16), int(m["dev"], 16), int(m["fn"]))
+
+    @classmethod
+    def from_devfn(cls, domain: int, bus: int, devfn: int) -> PciAddress:
+        """Build an address from a bus number and an 8-bit ``devfn``."""
+        return cls(domain, bus, devfn >> 3, devfn & 7)
+
+    @property
+    def devfn(self) -> int:
+        """``slot << 3 | function``, as the kernel stores it."""
+        return self[2] << 3 | self[3]
+
+    def sort_key(self) -> tuple[int, int, int, int]:
+        """A plain tuple that sorts like the address."""
+        return (self[0], self[1], self[2], self[3])
+
+    @property
+    def rid(self) -> int:
+        """The 16-bit requester id, ``bus << 8 | devfn``."""
+        return self[1] << 8 | self[2] << 3 | self[3]
+
+    def __str__(self) -> str:
+        return f"{self[0]:04x}:{self[1]:02x}:{self[2]:02x}.{self[3]:x}"
+
+    def __repr__(self) -> str:
+        return f"PciAddress({str(self)!r})"
+
+
+def _to_address(value: PciAddress | str) -> PciAddress:
+    return value if isinstance(value, PciAddress) else PciAddress.parse(value)
+
+
+def _to_opt_address(value: PciAddress | str | None) -> PciAddress | None:
+    return None if value is None else _to_address(value)
+
+
+def _int_set(value: Iterable[int]) -> frozenset[int]:
+    return frozenset(value)
+
+
+def _str_set(value: Iterable[str]) -> frozenset[str]:
+    return frozenset(value)
+
+
+def _int_tuple(value: Iterable[int]) -> tuple[int, ...]:
+    return tuple(value)
+
+
+def _range(lo: int, hi: int, what: str) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+    def check(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is None:
+            return
+        values = value if isinstance(value, (frozenset, tuple)) else (value,)
+        for v in values:
+            if not isinstance(v, int) or isinstance(v, bool) or not (lo <= v <= hi):
+                raise ValueError(
+                    f"{attribute.name}: {v!r} is not a valid {what} ({lo:#x}-{hi:#x})"
+                )
+
+    return check
+
+
+class AcsFlags(enum.Flag):
+    """ACS capability/control bits, with the PCIe register bit values (R2.1)."""
+
+    NONE = 0
+    SV = 0x01  #: Source Validation
+    TB = 0x02  #: Translation Blocking
+    RR = 0x04  #: P2P Request Redirect
+    CR = 0x08  #: P2P Completion Redirect
+    UF = 0x10  #: Upstream Forwarding
+    EC = 0x20  #: P2P Egress Control
+    DT = 0x40  #: Direct Translated P2P
+
+    @classmethod
+    def from_word(cls, word: int) -> AcsFlags:
+        """Keep the seven defined bits of a 16-bit register value."""
+        return cls(word & 0x7F)
+
+    @classmethod
+    def parse(cls, text: str) -> AcsFlags:
+        """Parse ``"SV|RR|CR|UF"`` (also ``,`` or spaces; ``""`` or ``"-"`` = none)."""
+        flags = cls.NONE
+        for part in re.split(r"[|,\s]+", text.strip()):
+            if not part or part == "-":
+                continue
+            try:
+                flags |= cls[part.upper()]
+            except KeyError:
+                raise ValueError(f"unknown ACS flag {part!r}") from None
+        return flags
+
+    def names(self) -> str:
+        """``"SV|RR|CR|UF"``, or ``"-"`` when empty, in register bit order."""
+        parts = [f.name for f in AcsFlags if f.value and f in self and f.name]
+        return "|".join(parts) if parts else "-"
+
+
+class PcieType(enum.IntEnum):
+    """PCIe device/port type (the PCIe capability's type field)."""
+
+    ENDPOINT = 0x0
+    LEG_END = 0x1
+    ROOT_PORT = 0x4
+    UPSTREAM = 0x5
+    DOWNSTREAM = 0x6
+    PCI_BRIDGE = 0x7  #: PCIe-to-PCI/PCI-X bridge
+    PCIE_BRIDGE = 0x8  #: PCI/PCI-X-to-PCIe ("reverse") bridge
+    RC_END = 0x9  #: root-complex integrated endpoint
+    RC_EC = 0xA  #: root-complex event collector
+
+
+@attrs.frozen
+class Acs:
+    """A function's ACS extended capability: the capability and control words.
+
+    An absent capability is ``PciFunction.acs is None`` (R2.2: not enabled).
+    """
+
+    cap: AcsFlags = attrs.field(converter=AcsFlags)
+    ctrl: AcsFlags = attrs.field(converter=AcsFlags)
+
+
+@attrs.frozen
+class SriovCapability:
+    """The parts of an SR-IOV capability that place VFs (PCIe SR-IOV spec 9.3.3).
+
+    VF *n* (0-based) of a PF has routing id ``PF RID + offset + n * stride``.
+    """
+
+    total_vfs: int
+    num_vfs: int
+    offset: int
+    stride: int
+    vf_device: int
+
+    def vf_rid(self, pf_rid: int, index: int) -> int:
+        """Routing id of VF ``index`` (0-based), as ``pci_iov_virtfn_bus/devfn``."""
+        return pf_rid + self.offset + index * self.stride
+
+
+#: Header types (low 7 bits of config offset 0x0e).
+HEADER_NORMAL = 0
+HEADER_BRIDGE = 1
+HEADER_CARDBUS = 2
+
+
+@attrs.frozen
+class PciFunction:
+    """One PCI function, as much as grouping needs of its configuration space.
+
+    Args:
+        address: where it sits.
+        vendor, device: ids (a VF's are its PF's vendor and the SR-IOV VF id).
+        class_code: 24-bit class code (``0x060400`` is a PCI-PCI bridge).
+        header_type: 0 normal, 1 PCI-PCI bridge, 2 CardBus bridge.
+        multifunction: bit 7 of the header-type register *as read*. The kernel
+            also marks every non-zero function the slot scan finds (R5.6);
+            :meth:`Topology.is_multifunction` gives the kernel's view.
+        pcie_type: PCIe port type, or ``None`` for conventional PCI / PCI-X.
+        acs: ACS capability and control, or ``None`` when absent.
+        dma_alias_devfns: extra DMA-alias devfns on the function's own bus,
+            beyond those the kernel's quirks add (R3.3, R3.5).
+        physfn: for an SR-IOV VF, its PF's address.
+        sriov: the SR-IOV capability of a PF, if any.
+        driver: bound driver name, if known.
+        secondary_bus, subordinate_bus: a bridge's bus range.
+        subsystem_vendor, subsystem_device: used by ``quirk_fixed_dma_alias``.
+        unknown: facts that could not be read (e.g. ``"acs"`` when only 64
+            bytes of config space were readable); grouping treats an unknown
+            ACS capability as absent, which can only merge, never split.
+        capabilities: ids of the standard capabilities present (``0x10``
+            PCI Express, ``0x0c`` standard hot-plug controller, ...), where
+            known; drivers' probe decisions use them (``shpchp``).
+    """
+
+    address: PciAddress = attrs.field(converter=_to_address)
+    vendor: int = attrs.field(default=0xFFFF, validator=_range(0, 0xFFFF, "vendor id"))
+    device: int = attrs.field(default=0xFFFF, validator=_range(0, 0xFFFF, "device id"))
+    class_code: int = attrs.field(default=0, validator=_range(0, 0xFFFFFF, "class code"))
+    header_type: int = attrs.field(
+        default=HEADER_NORMAL, validator=_range(0, 0x7F, "header type (bit 7 excluded)")
+    )
+    multifunction: bool = False
+    pcie_type: PcieType | None = None
+    acs: Acs | None = None
+    dma_alias_devfns: frozenset[int] = attrs.field(
+        default=frozenset(), converter=_int_set, validator=_range(0, 0xFF, "devfn")
+    )
+    physfn: PciAddress | None = attrs.field(default=None, converter=_to_opt_address)
+    sriov: SriovCapability | None = None
+    driver: str | None = None
+    secondary_bus: int | None = attrs.field(default=None, validator=_range(0, 0xFF, "bus number"))
+    subordinate_bus: int | None = attrs.field(
+        default=None, validator=_range(0, 0xFF, "bus number")
+    )
+    subsystem_vendor: int = attrs.field(default=0, validator=_range(0, 0xFFFF, "vendor id"))
+    subsystem_device: int = attrs.field(default=0, validator=_range(0, 0xFFFF, "device id"))
+    unknown: frozenset[str] = attrs.field(default=frozenset(), converter=_str_set)
+    capabilities: frozenset[int] = attrs.field(
+        default=frozenset(), converter=_int_set, validator=_range(0, 0xFF, "capability id")
+    )
+
+    @property
+    def is_bridge(self) -> bool:
+        """A PCI-PCI or CardBus bridge (header type 1 or 2) with a secondary bus."""
+        return (
+            self.header_type in (HEADER_BRIDGE, HEADER_CARDBUS) and self.secondary_bus is not None
+        )
+
+    @property
+    def is_pcie(self) -> bool:
+        """Has a PCIe capability (``pci_is_pcie``)."""
+        return self.pcie_type is not None
+
+    @property
+    def is_virtfn(self) -> bool:
+        """An SR-IOV virtual function."""
+        return self.physfn is not None
+
+    @property
+    def base_class(self) -> int:
+        """The top byte of the class code."""
+        return self.class_code >> 16
+
+    def __str__(self) -> str:
+        return str(self.address)
+
+
+def make_vf(pf: PciFunction, address: PciAddress | str) -> PciFunction:
+    """The VF at ``address`` as ``pci_iov_add_virtfn`` makes it from ``pf``.
+
+    The PF's vendor, the SR-IOV capability's VF device id, the PF's class, a
+    PCIe endpoint, ``physfn`` set (its multifunction flag is cleared, R5.6).
+
+    Raises:
+        ValueError: ``pf`` has no SR-IOV capability.
+    """
+    if pf.sriov is None:
+        raise ValueError(f"{pf.address} has no SR-IOV capability")
+    return PciFunction(
+        address,
+        vendor=pf.vendor,
+        device=pf.sriov.vf_device,
+        class_code=pf.class_code,
+        pcie_type=PcieType.ENDPOINT,
+        physfn=pf.address,
+    )
+
+
+class IommuKind(enum.Enum):
+    """IOMMU hardware families the model knows."""
+
+    SMMU_V3 = "smmuv3"
+    SMMU_V2 = "smmuv2"
+    VTD = "vt-d"
+    AMD_VI = "amd-vi"
+    VIRTIO_IOMMU = "virtio-iommu"
+
+
+@attrs.frozen
+class IommuInstance:
+    """One IOMMU instance (an SMMU, a VT-d DRHD unit, ...), named uniquely."""
+
+    name: str
+    kind: IommuKind = attrs.field(converter=IommuKind)
+
+
+@attrs.frozen
+class IdMapping:
+    """IORT-like mapping of a root complex's requester ids to stream ids.
+
+    RIDs ``rid_base .. rid_base + count - 1`` of PCI ``domain`` map to
+    stream ids ``output_base + (rid - rid_base)`` on IOMMU ``iommu`` (R3.8).
+    """
+
+    domain: int
+    rid_base: int
+    count: int
+    output_base: int
+    iommu: str
+
+    def map(self, domain: int, rid: int) -> int | None:
+        """The stream id for ``rid``, or ``None`` when outside the mapping."""
+        if domain == self.domain and self.rid_base <= rid < self.rid_base + self.count:
+            return self.output_base + (rid - self.rid_base)
+        return None
+
+
+@attrs.frozen
+class FwSpec:
+    """A device's firmware IOMMU spec: which instance, which stream ids."""
+
+    iommu: str
+    stream_ids: tuple[int, ...] = attrs.field(converter=_int_tuple)
+
+
+@attrs.frozen
+class PlatformDevice:
+    """A non-PCI device behind an IOMMU (``platform``/``amba`` bus).
+
+    ``stream_ids`` are its named-component stream ids; ``iommu`` is ``None``
+    for a device no IOMMU translates (it then never gets a group).
+    """
+
+    name: str
+    iommu: str | None = None
+    stream_ids: tuple[int, ...] = attrs.field(default=(), converter=_int_tuple)
+    driver: str | None = None
+    bus: str = "platform"
+
+
+def _functions_converter(value: Iterable[PciFunction]) -> tuple[PciFunction, ...]:
+    return tuple(value)
+
+
+def _platform_converter(value: Iterable[PlatformDevice]) -> tuple[PlatformDevice, ...]:
+    return tuple(value)
+
+
+def _iommus_converter(value: Iterable[IommuInstance]) -> tuple[IommuInstance, ...]:
+    return tuple(value)
+
+
+def _mappings_converter(value: Iterable[IdMapping]) -> tuple[IdMapping, ...]:
+    return tuple(value)
+
+
+@attrs.frozen
+class Topology:
+    """An immutable, validated set of PCI functions plus optional firmware facts.
+
+    Construction validates: duplicate addresses, a bus claimed by two bridges,
+    bridge ranges that are inverted or that do not nest, a VF whose PF is
+    missing, ... each raises :class:`TopologyError` naming the devices.
+
+    The order of ``functions`` is *not* significant for grouping: the kernel's
+    device-add order is derived from the tree (:meth:`enumeration_order`).
+    """
+
+    functions: tuple[PciFunction, ...] = attrs.field(converter=_functions_converter)
+    platform_devices: tuple[PlatformDevice, ...] = attrs.field(
+        default=(), converter=_platform_converter
+    )
+    iommus: tuple[IommuInstance, ...] = attrs.field(default=(), converter=_iommus_converter)
+    id_mappings: tuple[IdMapping, ...] = attrs.field(default=(), converter=_mappings_converter)
+    name: str = ""
+    _index: _Index = attrs.field(init=False, eq=False, repr=False, hash=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "_index", _Index.build(self))
+
+    # --- lookups -----------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.functions)
+
+    def __iter__(self) -> Iterator[PciFunction]:
+        return iter(self.functions)
+
+    def __contains__(self, address: object) -> bool:
+        if isinstance(address, str):
+            try:
+                address = PciAddress.parse(address)
+            except InvalidAddress:
+                return False
+        return address in self._index.by_addr
+
+    def get(self, address: PciAddress | str) -> PciFunction:
+        """The function at ``address``.
+
+        Raises:
+            UnknownDevice: no such function.
+        """
+        addr = _to_address(address)
+        try:
+            return self._index.by_addr[addr]
+        except KeyError:
+            raise UnknownDevice(f"no PCI function {addr} in the topology") from None
+
+    def bridge_above(self, address: PciAddress) -> PciFunction | None:
+        """``dev->bus->self``: the bridge whose secondary bus the device is on.
+
+        ``None`` on a root bus and on a virtual (SR-IOV) bus.
+        """
+        return self._index.bus_self.get((address.domain, address.bus))
+
+    def bus_self(self, domain: int, bus: int) -> PciFunction | None:
+        """``bus->self``: the bridge whose secondary bus this is, if any."""
+        return self._index.bus_self.get((domain, bus))
+
+    def parent_bus(self, domain: int, bus: int) -> int | None:
+        """``bus->parent->number``, or ``None`` for a root bus."""
+        return self._index.bus_parent.get((domain, bus))
+
+    def is_root_bus(self, domain: int, bus: int) -> bool:
+        """``pci_is_root_bus``: no parent bus."""
+        return (domain, bus) not in self._index.bus_parent
+
+    def devices_on_bus(self, domain: int, bus: int) -> tuple[PciFunction, ...]:
+        """Functions on one bus, in device-add order."""
+        return self._index.on_bus.get((domain, bus), ())
+
+    def is_multifunction(self, fn: PciFunction) -> bool:
+        """``pdev->multifunction`` as the kernel sets it (R5.6).
+
+        Function 0: its header-type bit 7. Any other function found by the
+        slot scan (``pci_scan_slot``): forced on. SR-IOV VFs are not found by
+        the slot scan; ``pci_iov_add_virtfn`` clears the flag on every VF,
+        whatever its header says (drivers/pci/iov.c, checked in kernel source:
+        stricter than spec R5.6, which reads the VF's own header bit).
+        """
+        if fn.physfn is not None:
+            return False
+        if fn.address.function == 0:
+            return fn.multifunction
+        return True
+
+    def enumeration_order(self) -> tuple[PciFunction, ...]:
+        """The kernel's ``device_add`` order (see ``_Index``)."""
+        return self._index.order
+
+    def position(self, address: PciAddress) -> int:
+        """Index of ``address`` in :meth:`enumeration_order`."""
+        return self._index.pos[address]
+
+    def vfs_of(self, pf: PciAddress) -> tuple[PciFunction, ...]:
+        """The VFs of a PF present in the topology, in VF-index order."""
+        return self._index.vfs.get(pf, ())
+
+    def replace(self, **changes: Any) -> Topology:
+        """A copy with some fields changed (re-validated)."""
+        return attrs.evolve(self, **changes)
+
+
+@attrs.frozen
+class _Index:
+    """Derived structure of a topology, built once and cached on it.
+
+    * ``bus_self``: (domain, bus) -> bridge with that secondary bus.
+    * ``bus_parent``: (domain, bus) -> parent bus number, for non-root buses.
+      A bus with a ``self`` has the bridge's bus as parent; a bus holding only
+      VFs and claimed by no bridge is a *virtual* bus whose parent is the PF's
+      bus (``virtfn_add_bus``); any other unclaimed bus is a root bus.
+    * ``order``: device-add order. Per root bus (by domain, then number): the
+      devices on the bus in devfn order, then each bridge's subtree in devfn
+      order (``pci_scan_child_bus``: ``pci_scan_slot`` over the bus, then
+      ``pci_scan_bridge`` per bridge). SR-IOV VFs are added afterwards, when
+      the PF driver enables them, PF by PF in that order.
+    """
+
+    by_addr: dict[PciAddress, PciFunction]
+    bus_self: dict[tuple[int, int], PciFunction]
+    bus_parent: dict[tuple[int, int], int]
+    on_bus: dict[tuple[int, int], tuple[PciFunction, ...]]
+    order: tuple[PciFunction, ...]
+    pos: dict[PciAddress, int]
+    vfs: dict[PciAddress, tuple[PciFunction, ...]]
+
+    @classmethod
+    def build(cls, topo: Topology) -> _Index:
+        by_addr: dict[PciAddress, PciFunction] = {}
+        for fn in topo.functions:
+            if not isinstance(fn, PciFunction):
+                raise TopologyError(f"not a PciFunction: {fn!r}")
+            if fn.address in by_addr:
+                raise TopologyError(f"duplicate PCI address {fn.address}", (str(fn.address),))
+            by_addr[fn.address] = fn
+
+        bus_self: dict[tuple[int, int], PciFunction] = {}
+        for fn in by_addr.values():
+            if not fn.is_bridge:
+                continue
+            sec = fn.secondary_bus
+            sub = fn.subordinate_bus if fn.subordinate_bus is not None else sec
+            assert sec is not None
+            if not (0 <= sec <= 0xFF and sub is not None and 0 <= sub <= 0xFF):
+                raise TopologyError(
+                    f"bridge {fn.address} has bus numbers out of range "
+                    f"(secondary {sec}, subordinate {sub})",
+                    (str(fn.address),),
+                )
+            if sub < sec:
+                raise TopologyError(
+                    f"bridge {fn.address} has subordinate bus {sub:02x} below its "
+                    f"secondary bus {sec:02x}",
+                    (str(fn.address),),
+                )
+            if sec <= fn.address.bus:
+                raise TopologyError(
+                    f"bridge {fn.address} has secondary bus {sec:02x}, not above its "
+                    f"own bus {fn.address.bus:02x}",
+                    (str(fn.address),),
+                )
+            key = (fn.address.domain, sec)
+            other = bus_self.get(key)
+            if other is not None:
+                raise TopologyError(
+                    f"bus {fn.address.domain:04x}:{sec:02x} is claimed by two bridges, "
+                    f"{other.address} and {fn.address}",
+                    (str(other.address), str(fn.address)),
+                )
+            bus_self[key] = fn
+
+        def subordinate(fn: PciFunction) -> int:
+            sub = fn.subordinate_bus
+            return sub if sub is not None else (fn.secondary_bus or 0)
+
+        bus_parent: dict[tuple[int, int], int] = {}
+        for (dom, sec), br in bus_self.items():
+            bus_parent[(dom, sec)] = br.address.bus
+            # The bridge's own bus must be inside its parent bridge's range.
+            parent = bus_self.get((dom, br.address.bus))
+            if parent is not None and not (
+                parent.secondary_bus is not None
+                and parent.secondary_bus <= sec
+                and subordinate(br) <= subordinate(parent)
+            ):
+                raise TopologyError(
+                    f"bridge {br.address} (buses {sec:02x}-{subordinate(br):02x}) is "
+                    f"outside the range of the bridge above it, {parent.address} "
+                    f"(buses {parent.secondary_bus or 0:02x}-{subordinate(parent):02x})",
+                    (str(br.address), str(parent.address)),
+                )
+
+        # Functions per bus, in devfn order; a PF's VFs.
+        per_bus: dict[tuple[int, int], list[PciFunction]] = {}
+        vfs: dict[PciAddress, list[PciFunction]] = {}
+        for fn in by_addr.values():
+            per_bus.setdefault((fn.address.domain, fn.address.bus), []).append(fn)
+            if fn.physfn is not None:
+                pf = by_addr.get(fn.physfn)
+                if pf is None:
+                    raise TopologyError(
+                        f"VF {fn.address} names PF {fn.physfn}, which is not in the topology",
+                        (str(fn.address), str(fn.physfn)),
+                    )
+                if pf.physfn is not None:
+                    raise TopologyError(
+                        f"VF {fn.address} names {pf.address} as its PF, but that is itself a VF",
+                        (str(fn.address), str(pf.address)),
+                    )
+                if fn.address.domain != pf.address.domain or fn.address.rid <= pf.address.rid:
+                    raise TopologyError(
+                        f"VF {fn.address} cannot belong to PF {pf.address}: a VF's "
+                        "routing id lies above its PF's, in the same domain",
+                        (str(fn.address), str(pf.address)),
+                    )
+                vfs.setdefault(fn.physfn, []).append(fn)
+
+        # Buses claimed by no bridge: virtual VF buses, or root buses.
+        bridges_by_domain: dict[int, list[PciFunction]] = {}
+        for (dom, _sec), br in bus_self.items():
+            bridges_by_domain.setdefault(dom, []).append(br)
+        for (dom, bus), fns in per_bus.items():
+            if (dom, bus) in bus_self:
+                continue
+            pf_buses = {by_addr[f.physfn].address.bus for f in fns if f.physfn is not None}
+            if len(pf_buses) == 1 and all(f.is_virtfn for f in fns):
+                (pf_bus,) = pf_buses
+                if pf_bus != bus:
+                    bus_parent[(dom, bus)] = pf_bus
+                    continue
+            # A root bus must not sit inside some bridge's bus range.
+            if all(f.is_virtfn for f in fns):
+                continue
+            for br in bridges_by_domain.get(dom, ()):
+                sec = br.secondary_bus
+                if sec is not None and sec < bus <= subordinate(br):
+                    raise TopologyError(
+                        f"bus {dom:04x}:{bus:02x} lies inside the bus range "
+                        f"{sec:02x}-{subordinate(br):02x} of bridge {br.address}, but no "
+                        "bridge has it as its secondary bus",
+                        (str(br.address), *(str(f.address) for f in fns[:3])),
+                    )
+
+        on_bus = {
+            key: tuple(sorted(fns, key=lambda f: f.address.devfn)) for key, fns in per_bus.items()
+        }
+        vfs_sorted = {
+            pf: tuple(sorted(v, key=lambda f: f.address.sort_key())) for pf, v in vfs.items()
+        }
+
+        # Device-add order: DFS per root bus; VFs after everything else.
+        order: list[PciFunction] = []
+        seen_bus: set[tuple[int, int]] = set()
+
+        def scan(dom: int, bus: int) -> None:
+            stack = [(dom, bus)]
+            while stack:
+                key = stack.pop()
+                if key in seen_bus:  # pragma: no cover - validation forbids loops
+                    continue
+                seen_bus.add(key)
+                fns = [f for f in on_bus.get(key, ()) if not f.is_virtfn]
+                order.extend(fns)
+                children = [
+                    (dom, f.secondary_bus)
+                    for f in fns
+                    if f.is_bridge and f.secondary_bus is not None
+                ]
+                stack.extend(reversed(children))
+
+        roots = sorted(key for key in on_bus if key not in bus_parent)
+        for dom, bus in roots:
+            scan(dom, bus)
+        placed = {f.address for f in order}
+        missing = [f for f in by_addr.values() if f.address not in placed and not f.is_virtfn]
+        if missing:  # pragma: no cover - a cycle would have been caught above
+            raise TopologyError(
+                "functions not reachable from any root bus",
+                tuple(str(f.address) for f in missing[:5]),
+            )
+        for pf in list(order):
+            order.extend(vfs_sorted.get(pf.address, ()))
+        pos = {f.address: i for i, f in enumerate(order)}
+        return cls(
+            by_addr=by_addr,
+            bus_self=bus_self,
+            bus_parent=bus_parent,
+            on_bus={k: tuple(sorted(v, key=lambda f: pos[f.address])) for k, v in on_bus.items()},
+            order=tuple(order),
+            pos=pos,
+            vfs=vfs_sorted,
+        )

@@ -1,0 +1,457 @@
+"""``pci_device_group``: which group a PCI device joins, step by step (spec §4, §5).
+
+Models ``drivers/iommu/iommu.c`` ``pci_device_group()`` with its helpers
+``get_pci_alias_or_group``, ``get_pci_alias_group`` and
+``get_pci_function_alias_group``, unchanged in structure from about v4.4 to
+at least v6.15 (R4). The function is faithful to one call: its input says
+which devices *already* hold which group (R4.5: a device that has not been
+through IOMMU probe is invisible), and it returns either the group found or
+"allocate a new one" (R4.4). Strategies decide the order of calls.
+
+With ``trace=True`` every decision is recorded as a :class:`Step` naming the
+rule id, so ``explain`` can tell the story without re-deriving it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+import attrs
+
+from .acs import REQ_ACS_FLAGS, pci_acs_enabled, pci_acs_path_enabled
+from .alias import dma_alias_mask, topology_aliases
+from .model import PciAddress, PciFunction, Topology
+from .quirks import QuirkContext
+
+__all__ = ["GroupDecision", "GroupingEnv", "Step", "find_group", "pci_device_group"]
+
+
+class _Note(Protocol):
+    def __call__(
+        self, rule: str, dev: PciFunction, text: str, group: int | None = None, /
+    ) -> None: ...
+
+
+@attrs.frozen
+class Step:
+    """One rule application inside :func:`pci_device_group`.
+
+    Attributes:
+        rule: the spec rule id (``"R4.2"``, ``"R5.2"``, ...).
+        device: the device the rule looked at.
+        text: what happened, in words.
+        group: the group found there, if any.
+    """
+
+    rule: str
+    device: PciAddress
+    text: str
+    group: int | None = None
+
+
+@attrs.frozen
+class GroupDecision:
+    """The outcome of one ``pci_device_group`` call.
+
+    Attributes:
+        device: the device being grouped.
+        group: the existing group it joins, or ``None``: allocate a new one.
+        via: the device whose group was found (``None`` for a new group).
+        step: where it was found: ``"alias"`` (step 1, R4.1), ``"upstream"``
+            (step 2, R4.2), ``"alias-group"`` (step 3, R5.1),
+            ``"function-alias"`` (step 4, R5.2) or ``"new"`` (step 5, R4.4).
+        pdev: the device steps 3-4 ran on (R4.3): the device itself, its
+            topmost aliasing bridge, or the highest non-isolated bridge.
+        steps: the trace (empty unless asked for).
+    """
+
+    device: PciAddress
+    group: int | None
+    via: PciAddress | None
+    step: str
+    pdev: PciAddress
+    steps: tuple[Step, ...] = ()
+
+
+#: Per device: (aliases after its own id, bridges step 2 walks past, isolated stop).
+_Plan = tuple[tuple[tuple[PciFunction, int], ...], tuple[PciFunction, ...], "PciFunction | None"]
+
+
+_EMPTY: frozenset[int] = frozenset()
+
+
+class _BusInfo:
+    """DMA-alias facts of one bus on which some device has a devfn alias."""
+
+    __slots__ = ("by_devfn", "masks", "reverse")
+
+    def __init__(self, devices: tuple[PciFunction, ...], masks: dict[int, frozenset[int]]) -> None:
+        self.by_devfn = {t.address.devfn: t for t in devices}
+        self.masks = masks
+        self.reverse: dict[int, list[PciFunction]] = {}
+        for t in devices:  # device order
+            for d in masks.get(t.address.devfn, ()):
+                self.reverse.setdefault(d, []).append(t)
+
+
+class GroupingEnv:
+    """Per-topology working state for repeated ``pci_device_group`` calls.
+
+    Holds the :class:`QuirkContext` and what depends only on the topology,
+    never on which devices hold groups, memoised so that grouping a whole
+    topology is linear: ACS verdicts per device, DMA-alias masks, the
+    bridges' aliases above each bus (R3.4), the non-isolated bridges above
+    each bus (R4.2), alias candidates (R5.1) and slot peers (R5.2). Reuse one
+    across calls on the same topology.
+    """
+
+    __slots__ = (
+        "_acs",
+        "_buses",
+        "_cand",
+        "_chain",
+        "_masks",
+        "_plans",
+        "_up",
+        "ctx",
+        "topology",
+    )
+
+    def __init__(self, ctx: QuirkContext) -> None:
+        self.ctx = ctx
+        self.topology: Topology = ctx.topology
+        self._acs: dict[PciAddress, bool] = {}
+        self._chain: dict[tuple[int, int], tuple[tuple[PciFunction, int], ...]] = {}
+        self._up: dict[tuple[int, int], tuple[tuple[PciFunction, ...], PciFunction | None]] = {}
+        self._cand: dict[PciAddress, tuple[PciFunction, ...]] = {}
+        self._plans: dict[tuple[int, int], _Plan] = {}
+        # Devfn aliases are rare: find the devices that have one in one pass,
+        # so that buses without any need no per-bus index at all.
+        masks: dict[tuple[int, int], dict[int, frozenset[int]]] = {}
+        for fn in self.topology.functions:
+            mask = dma_alias_mask(fn, ctx)
+            if mask:
+                a = fn.address
+                masks.setdefault((a.domain, a.bus), {})[a.devfn] = mask
+        self._masks = masks
+        self._buses: dict[tuple[int, int], _BusInfo] = {}
+
+    def acs_enabled(self, fn: PciFunction) -> bool:
+        """``pci_acs_enabled(fn, REQ_ACS_FLAGS)``, cached (R2.3)."""
+        verdict = self._acs.get(fn.address)
+        if verdict is None:
+            verdict = pci_acs_enabled(fn, REQ_ACS_FLAGS, self.ctx)
+            self._acs[fn.address] = verdict
+        return verdict
+
+    def alias_mask(self, fn: PciFunction) -> frozenset[int]:
+        """``dma_alias_mask(fn)`` (R3.3, R3.5), computed once per topology.
+
+        ``fn`` must be the topology's function at its address.
+        """
+        if not self._masks:
+            return _EMPTY
+        a = fn.address
+        bus = self._masks.get((a.domain, a.bus))
+        return _EMPTY if bus is None else bus.get(a.devfn, _EMPTY)
+
+    def _bus_info(self, domain: int, bus: int) -> _BusInfo | None:
+        """The alias index of a bus, ``None`` when nobody on it has a devfn alias."""
+        key = (domain, bus)
+        info = self._buses.get(key)
+        if info is None:
+            masks = self._masks.get(key)
+            if masks is None:
+                return None
+            info = _BusInfo(self.topology.devices_on_bus(domain, bus), masks)
+            self._buses[key] = info
+        return info
+
+    def bus_aliases(self, domain: int, bus: int) -> tuple[tuple[PciFunction, int], ...]:
+        """R3.4 for any device on ``bus``: ``topology_aliases``, memoised per bus."""
+        key = (domain, bus)
+        chain = self._chain.get(key)
+        if chain is None:
+            chain = tuple(topology_aliases(domain, bus, self.ctx))
+            self._chain[key] = chain
+        return chain
+
+    def acs_path_enabled(self, fn: PciFunction) -> bool:
+        """``pci_acs_path_enabled(fn, NULL, REQ_ACS_FLAGS)`` (R2.4), cached."""
+        verdict = self.ctx.path_cache.get(fn.address)
+        if verdict is None:
+            verdict = pci_acs_path_enabled(fn, None, REQ_ACS_FLAGS, self.ctx)
+        return verdict
+
+    def upstream(
+        self, domain: int, bus: int
+    ) -> tuple[tuple[PciFunction, ...], PciFunction | None]:
+        """R4.2 for a walk starting on ``bus``, independent of any group state.
+
+        Returns the bridges the walk moves ``pdev`` through, in order (each
+        one's path to the root is not ACS-isolated), and the bridge it stopped
+        at because its path *is* isolated (``None`` if it reached the root).
+        Virtual buses are skipped.
+        """
+        key = (domain, bus)
+        memo = self._up.get(key)
+        if memo is not None:
+            return memo
+        topo = self.topology
+        walked: list[PciFunction] = []
+        stop: PciFunction | None = None
+        while not topo.is_root_bus(domain, bus):
+            br = topo.bus_self(domain, bus)
+            parent = topo.parent_bus(domain, bus)
+            assert parent is not None
+            bus = parent
+            if br is None:  # virtual bus: skipped
+                continue
+            if self.acs_path_enabled(br):
+                stop = br
+                break
+            walked.append(br)
+        memo = (tuple(walked), stop)
+        self._up[key] = memo
+        return memo
+
+    def alias_candidates(self, pdev: PciFunction) -> tuple[PciFunction, ...]:
+        """Devices ``t != pdev`` on ``pdev``'s bus with ``pci_devs_are_dma_aliases``.
+
+        In global device order, as the kernel's ``for_each_pci_dev`` loop
+        would meet them (R5.1 step 3, R5.5), found through the bus's devices
+        instead of a scan of every device, and memoised.
+        """
+        a = pdev.address
+        cand = self._cand.get(a)
+        if cand is not None:
+            return cand
+        info = self._bus_info(a.domain, a.bus)
+        if info is None:  # nobody on this bus aliases anybody
+            return ()
+        mask = self.alias_mask(pdev)
+        hits = {id(t) for t in info.reverse.get(a.devfn, ())}
+        hits.update(id(info.by_devfn[d]) for d in mask if d in info.by_devfn)
+        hits.discard(id(pdev))
+        cand = (
+            tuple(t for t in self.topology.devices_on_bus(a.domain, a.bus) if id(t) in hits)
+            if hits
+            else ()
+        )
+        self._cand[a] = cand
+        return cand
+
+    def plan(self, fn: PciFunction) -> _Plan:
+        """Steps 1-2 of ``pci_device_group(fn)`` as far as the topology decides them.
+
+        The aliases step 1 visits after the device's own id (R4.1), and the
+        bridges step 2 walks past from the last of them (R4.2) with the
+        isolated bridge it stops at. Only the lookups of existing groups
+        remain to be done per call.
+        """
+        a = fn.address
+        if not self.alias_mask(fn):  # the usual case: the same for the whole bus
+            key = (a.domain, a.bus)
+            plan = self._plans.get(key)
+            if plan is None:
+                plan = self._make_plan(self.bus_aliases(a.domain, a.bus), a.domain, a.bus)
+                self._plans[key] = plan
+            return plan
+        aliases = tuple((fn, a.bus << 8 | d) for d in sorted(self.alias_mask(fn)))
+        return self._make_plan(aliases + self.bus_aliases(a.domain, a.bus), a.domain, a.bus)
+
+    def _make_plan(
+        self, aliases: tuple[tuple[PciFunction, int], ...], domain: int, bus: int
+    ) -> _Plan:
+        if aliases:
+            last = aliases[-1][0].address
+            domain, bus = last.domain, last.bus
+        walked, stop = self.upstream(domain, bus)
+        return (aliases, walked, stop)
+
+    def slot_peers(self, pdev: PciFunction) -> tuple[PciFunction, ...]:
+        """Other functions of ``pdev``'s slot (``devfn >> 3``, R5.4), device order."""
+        a = pdev.address
+        slot = a.device
+        return tuple(
+            t
+            for t in self.topology.devices_on_bus(a.domain, a.bus)
+            if t.address.device == slot and t is not pdev
+        )
+
+
+def pci_device_group(
+    fn: PciFunction,
+    groups: Mapping[PciAddress, int],
+    env: GroupingEnv,
+    *,
+    trace: bool = False,
+) -> GroupDecision:
+    """``pci_device_group(dev)``: find the group ``fn`` must join, or say "new".
+
+    Args:
+        fn: the device being probed.
+        groups: devices that already hold a group (R4.5: all others are
+            invisible), by address.
+        env: the topology's :class:`GroupingEnv`.
+        trace: record every rule application in ``GroupDecision.steps``.
+
+    Returns:
+        The decision. ``decision.group is None`` means step 5: the caller
+        allocates a new group id (R1.1) and adds only ``fn`` to it (R4.4).
+    """
+    steps: _Steps | None = None
+    note: _Note = _no_note
+    if trace:
+        steps = _Steps()
+        note = steps.append_step
+    group, via, step, pdev = find_group(fn, groups, env, steps, note)
+    return GroupDecision(
+        fn.address,
+        group,
+        via.address if via is not None else None,
+        step,
+        pdev.address,
+        tuple(steps) if steps is not None else (),
+    )
+
+
+def find_group(
+    fn: PciFunction,
+    groups: Mapping[PciAddress, int],
+    env: GroupingEnv,
+    steps: list[Step] | None = None,
+    note: _Note | None = None,
+) -> tuple[int | None, PciFunction | None, str, PciFunction]:
+    """The body of :func:`pci_device_group`: ``(group, via, step, pdev)``.
+
+    For strategies that only need the answer; ``steps``/``note`` record the
+    trace when given.
+    """
+    if note is None:
+        note = _no_note
+    # Step 1 (R4.1): the DMA-alias walk; pdev = the last device the callback saw.
+    a = fn.address
+    g = groups.get(a)
+    if steps is not None:
+        note(
+            "R4.1",
+            fn,
+            f"own requester id {a.bus:02x}:{a.device:02x}.{a.function}"
+            + (f": already in group {g}" if g is not None else ": no group yet"),
+            g,
+        )
+    if g is not None:
+        return g, fn, "alias", fn
+    aliases, walked, stop = env.plan(fn)
+    pdev = fn
+    for who, rid in aliases:
+        pdev = who
+        g = groups.get(who.address)
+        if steps is not None:
+            note(
+                "R4.1",
+                who,
+                f"DMA alias {rid >> 8:02x}:{(rid >> 3) & 0x1F:02x}.{rid & 7} via {who.address}"
+                + (f": already in group {g}" if g is not None else ": no group yet"),
+                g,
+            )
+        if g is not None:
+            return g, who, "alias", who
+
+    # Step 2 (R4.2): walk up while the bridge's path to the root is not ACS-isolated.
+    for br in walked:
+        pdev = br
+        g = groups.get(br.address)
+        if steps is not None:
+            note(
+                "R4.2",
+                br,
+                f"bridge {br.address}: path to the root not ACS-isolated"
+                + (f"; it is in group {g}" if g is not None else "; it has no group yet"),
+                g,
+            )
+        if g is not None:
+            return g, br, "upstream", pdev
+    if stop is not None and steps is not None:
+        note("R4.2", stop, f"bridge {stop.address}: path to the root is ACS-isolated; stop")
+
+    # Step 3 (R5.1) and step 4 (R5.2) on the final pdev (R4.3), one bitmap (R5.3).
+    devfns: set[int] = set()
+    hit = _alias_group(pdev, devfns, groups, env, note)
+    if hit is not None:
+        return hit[0], hit[1], "alias-group", pdev
+    hit = _function_alias_group(pdev, devfns, groups, env, note)
+    if hit is not None:
+        return hit[0], hit[1], "function-alias", pdev
+    if steps is not None:
+        note("R4.4", fn, "no existing group found: allocate a new one")
+    return None, None, "new", pdev
+
+
+class _Steps(list[Step]):
+    def append_step(
+        self, rule: str, dev: PciFunction, text: str, group: int | None = None, /
+    ) -> None:
+        self.append(Step(rule, dev.address, text, group))
+
+
+def _no_note(rule: str, dev: PciFunction, text: str, group: int | None = None, /) -> None:
+    return None
+
+
+def _alias_group(
+    pdev: PciFunction,
+    devfns: set[int],
+    groups: Mapping[PciAddress, int],
+    env: GroupingEnv,
+    note: _Note,
+) -> tuple[int, PciFunction] | None:
+    """R5.1 ``get_pci_alias_group``."""
+    devfn = pdev.address.devfn
+    if devfn in devfns:  # loop guard (test_and_set_bit)
+        return None
+    devfns.add(devfn)
+    g = groups.get(pdev.address)
+    tracing = note is not _no_note  # do not format trace text nobody reads
+    if g is not None:
+        if tracing:
+            note("R5.1", pdev, f"{pdev.address} is in group {g}", g)
+        return g, pdev
+    for t in env.alias_candidates(pdev):
+        if tracing:
+            note("R5.1", t, f"{t.address} and {pdev.address} are DMA aliases of each other (R3.6)")
+        hit = _alias_group(t, devfns, groups, env, note)
+        if hit is not None:
+            return hit
+        hit = _function_alias_group(t, devfns, groups, env, note)
+        if hit is not None:
+            return hit
+    return None
+
+
+def _function_alias_group(
+    pdev: PciFunction,
+    devfns: set[int],
+    groups: Mapping[PciAddress, int],
+    env: GroupingEnv,
+    note: _Note,
+) -> tuple[int, PciFunction] | None:
+    """R5.2 ``get_pci_function_alias_group``."""
+    if not env.topology.is_multifunction(pdev) or env.acs_enabled(pdev):
+        return None
+    if note is not _no_note:
+        note(
+            "R5.2",
+            pdev,
+            f"{pdev.address} is a function of a multifunction device without ACS isolation "
+            "(SV|RR|CR|UF): its slot's non-isolated functions are looked at",
+        )
+    for t in env.slot_peers(pdev):
+        if env.acs_enabled(t):
+            continue
+        hit = _alias_group(t, devfns, groups, env, note)
+        if hit is not None:
+            return hit
+    return None

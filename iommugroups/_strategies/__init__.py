@@ -1,1 +1,0 @@
-"""Grouping strategies: one module each, opening with what it models."""
