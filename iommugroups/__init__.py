@@ -123,7 +123,7 @@ from ._kernel.acs import (
     pci_acs_path_enabled,
 )
 from ._kernel.alias import dma_alias_mask, pci_devs_are_dma_aliases, pci_for_each_dma_alias
-from ._kernel.canonical import canonical_groups, make_context
+from ._kernel.canonical import canonical_groups
 from ._kernel.config import ConfigSpace, decode_config, functions_from_configs
 from ._kernel.fwspec import pci_fwspec
 from ._kernel.groups import Grouping, IdAllocator, LogLine
@@ -151,6 +151,7 @@ from ._kernel.quirks import (
     DmaAliasQuirk,
     QuirkContext,
     Quirks,
+    make_context,
 )
 from ._render.dot import GraphvizError, GraphvizMissing, to_dot, to_svg
 from ._version import __version__

@@ -36,9 +36,8 @@ from iommugroups._io.lspci_text import (
 )
 from iommugroups._io.reading import Reading
 from iommugroups._kernel.acs import REQ_ACS_FLAGS, pci_acs_enabled
-from iommugroups._kernel.canonical import make_context
 from iommugroups._kernel.model import Topology
-from iommugroups._kernel.quirks import DEFAULT_QUIRKS, QuirkContext
+from iommugroups._kernel.quirks import DEFAULT_QUIRKS, QuirkContext, make_context
 
 DATA = Path(__file__).parent / "data"
 REAL = DATA / "realdata"

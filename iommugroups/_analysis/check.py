@@ -127,11 +127,11 @@ from .._boot.simulator import simulate
 from .._boot.strategies.registry import STRATEGIES, get_strategy
 from .._errors import InvalidAddress, IommuGroupsError
 from .._io.reading import ObservedGroups, Unknown
-from .._kernel.canonical import canonical_groups, make_context
+from .._kernel.canonical import canonical_groups
 from .._kernel.groups import Grouping, LogLine, device_sort_key
 from .._kernel.model import Acs, AcsFlags, PciAddress, PcieType, PciFunction, Topology, make_vf
 from .._kernel.pci_device_group import GroupingEnv, Step, pci_device_group
-from .._kernel.quirks import Quirks
+from .._kernel.quirks import Quirks, make_context
 
 __all__ = [
     "CHECK_SCHEMA",

@@ -144,7 +144,7 @@ import attrs
 
 from .._errors import InvalidAddress, UnknownDevice
 from .._kernel.acs import REQ_ACS_FLAGS, pci_acs_enabled, pci_acs_path_enabled
-from .._kernel.canonical import canonical_groups, make_context
+from .._kernel.canonical import canonical_groups
 from .._kernel.fwspec import StreamTree, pci_fwspec, platform_fwspec
 from .._kernel.groups import Grouping, LogLine
 from .._kernel.model import (
@@ -159,7 +159,7 @@ from .._kernel.model import (
     Topology,
 )
 from .._kernel.pci_device_group import GroupDecision, GroupingEnv, Step, pci_device_group
-from .._kernel.quirks import Quirks
+from .._kernel.quirks import Quirks, make_context
 
 __all__ = [
     "EXPLAIN_SCHEMA",

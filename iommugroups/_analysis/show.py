@@ -109,7 +109,7 @@ import attrs
 from .._errors import InvalidAddress, IommuGroupsError, UnknownDevice
 from .._io.reading import ObservedGroups
 from .._kernel.acs import REQ_ACS_FLAGS, pci_acs_path_enabled
-from .._kernel.canonical import canonical_groups, make_context
+from .._kernel.canonical import canonical_groups
 from .._kernel.groups import Grouping, device_sort_key
 from .._kernel.model import (
     HEADER_CARDBUS,
@@ -122,7 +122,7 @@ from .._kernel.model import (
     Topology,
 )
 from .._kernel.pci_device_group import GroupingEnv, pci_device_group
-from .._kernel.quirks import QuirkContext, Quirks
+from .._kernel.quirks import QuirkContext, Quirks, make_context
 from .check import with_observed_vfs
 
 __all__ = [

@@ -149,7 +149,7 @@ from typing import Any, ClassVar, NamedTuple
 import attrs
 
 from .._errors import InvalidAddress, IommuGroupsError, TopologyError, UnknownDevice
-from .._kernel.canonical import canonical_groups, make_context
+from .._kernel.canonical import canonical_groups
 from .._kernel.groups import Grouping, device_sort_key
 from .._kernel.model import Acs, AcsFlags, PciAddress, PcieType, PciFunction, Topology
 from .._kernel.quirks import (
@@ -160,6 +160,7 @@ from .._kernel.quirks import (
     QuirkContext,
     Quirks,
     _intel_spt_pch_acs_match,
+    make_context,
     pci_acs_ctrl_enabled,
 )
 

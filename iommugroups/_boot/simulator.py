@@ -35,7 +35,6 @@ from typing import NamedTuple
 
 import attrs
 
-from .._kernel.canonical import make_context
 from .._kernel.fwspec import IMPLICIT_IOMMU, StreamTree, pci_fwspec, platform_fwspec
 from .._kernel.groups import Grouping, GroupTable, LogLine
 from .._kernel.model import (
@@ -48,7 +47,7 @@ from .._kernel.model import (
     make_vf,
 )
 from .._kernel.pci_device_group import GroupingEnv
-from .._kernel.quirks import Quirks
+from .._kernel.quirks import Quirks, make_context
 from .drivers import KNOWN_DRIVERS, Driver, ProbeResult
 from .scenario import IOMMU_DRIVER, Action, Scenario, ScenarioError
 

@@ -3,24 +3,47 @@
 Models ``drivers/pci/pci.c``: ``pci_acs_flags_enabled`` (R2.2),
 ``pci_acs_enabled`` (R2.3) and ``pci_acs_path_enabled`` (R2.4), and the
 ``REQ_ACS_FLAGS`` set of ``drivers/iommu/iommu.c`` (R2.1). Device-specific
-answers come from the quirk table (:mod:`iommugroups._kernel.quirks`, R2.5-R2.6),
-consulted first, exactly as the kernel does.
+answers come from the quirk table (:mod:`iommugroups._kernel.quirks`,
+R2.5-R2.6), consulted first, exactly as the kernel does.
+
+Each decision is made once, here, and returned *with its provenance*
+(:class:`AcsVerdict`: which step of R2.3 decided, the quirk, the register
+bits, the facts that were unknown and whether they could change it), so
+that explanations read the decision instead of working it out again.
 """
 
 from __future__ import annotations
 
-from .model import AcsFlags, PcieType, PciFunction
+from typing import NamedTuple
+
+import attrs
+
+from .model import FULL_ACS, REQ_ACS_FLAGS, Acs, AcsFlags, PcieType, PciFunction, Topology
 from .quirks import QuirkContext
 
 __all__ = [
+    "FULL_ACS",
+    "GROUPING_FACTS",
     "REQ_ACS_FLAGS",
+    "AcsPath",
+    "AcsVerdict",
+    "acs_path",
+    "isolating_reading",
     "pci_acs_enabled",
     "pci_acs_flags_enabled",
     "pci_acs_path_enabled",
+    "pci_acs_verdict",
 ]
 
-#: R2.1: what IOMMU grouping requires for isolation, ``SV|RR|CR|UF`` (0x1d).
-REQ_ACS_FLAGS = AcsFlags.SV | AcsFlags.RR | AcsFlags.CR | AcsFlags.UF
+#: Unknown facts of a function that can change an ACS verdict (and so its
+#: group): its ACS capability, its PCIe capability, or its whole
+#: configuration space (:attr:`PciFunction.unknown`).
+GROUPING_FACTS = frozenset({"acs", "pcie", "config"})
+
+_NEVER_ISOLATED = (PcieType.PCIE_BRIDGE, PcieType.PCI_BRIDGE, PcieType.RC_EC)
+_PORTS = (PcieType.DOWNSTREAM, PcieType.ROOT_PORT)
+_PEER_CAPABLE = (PcieType.ENDPOINT, PcieType.UPSTREAM, PcieType.LEG_END, PcieType.RC_END)
+_EC = AcsFlags.EC.value
 
 
 def pci_acs_flags_enabled(fn: PciFunction, flags: AcsFlags) -> bool:
@@ -41,12 +64,83 @@ def pci_acs_flags_enabled(fn: PciFunction, flags: AcsFlags) -> bool:
     if acs is None:
         return False
     # int arithmetic: enum.Flag operators are slow and this is a hot path
-    required = flags.value & (acs.cap.value | AcsFlags.EC.value)
+    required = flags.value & (acs.cap.value | _EC)
     return (acs.ctrl.value & required) == required
 
 
-def pci_acs_enabled(fn: PciFunction, flags: AcsFlags, ctx: QuirkContext) -> bool:
-    """R2.3 ``pci_acs_enabled``: does ``fn`` provide the ACS ``flags``?
+class AcsVerdict(NamedTuple):
+    """How ``pci_acs_enabled(fn, flags)`` decided (R2.3), with its provenance.
+
+    Attributes:
+        enabled: the verdict.
+        decided_by: the step of R2.3 that gave it: ``"quirk"`` (step 1, a
+            device-specific entry, R2.5/R2.6), ``"not-pcie"`` (step 2),
+            ``"bridge-type"`` (step 3: PCIe-to-PCI, PCI-to-PCIe bridges and
+            event collectors never isolate), ``"no-capability"`` or
+            ``"registers"`` (step 3: a port or a multifunction device, whose
+            ACS registers decide, R2.2) or ``"no-peer"`` (step 4).
+        flags: the controls asked for.
+        quirk: the name of the quirk entry, for ``"quirk"``.
+        acs: the ACS capability the registers were read from (``None``: none).
+        unknown: the facts of the device that could not be read and bear
+            on ACS (a subset of :data:`GROUPING_FACTS`).
+        certain: no reading of those facts could change the verdict.
+    """
+
+    enabled: bool
+    decided_by: str
+    flags: AcsFlags
+    quirk: str | None = None
+    acs: Acs | None = None
+    unknown: frozenset[str] = frozenset()
+    certain: bool = True
+
+    @property
+    def rule(self) -> str:
+        """The rule id that decided: R2.6 (quirk), R2.2 (registers) or R2.3."""
+        return {"quirk": "R2.6", "registers": "R2.2"}.get(self.decided_by, "R2.3")
+
+    @property
+    def required(self) -> AcsFlags:
+        """The requested controls the capability implements (plus EC): these must be on."""
+        if self.acs is None:
+            return AcsFlags.NONE
+        return AcsFlags(self.flags.value & (self.acs.cap.value | _EC))
+
+    @property
+    def missing(self) -> AcsFlags:
+        """Required controls that are off (``"registers"`` verdicts only)."""
+        if self.decided_by != "registers" or self.acs is None:
+            return AcsFlags.NONE
+        return AcsFlags(self.required.value & ~self.acs.ctrl.value)
+
+    @property
+    def unimplemented(self) -> AcsFlags:
+        """Requested controls the capability does not implement: hard-wired on (R2.2)."""
+        if self.decided_by != "registers" or self.acs is None:
+            return AcsFlags.NONE
+        return AcsFlags(self.flags.value & ~self.acs.cap.value & ~_EC)
+
+
+def _decide(fn: PciFunction, flags: AcsFlags, ctx: QuirkContext) -> AcsVerdict:
+    """R2.3 step by step, for the facts as read."""
+    verdict, quirk = ctx.quirks.acs_decision(fn, flags, ctx)
+    if verdict is not None:  # R2.3 step 1 / R2.5: first quirk answer >= 0 wins
+        return AcsVerdict(verdict, "quirk", flags, quirk.name if quirk is not None else None)
+    t = fn.pcie_type
+    if t is None:  # R2.3 step 2
+        return AcsVerdict(False, "not-pcie", flags)
+    if t in _NEVER_ISOLATED:  # R2.3 step 3
+        return AcsVerdict(False, "bridge-type", flags)
+    if t in _PORTS or (t in _PEER_CAPABLE and ctx.topology.is_multifunction(fn)):
+        if fn.acs is None:
+            return AcsVerdict(False, "no-capability", flags)
+        return AcsVerdict(pci_acs_flags_enabled(fn, flags), "registers", flags, acs=fn.acs)
+    return AcsVerdict(True, "no-peer", flags)  # R2.3 step 4
+
+
+def pci_acs_verdict(fn: PciFunction, flags: AcsFlags, ctx: QuirkContext) -> AcsVerdict:
+    """R2.3 ``pci_acs_enabled``, with how it decided.
 
     1. A device-specific quirk's answer is final (even for conventional PCI).
     2. Conventional PCI / PCI-X: false.
@@ -57,26 +151,88 @@ def pci_acs_enabled(fn: PciFunction, flags: AcsFlags, ctx: QuirkContext) -> bool
     4. Everything else (single-function endpoints and upstream ports, ...)
        has no peer to reach: true.
 
-    "Multifunction" is the kernel's ``pdev->multifunction`` (R5.6).
+    "Multifunction" is the kernel's ``pdev->multifunction`` (R5.6). A device
+    whose ACS or PCIe capability could not be read is decided as read (the
+    capability absent: the least isolating reading); ``certain`` says
+    whether the most isolating reading (:func:`isolating_reading`) would
+    give the same verdict.
+
+    >>> from iommugroups import examples
+    >>> from iommugroups._kernel.quirks import make_context
+    >>> topo = examples.desktop()
+    >>> v = pci_acs_verdict(topo.get("00:02.0"), REQ_ACS_FLAGS, make_context(topo))
+    >>> v.enabled, v.decided_by, v.rule
+    (False, 'no-capability', 'R2.3')
     """
-    verdict = ctx.quirks.acs_enabled(fn, flags, ctx)
-    if verdict is not None:  # R2.3 step 1 / R2.5: first quirk answer >= 0 wins
+    verdict = _decide(fn, flags, ctx)
+    unknown = fn.unknown & GROUPING_FACTS
+    if not unknown:
         return verdict
-    t = fn.pcie_type
-    if t is None:  # R2.3 step 2
-        return False
-    if t in (PcieType.PCIE_BRIDGE, PcieType.PCI_BRIDGE, PcieType.RC_EC):
-        return False
-    if t in (PcieType.DOWNSTREAM, PcieType.ROOT_PORT):
-        return pci_acs_flags_enabled(fn, flags)
-    if t in (
-        PcieType.ENDPOINT,
-        PcieType.UPSTREAM,
-        PcieType.LEG_END,
-        PcieType.RC_END,
-    ) and ctx.topology.is_multifunction(fn):
-        return pci_acs_flags_enabled(fn, flags)
-    return True  # R2.3 step 4
+    alt = _decide(isolating_reading(fn, ctx.topology), flags, ctx)
+    return verdict._replace(unknown=unknown, certain=alt.enabled == verdict.enabled)
+
+
+def pci_acs_enabled(fn: PciFunction, flags: AcsFlags, ctx: QuirkContext) -> bool:
+    """R2.3 ``pci_acs_enabled``: does ``fn`` provide the ACS ``flags``?
+
+    The verdict of :func:`pci_acs_verdict`.
+    """
+    return _decide(fn, flags, ctx).enabled
+
+
+def isolating_reading(fn: PciFunction, topology: Topology) -> PciFunction:
+    """``fn`` with every unknown ACS/PCIe fact read in the most isolating way.
+
+    A function with an unknown ``"acs"``, ``"pcie"`` or ``"config"`` fact gets
+    :data:`FULL_ACS`; one whose PCIe type is unknown (``"pcie"``/``"config"``,
+    ``pcie_type`` ``None``) also gets the most isolating type for its place: a
+    root port (on a root bus) or downstream port for a bridge, an RCiEP (on a
+    root bus) or endpoint otherwise. A function with no such unknown is
+    returned as it is. Quirks still apply first (R2.3 step 1).
+    """
+    unknown = fn.unknown & GROUPING_FACTS
+    if not unknown:
+        return fn
+    if fn.pcie_type is None and unknown & {"pcie", "config"}:
+        on_root = topology.is_root_bus(fn.address.domain, fn.address.bus)
+        if fn.is_bridge:
+            t = PcieType.ROOT_PORT if on_root else PcieType.DOWNSTREAM
+        else:
+            t = PcieType.RC_END if on_root else PcieType.ENDPOINT
+        return attrs.evolve(fn, acs=FULL_ACS, pcie_type=t)
+    return attrs.evolve(fn, acs=FULL_ACS)
+
+
+class AcsPath(NamedTuple):
+    """``pci_acs_path_enabled(start, NULL, REQ_ACS_FLAGS)`` with its provenance (R2.4).
+
+    Attributes:
+        isolated: every device from ``start`` to the root bus is ACS-enabled.
+        blocker: the first device on the path that is not (``None`` when
+            isolated).
+        certain: no unknown fact could change ``isolated``: it is isolated,
+            or some device on the path is certainly not ACS-enabled.
+    """
+
+    isolated: bool
+    blocker: PciFunction | None
+    certain: bool
+
+
+def acs_path(start: PciFunction, ctx: QuirkContext) -> AcsPath:
+    """R2.4 for ``REQ_ACS_FLAGS`` and no end device, with the device that blocks it.
+
+    The walk is ``start`` and :meth:`Topology.bridges_above` ``start``.
+    """
+    path = (start, *ctx.topology.bridges_above(start))
+    blocker: PciFunction | None = None
+    certain = False
+    for dev in path:
+        v = pci_acs_verdict(dev, REQ_ACS_FLAGS, ctx)
+        if not v.enabled:
+            blocker = blocker or dev
+            certain = certain or v.certain
+    return AcsPath(blocker is None, blocker, blocker is None or certain)
 
 
 def pci_acs_path_enabled(
@@ -87,48 +243,41 @@ def pci_acs_path_enabled(
 ) -> bool:
     """R2.4 ``pci_acs_path_enabled``: is every device from ``start`` up ACS-enabled?
 
-    Walks from ``start`` towards the root. Fails at the first device without
-    the ACS ``flags``. On reaching a device on a root bus, succeeds only if
-    ``end`` is ``None``. Succeeds after checking ``end`` itself.
+    Walks from ``start`` towards the root (:meth:`Topology.bridges_above`).
+    Fails at the first device without the ACS ``flags``. On reaching the
+    top of the path (a device on a root bus) it succeeds only if ``end`` is
+    ``None``, even when that device *is* ``end`` (the kernel tests
+    ``pci_is_root_bus`` before ``pdev == end``). Succeeds after checking
+    ``end`` itself below the top.
 
-    A bus with no ``self`` bridge below the root (an SR-IOV virtual bus) is
-    stepped over to its parent; the kernel never walks such a path (R2.4 model
-    note), so this is a documented choice, not observed behaviour.
+    An SR-IOV virtual bus has no ``self`` bridge: it is stepped over to its
+    parent; the kernel never walks such a path (R2.4 model note), so this is
+    a documented choice, not observed behaviour.
     """
-    topo = ctx.topology
     cache = ctx.path_cache if end is None and flags == REQ_ACS_FLAGS else None
-    if cache is not None and start.address in cache:
-        return cache[start.address]
+    if cache is not None:
+        known = cache.get(start.address)
+        if known is not None:
+            return known
+    above = ctx.topology.bridges_above(start)
     walked: list[PciFunction] = []
-    result: bool
-    dev: PciFunction | None = start
-    while True:
-        assert dev is not None
-        if cache is not None and dev.address in cache:
-            result = cache[dev.address]
-            break
+    result = end is None
+    for i, dev in enumerate((start, *above)):
+        if cache is not None:
+            known = cache.get(dev.address)
+            if known is not None:
+                result = known
+                break
         walked.append(dev)
         if not pci_acs_enabled(dev, flags, ctx):
             result = False
             break
-        dom, bus = dev.address.domain, dev.address.bus
-        if topo.is_root_bus(dom, bus):
+        if i == len(above):  # the top: pci_is_root_bus(pdev->bus)
             result = end is None
             break
         if end is not None and dev.address == end.address:
             result = True
             break
-        above = topo.bus_self(dom, bus)
-        while above is None:  # virtual bus: step to its parent bus
-            parent = topo.parent_bus(dom, bus)
-            if parent is None or topo.is_root_bus(dom, parent):
-                break
-            bus = parent
-            above = topo.bus_self(dom, bus)
-        if above is None:
-            result = end is None
-            break
-        dev = above
     if cache is not None:
         # With end=None the answer for every device walked past is the same
         # as for start: each one's own path is the tail of start's path.

@@ -32,37 +32,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import attrs
+
 from .._errors import UnknownDevice
 from .fwspec import StreamTree, pci_fwspec, platform_fwspec
-from .groups import AddLog, Grouping, GroupTable, device_sort_key
+from .groups import HOW_RULES, AddLog, Decision, Grouping, GroupTable, device_sort_key
 from .model import FwSpec, IommuKind, PciAddress, PciFunction, PlatformDevice, Topology
-from .pci_device_group import GroupingEnv, find_group
-from .quirks import DEFAULT_QUIRKS, QuirkContext, Quirks
+from .pci_device_group import GroupDecision, GroupingEnv, find_group, pci_device_group
+from .quirks import Quirks, make_context
 
-__all__ = ["CANONICAL", "canonical_groups", "make_context"]
+__all__ = ["CANONICAL", "canonical_groups"]
 
 CANONICAL = "canonical"
 
 Device = PciFunction | PlatformDevice
-
-
-def make_context(topology: Topology, quirks: Quirks | None = None) -> QuirkContext:
-    """The rule context for ``topology``: quirks and platform facts.
-
-    ``amd_ivrs`` (an ACPI IVRS table exists, which ``pci_quirk_amd_sb_acs``
-    requires) is true when an AMD-Vi instance is declared, or, when no
-    instance is declared, when an AMD host bridge (vendor 0x1022, class
-    0x0600) sits on a root bus -- an AMD x86 machine with its IOMMU on.
-    """
-    ivrs = any(i.kind is IommuKind.AMD_VI for i in topology.iommus)
-    if not topology.iommus:
-        ivrs = any(
-            f.vendor == 0x1022
-            and f.class_code >> 8 == 0x0600
-            and topology.is_root_bus(f.address.domain, f.address.bus)
-            for f in topology.functions
-        )
-    return QuirkContext(topology, quirks if quirks is not None else DEFAULT_QUIRKS, amd_ivrs=ivrs)
 
 
 def _device_order(topology: Topology, order: Iterable[str | PciAddress] | None) -> list[Device]:
@@ -101,6 +84,7 @@ def canonical_groups(
     *,
     quirks: Quirks | None = None,
     order: Iterable[str | PciAddress] | None = None,
+    record: bool = False,
 ) -> Grouping:
     """Group a whole topology the way Linux v6.15+ (and x86 always) does.
 
@@ -111,6 +95,9 @@ def canonical_groups(
             from a kernel log; devices not named follow in enumeration order.
             Group *membership* only depends on it where a child comes before
             its parent; group *ids* follow it.
+        record: keep every device's :class:`~iommugroups.Decision` in
+            :attr:`Grouping.decisions`: how it came to its group, with the
+            traced ``pci_device_group`` call (steps, links, ACS verdicts).
 
     Returns:
         The groups, with the ``pci <dev>: Adding to iommu group N`` lines.
@@ -121,17 +108,26 @@ def canonical_groups(
     True
     >>> print(g.log[0])
     pci 0000:00:00.0: Adding to iommu group 0
+    >>> d = canonical_groups(examples.desktop(), record=True).decisions["0000:02:00.0"]
+    >>> d.how, d.rule, d.via, [s.kind for s in d.pci.links]
+    ('upstream', 'R4.2', '0000:00:02.0', ['upstream-bridge'])
     """
     ctx = make_context(topology, quirks)
     env = GroupingEnv(ctx)
+    devices = _device_order(topology, order)
+    if not topology.iommus and not topology.platform_devices and not record:
+        return _implicit_iommu(devices, env)
+
     table = GroupTable()
     kinds = {i.name: i.kind for i in topology.iommus}
     streams = StreamTree()  # for SMMUv2 sharing and SMMUv3 clashes
     groups_by_addr: dict[PciAddress, int] = {}
+    decisions: dict[str, Decision] = {}
 
-    devices = _device_order(topology, order)
-    if not topology.iommus and not topology.platform_devices:
-        return _implicit_iommu(devices, env)
+    def ungrouped(name: str, why: str, rule: str = "R3.8") -> None:
+        table.ungrouped[name] = why
+        if record:
+            decisions[name] = Decision(name, None, "ungrouped", rule, why=why)
 
     for dev in devices:
         name = _name(dev)
@@ -143,29 +139,52 @@ def canonical_groups(
             spec = platform_fwspec(dev)
             bus = dev.bus
         if spec is None:
-            table.ungrouped[name] = "no IOMMU translates this device"
+            ungrouped(name, "no IOMMU translates this device")
             continue
         kind = kinds.get(spec.iommu)
         group: int | None = None
+        decision: Decision | None = None
         if kind is IommuKind.SMMU_V3:
             clash = streams.clash(spec, name)
             if clash is not None:  # R7.9
-                table.ungrouped[name] = (
-                    f"stream {clash[0]} already in tree from dev {clash[1]} (R7.9)"
+                ungrouped(
+                    name, f"stream {clash[0]} already in tree from dev {clash[1]} (R7.9)", "R7.9"
                 )
                 continue
         elif kind is IommuKind.SMMU_V2:  # R1.7
             owners = streams.groups(spec, table.member_of)
             if len(owners) > 1:
-                table.ungrouped[name] = (
-                    "its stream-match entries belong to different groups (-EINVAL, R1.7)"
+                ungrouped(
+                    name,
+                    "its stream-match entries belong to different groups (-EINVAL, R1.7)",
+                    "R1.7",
                 )
                 continue
             if owners:
                 (group,) = owners
+                if record:
+                    shared = streams.shared(spec, name, table.member_of, group)
+                    assert shared is not None
+                    decision = Decision(
+                        name,
+                        group,
+                        "stream-sharing",
+                        "R1.7",
+                        shared[0],
+                        None,
+                        spec.iommu,
+                        shared[1],
+                    )
         if group is None:
             if isinstance(dev, PciFunction):
-                group = find_group(dev, groups_by_addr, env)[0]
+                if record:
+                    dec = pci_device_group(dev, groups_by_addr, env, trace=True)
+                    group = dec.group
+                    decision = _pci_decision(name, dec)
+                else:
+                    group = find_group(dev, groups_by_addr, env)[0]
+            elif record:
+                decision = Decision(name, None, "generic", "R1.5")
             if group is None:  # R4.4 / R1.5 generic_device_group
                 group = table.new_group()
         if isinstance(dev, PciFunction):
@@ -173,8 +192,19 @@ def canonical_groups(
             groups_by_addr[dev.address] = group
         else:
             table.add(name, group, bus)
+        if decision is not None:
+            decisions[name] = attrs.evolve(decision, group=group)
         streams.add(spec, name)
-    return table.snapshot(CANONICAL)
+    return table.snapshot(CANONICAL, decisions)
+
+
+def _pci_decision(name: str, dec: GroupDecision) -> Decision:
+    """The :class:`Decision` a ``pci_device_group`` call made (the group is set by the caller)."""
+    via = str(dec.via) if dec.via is not None else None
+    rule = HOW_RULES[dec.step]
+    if dec.step == "alias" and via != name:
+        rule = "R3.4"  # the DMA of a device behind a bridge carries the bridge's id
+    return Decision(name, dec.group, dec.step, rule, via if dec.step != "new" else None, dec)
 
 
 def _implicit_iommu(devices: list[Device], env: GroupingEnv) -> Grouping:
@@ -182,8 +212,9 @@ def _implicit_iommu(devices: list[Device], env: GroupingEnv) -> Grouping:
 
     The same rules as the general loop (every PCI device translated), for a
     topology with no platform devices and no declared IOMMU instance,
-    without the firmware bookkeeping: the path grouping a large x86 machine
-    takes. Ids are dense because nothing is released (R1.1, R1.2).
+    without the firmware bookkeeping or the recording: the path grouping a
+    large x86 machine takes. Ids are dense because nothing is released
+    (R1.1, R1.2).
     """
     groups_by_addr: dict[PciAddress, int] = {}
     log_devices: list[str] = []

@@ -93,6 +93,23 @@ class StreamTree:
             if (other := self._holder.get((spec.iommu, sid))) is not None and other in member_of
         }
 
+    def shared(
+        self, spec: FwSpec, device: str, member_of: Mapping[str, int], group: int
+    ) -> tuple[str, tuple[int, ...]] | None:
+        """R1.7: a device of ``group`` holding one of ``spec``'s stream ids, and the ids it holds.
+
+        The first such holder in ``spec``'s stream-id order; ``None`` when none.
+        """
+        for sid in spec.stream_ids:
+            owner = self._holder.get((spec.iommu, sid))
+            if owner is None or owner == device or member_of.get(owner) != group:
+                continue
+            ids = sorted(
+                {s for s in spec.stream_ids if self._holder.get((spec.iommu, s)) == owner}
+            )
+            return owner, tuple(ids)
+        return None
+
     def add(self, spec: FwSpec, device: str) -> None:
         """Register ``spec``'s stream ids for ``device`` (ids already held stay so)."""
         for sid in spec.stream_ids:

@@ -19,8 +19,17 @@ import attrs
 
 from .._errors import InvalidAddress
 from .model import PciAddress
+from .pci_device_group import GroupDecision
 
-__all__ = ["Grouping", "GroupTable", "IdAllocator", "LogLine", "device_sort_key"]
+__all__ = [
+    "HOW_RULES",
+    "Decision",
+    "Grouping",
+    "GroupTable",
+    "IdAllocator",
+    "LogLine",
+    "device_sort_key",
+]
 
 
 #: The version of :meth:`Grouping.to_json`'s document.
@@ -156,23 +165,82 @@ def _log_converter(value: Iterable[LogLine]) -> Sequence[LogLine]:
     return value if isinstance(value, AddLog) else tuple(value)
 
 
+#: How a device can come to its group (:attr:`Decision.how`), with the rule.
+HOW_RULES = {
+    "alias": "R4.1",  # its own id, or a DMA alias, already had the group
+    "upstream": "R4.2",  # a non-isolated bridge above it had the group
+    "alias-group": "R5.1",  # a DMA-alias peer of pdev had it
+    "function-alias": "R5.2",  # a non-isolated function of pdev's slot had it
+    "new": "R4.4",  # nothing found: a new group
+    "generic": "R1.5",  # a platform device: generic_device_group
+    "stream-sharing": "R1.7",  # SMMUv2: a stream id shared with a grouped device
+    "ungrouped": "R3.8",  # no group: no IOMMU translates it, or a refusal
+}
+
+
+@attrs.frozen
+class Decision:
+    """How one device came to its group (or to none) in one grouping run.
+
+    Recorded by :func:`~iommugroups.canonical_groups` with ``record=True``
+    and read by ``explain``, ``show`` and ``check``, so that the reason they
+    give is the decision that was made.
+
+    Attributes:
+        device: the device's name (``dddd:bb:dd.f`` or a platform name).
+        group: its group, ``None`` when it got none.
+        how: a key of :data:`HOW_RULES`: ``pci_device_group``'s step
+            (``"alias"``, ``"upstream"``, ``"alias-group"``,
+            ``"function-alias"``, ``"new"``), ``"generic"``,
+            ``"stream-sharing"`` or ``"ungrouped"``.
+        rule: the rule that decided (``"alias"`` through a bridge's
+            requester id is R3.4; an ``"ungrouped"`` device's rule is the one
+            its ``why`` names, else R3.8).
+        via: the device whose group it joined (``None`` for a new group,
+            ``"generic"`` and ``"ungrouped"``).
+        pci: the traced ``pci_device_group`` call that decided, for a PCI
+            device grouped by it.
+        iommu: for ``"stream-sharing"``, the SMMUv2 instance.
+        streams: for ``"stream-sharing"``, the stream ids it shares with ``via``.
+        why: for ``"ungrouped"``, why it has no group.
+    """
+
+    device: str
+    group: int | None
+    how: str
+    rule: str
+    via: str | None = None
+    pci: GroupDecision | None = None
+    iommu: str | None = None
+    streams: tuple[int, ...] = ()
+    why: str = ""
+
+
 @attrs.frozen
 class Grouping:
-    """The IOMMU groups of a topology, as a strategy computed them.
+    """The IOMMU groups of a topology: computed by a strategy, or read from a kernel.
 
     Attributes:
         groups: group id -> member device names, sorted (PCI devices by
             address as ``dddd:bb:dd.f``, then other devices by name).
-        log: the ``Adding to iommu group`` lines, in the order devices joined.
+        log: the ``Adding to iommu group`` lines, in the order devices joined
+            (for groups read from a kernel log, the log's lines).
         ungrouped: devices that got no group -> why (e.g. no IOMMU
             translates them, R7.9 stream-id clash).
-        strategy: the strategy's name.
+        strategy: the strategy's name (``""`` for groups a kernel made).
+        source: for groups a kernel made, the format they were read from
+            (``"listing"``, ``"dmesg"``, ``"sysfs"``, ...).
+        decisions: per device, how it came to its group, when the grouping
+            was asked to record them (``canonical_groups(record=True)``);
+            empty otherwise. Not part of equality.
     """
 
     groups: Mapping[int, tuple[str, ...]]
     log: Sequence[LogLine] = attrs.field(default=(), converter=_log_converter)
     ungrouped: Mapping[str, str] = attrs.field(factory=dict)
     strategy: str = ""
+    source: str = ""
+    decisions: Mapping[str, Decision] = attrs.field(factory=dict, eq=False, repr=False, hash=False)
     _member_of: dict[str, int] | None = attrs.field(
         init=False, default=None, eq=False, repr=False, hash=False
     )
@@ -267,8 +335,8 @@ class GroupTable:
             del self.members[g]
             self.ida.free(g)
 
-    def snapshot(self, strategy: str) -> Grouping:
-        """The immutable :class:`Grouping` of the current state."""
+    def snapshot(self, strategy: str, decisions: Mapping[str, Decision] | None = None) -> Grouping:
+        """The immutable :class:`Grouping` of the current state (with ``decisions``)."""
         addresses = self._addresses
 
         def key(name: str) -> tuple[int, tuple[int, int, int, int], str]:
@@ -280,4 +348,5 @@ class GroupTable:
             log=tuple(x for x in self.log if isinstance(x, LogLine)),
             ungrouped=dict(self.ungrouped),
             strategy=strategy,
+            decisions=decisions if decisions is not None else {},
         )

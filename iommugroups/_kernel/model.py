@@ -22,6 +22,8 @@ import attrs
 from .._errors import InvalidAddress, TopologyError, UnknownDevice
 
 __all__ = [
+    "FULL_ACS",
+    "REQ_ACS_FLAGS",
     "Acs",
     "AcsFlags",
     "FwSpec",
@@ -190,6 +192,11 @@ class AcsFlags(enum.Flag):
         return "|".join(parts) if parts else "-"
 
 
+#: R2.1: the ACS controls IOMMU grouping requires for isolation, ``SV|RR|CR|UF``
+#: (0x1d; ``REQ_ACS_FLAGS`` of ``drivers/iommu/iommu.c``).
+REQ_ACS_FLAGS = AcsFlags.SV | AcsFlags.RR | AcsFlags.CR | AcsFlags.UF
+
+
 class PcieType(enum.IntEnum):
     """PCIe device/port type (the PCIe capability's type field)."""
 
@@ -215,6 +222,11 @@ class Acs:
     ctrl: AcsFlags = attrs.field(converter=AcsFlags)
 
 
+#: An ACS capability with every required control implemented and enabled: the
+#: most isolating reading of a capability that could not be read.
+FULL_ACS = Acs(cap=REQ_ACS_FLAGS, ctrl=REQ_ACS_FLAGS)
+
+
 @attrs.frozen
 class SriovCapability:
     """The parts of an SR-IOV capability that place VFs (PCIe SR-IOV spec 9.3.3).
@@ -231,6 +243,50 @@ class SriovCapability:
     def vf_rid(self, pf_rid: int, index: int) -> int:
         """Routing id of VF ``index`` (0-based), as ``pci_iov_virtfn_bus/devfn``."""
         return pf_rid + self.offset + index * self.stride
+
+    def vf_address(self, pf: PciAddress, index: int) -> PciAddress | None:
+        """Where VF ``index`` (0-based) of the PF at ``pf`` sits.
+
+        ``None`` when its routing id lies past bus 0xff (the kernel's
+        ``pci_iov_virtfn_bus`` would need a bus number that does not exist).
+
+        >>> cap = SriovCapability(total_vfs=8, num_vfs=2, offset=2, stride=1, vf_device=0x1018)
+        >>> cap.vf_address(PciAddress.parse("0000:11:00.0"), 1)
+        PciAddress('0000:11:00.3')
+        """
+        rid = self.vf_rid(pf.rid, index)
+        if rid > 0xFFFF:
+            return None
+        return PciAddress.from_devfn(pf.domain, rid >> 8, rid & 0xFF)
+
+    def vf_addresses(self, pf: PciAddress, count: int | None = None) -> tuple[PciAddress, ...]:
+        """The addresses of VFs ``0 .. count - 1`` (default ``total_vfs``), in index order.
+
+        Stops at the first one past bus 0xff.
+        """
+        out: list[PciAddress] = []
+        for index in range(self.total_vfs if count is None else count):
+            addr = self.vf_address(pf, index)
+            if addr is None:
+                break
+            out.append(addr)
+        return tuple(out)
+
+    def vf_index(self, pf: PciAddress, vf: PciAddress, count: int | None = None) -> int | None:
+        """Which VF of the PF at ``pf`` sits at ``vf`` (0-based), among the first ``count``.
+
+        ``count`` defaults to ``total_vfs``. ``None`` when no VF sits there.
+        """
+        if vf.domain != pf.domain:
+            return None
+        limit = self.total_vfs if count is None else count
+        delta = vf.rid - self.vf_rid(pf.rid, 0)
+        if delta < 0 or limit <= 0:
+            return None
+        if self.stride == 0:
+            return 0 if delta == 0 else None
+        index, rem = divmod(delta, self.stride)
+        return index if rem == 0 and index < limit else None
 
 
 #: Header types (low 7 bits of config offset 0x0e).
@@ -494,6 +550,51 @@ class Topology:
         """Functions on one bus, in device-add order."""
         return self._index.on_bus.get((domain, bus), ())
 
+    def bridges_above(self, device: PciFunction | PciAddress) -> tuple[PciFunction, ...]:
+        """The bridges above ``device``, nearest first, up to the one on its root bus.
+
+        Each is the ``bus->self`` of a bus on the way up: the path that
+        ``pci_acs_path_enabled`` (R2.4), the bridge aliases of
+        ``pci_for_each_dma_alias`` (R3.4) and the upstream walk of
+        ``pci_device_group`` (R4.2) follow. An SR-IOV virtual bus has no
+        ``self``; it is stepped over to its parent, the PF's bus. Empty for a
+        device on a root bus.
+
+        >>> from iommugroups import examples
+        >>> [str(b) for b in examples.desktop().bridges_above(PciAddress.parse("09:00.0"))]
+        ['0000:07:09.0', '0000:06:00.0', '0000:00:03.0']
+        """
+        a = device.address if isinstance(device, PciFunction) else device
+        return self._index.bridges_above(a.domain, a.bus)
+
+    def upstream_bridge(self, device: PciFunction | PciAddress) -> PciFunction | None:
+        """The nearest bridge above ``device`` (virtual buses stepped over), if any."""
+        chain = self.bridges_above(device)
+        return chain[0] if chain else None
+
+    def child_buses(self, domain: int, bus: int) -> tuple[int, ...]:
+        """The buses whose parent is ``bus``: bridges' secondary buses and virtual buses."""
+        return self._index.child_buses.get((domain, bus), ())
+
+    def functions_below(self, domain: int, bus: int) -> tuple[PciFunction, ...]:
+        """Every function on ``bus`` and on every bus below it, bus by bus (depth first)."""
+        out: list[PciFunction] = []
+        stack = [bus]
+        while stack:
+            b = stack.pop()
+            out.extend(self.devices_on_bus(domain, b))
+            stack.extend(reversed(self.child_buses(domain, b)))
+        return tuple(out)
+
+    def subtree(self, bridge: PciFunction) -> tuple[PciFunction, ...]:
+        """Everything below a bridge (on its secondary bus and below); empty for others.
+
+        SR-IOV VFs of a PF below it are included, wherever their virtual bus is.
+        """
+        if not bridge.is_bridge or bridge.secondary_bus is None:
+            return ()
+        return self.functions_below(bridge.address.domain, bridge.secondary_bus)
+
     def is_multifunction(self, fn: PciFunction) -> bool:
         """``pdev->multifunction`` as the kernel sets it (R5.6).
 
@@ -549,6 +650,33 @@ class _Index:
     order: tuple[PciFunction, ...]
     pos: dict[PciAddress, int]
     vfs: dict[PciAddress, tuple[PciFunction, ...]]
+    child_buses: dict[tuple[int, int], tuple[int, ...]]
+    chains: dict[tuple[int, int], tuple[PciFunction, ...]]
+
+    def bridges_above(self, domain: int, bus: int) -> tuple[PciFunction, ...]:
+        """The bridges above a device on ``bus``, nearest first (memoised per bus)."""
+        key = (domain, bus)
+        chain = self.chains.get(key)
+        if chain is not None:
+            return chain
+        # Walk up to the first bus already known, then fill in on the way back.
+        path: list[tuple[int, int]] = []
+        while chain is None:
+            path.append(key)
+            parent = self.bus_parent.get(key)
+            if parent is None:  # a root bus
+                chain = ()
+                self.chains[key] = chain
+                path.pop()
+                break
+            key = (domain, parent)
+            chain = self.chains.get(key)
+        for k in reversed(path):
+            br = self.bus_self.get(k)
+            chain = (br, *chain) if br is not None else chain
+            self.chains[k] = chain
+        assert chain is not None
+        return chain
 
     @classmethod
     def build(cls, topo: Topology) -> _Index:
@@ -707,6 +835,9 @@ class _Index:
         for pf in list(order):
             order.extend(vfs_sorted.get(pf.address, ()))
         pos = {f.address: i for i, f in enumerate(order)}
+        children: dict[tuple[int, int], set[int]] = {}
+        for (dom, bus), parent in bus_parent.items():
+            children.setdefault((dom, parent), set()).add(bus)
         return cls(
             by_addr=by_addr,
             bus_self=bus_self,
@@ -715,4 +846,6 @@ class _Index:
             order=tuple(order),
             pos=pos,
             vfs=vfs_sorted,
+            child_buses={k: tuple(sorted(v)) for k, v in children.items()},
+            chains={},
         )

@@ -3,51 +3,126 @@
 Models ``drivers/iommu/iommu.c`` ``pci_device_group()`` with its helpers
 ``get_pci_alias_or_group``, ``get_pci_alias_group`` and
 ``get_pci_function_alias_group``, unchanged in structure from about v4.4 to
-at least v6.15 (R4). The function is faithful to one call: its input says
+at least v7.3 (R4). The function is faithful to one call: its input says
 which devices *already* hold which group (R4.5: a device that has not been
 through IOMMU probe is invisible), and it returns either the group found or
 "allocate a new one" (R4.4). Strategies decide the order of calls.
 
 With ``trace=True`` every decision is recorded as a :class:`Step` naming the
-rule id, so ``explain`` can tell the story without re-deriving it.
+rule id, the kind of step, the devices it went from and to, and the ACS
+verdict (register bits or quirk) that decided; :attr:`GroupDecision.links`
+keeps the chain of steps that led to the group found. Analyses (``explain``,
+``show``, ``check``) read these records instead of working the rules out
+again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Protocol
+from typing import NamedTuple
 
 import attrs
 
-from .acs import REQ_ACS_FLAGS, pci_acs_enabled, pci_acs_path_enabled
+from .acs import (
+    AcsPath,
+    AcsVerdict,
+    acs_path,
+    pci_acs_enabled,
+    pci_acs_path_enabled,
+    pci_acs_verdict,
+)
 from .alias import dma_alias_mask, topology_aliases
-from .model import PciAddress, PciFunction, Topology
+from .model import REQ_ACS_FLAGS, PciAddress, PciFunction, Topology
 from .quirks import QuirkContext
 
-__all__ = ["GroupDecision", "GroupingEnv", "Step", "find_group", "pci_device_group"]
+__all__ = ["STEP_KINDS", "GroupDecision", "GroupingEnv", "Step", "find_group", "pci_device_group"]
 
 
-class _Note(Protocol):
-    def __call__(
-        self, rule: str, dev: PciFunction, text: str, group: int | None = None, /
-    ) -> None: ...
+def _rid(rid: int) -> str:
+    return f"{rid >> 8:02x}:{(rid >> 3) & 0x1F:02x}.{rid & 7}"
 
 
-@attrs.frozen
-class Step:
+def _found(group: int | None, has: str, lacks: str) -> str:
+    return has.format(group) if group is not None else lacks
+
+
+class Step(NamedTuple):
     """One rule application inside :func:`pci_device_group`.
 
     Attributes:
-        rule: the spec rule id (``"R4.2"``, ``"R5.2"``, ...).
-        device: the device the rule looked at.
-        text: what happened, in words.
-        group: the group found there, if any.
+        rule: the rule id (``"R4.2"``, ``"R5.2"``, ...).
+        kind: what the step did (:data:`STEP_KINDS`).
+        device: the device the rule looked at: for a link, where it leads
+            (the alias bridge, the bridge above, the peer); for
+            ``"isolated-stop"`` the isolated bridge.
+        origin: for a link (and ``"isolated-stop"``), the device it starts
+            from: the device being grouped, or the ``pdev`` the walk had
+            reached.
+        group: the group found at the device looked at, if any.
+        rid: the requester id of an alias step (R3.3, R3.4).
+        acs: the ACS verdict that decided (register bits, quirk, unknown
+            facts): of the peer for ``"function-peer"``, of the device for
+            ``"function-alias"``.
+        path: for a bridge of the upstream walk, its R2.4 path to the root
+            (``"upstream-bridge"``: not isolated, with the device that blocks
+            it; ``"isolated-stop"``: isolated).
     """
 
     rule: str
+    kind: str
     device: PciAddress
-    text: str
+    origin: PciAddress | None = None
     group: int | None = None
+    rid: int | None = None
+    acs: AcsVerdict | None = None
+    path: AcsPath | None = None
+
+    @property
+    def text(self) -> str:
+        """The step in words."""
+        kind, dev, g = self.kind, self.device, self.group
+        if kind == "own-id":
+            return f"own requester id {_rid(dev.rid)}" + _found(
+                g, ": already in group {}", ": no group yet"
+            )
+        if kind in ("devfn-alias", "bridge-alias"):
+            rid = self.rid if self.rid is not None else dev.rid
+            return f"DMA alias {_rid(rid)} via {dev}" + _found(
+                g, ": already in group {}", ": no group yet"
+            )
+        if kind == "upstream-bridge":
+            return f"bridge {dev}: path to the root not ACS-isolated" + _found(
+                g, "; it is in group {}", "; it has no group yet"
+            )
+        if kind == "isolated-stop":
+            return f"bridge {dev}: path to the root is ACS-isolated; stop"
+        if kind == "in-group":
+            return f"{dev} is in group {g}"
+        if kind == "dma-alias-peer":
+            return f"{dev} and {self.origin} are DMA aliases of each other (R3.6)"
+        if kind == "function-alias":
+            return (
+                f"{dev} is a function of a multifunction device without ACS isolation "
+                "(SV|RR|CR|UF): its slot's non-isolated functions are looked at"
+            )
+        if kind == "function-peer":
+            return f"{self.origin} and {dev} are non-isolated functions of one slot (R5.2)"
+        return "no existing group found: allocate a new one"
+
+
+#: The kinds of :class:`Step`, in the order ``pci_device_group`` can take them.
+STEP_KINDS = (
+    "own-id",  # R4.1: the device's own requester id
+    "devfn-alias",  # R4.1, R3.3: a devfn alias on its own bus
+    "bridge-alias",  # R4.1, R3.4: a bridge's requester id its DMA carries
+    "upstream-bridge",  # R4.2: a bridge whose path to the root is not isolated
+    "isolated-stop",  # R4.2: the walk stops below an isolated bridge
+    "in-group",  # R5.1: pdev (or a peer) already has a group
+    "dma-alias-peer",  # R5.1, R3.6: two devices of one bus alias each other
+    "function-alias",  # R5.2: pdev is multifunction and not ACS-isolated
+    "function-peer",  # R5.2: a non-isolated function of pdev's slot
+    "new-group",  # R4.4: nothing found
+)
 
 
 @attrs.frozen
@@ -64,6 +139,16 @@ class GroupDecision:
         pdev: the device steps 3-4 ran on (R4.3): the device itself, its
             topmost aliasing bridge, or the highest non-isolated bridge.
         steps: the trace (empty unless asked for).
+        links: the steps that lead from the device to ``via``, each from its
+            ``origin`` to its ``device``, in order: a ``"bridge-alias"``
+            (R3.4), ``"upstream-bridge"`` steps (R4.2), then
+            ``"dma-alias-peer"`` (R5.1) and ``"function-peer"`` (R5.2) steps;
+            for a new group, the links of the walk up to ``pdev`` (empty
+            unless traced).
+        walked: the bridges the whole upward walk passes (R4.2), whether or
+            not the call went that far (empty unless traced).
+        stop: the ACS-isolated bridge the walk stops below (``None``: it
+            reaches a root bus; unset unless traced).
     """
 
     device: PciAddress
@@ -72,6 +157,9 @@ class GroupDecision:
     step: str
     pdev: PciAddress
     steps: tuple[Step, ...] = ()
+    links: tuple[Step, ...] = ()
+    walked: tuple[PciAddress, ...] = ()
+    stop: PciAddress | None = None
 
 
 #: Per device: (aliases after its own id, bridges step 2 walks past, isolated stop).
@@ -112,8 +200,10 @@ class GroupingEnv:
         "_cand",
         "_chain",
         "_masks",
+        "_paths",
         "_plans",
         "_up",
+        "_verdicts",
         "ctx",
         "topology",
     )
@@ -122,6 +212,8 @@ class GroupingEnv:
         self.ctx = ctx
         self.topology: Topology = ctx.topology
         self._acs: dict[PciAddress, bool] = {}
+        self._verdicts: dict[PciAddress, AcsVerdict] = {}
+        self._paths: dict[PciAddress, AcsPath] = {}
         self._chain: dict[tuple[int, int], tuple[tuple[PciFunction, int], ...]] = {}
         self._up: dict[tuple[int, int], tuple[tuple[PciFunction, ...], PciFunction | None]] = {}
         self._cand: dict[PciAddress, tuple[PciFunction, ...]] = {}
@@ -144,6 +236,22 @@ class GroupingEnv:
             verdict = pci_acs_enabled(fn, REQ_ACS_FLAGS, self.ctx)
             self._acs[fn.address] = verdict
         return verdict
+
+    def acs_verdict(self, fn: PciFunction) -> AcsVerdict:
+        """:func:`pci_acs_verdict` of ``fn`` for ``REQ_ACS_FLAGS``, cached (R2.3)."""
+        verdict = self._verdicts.get(fn.address)
+        if verdict is None:
+            verdict = pci_acs_verdict(fn, REQ_ACS_FLAGS, self.ctx)
+            self._verdicts[fn.address] = verdict
+        return verdict
+
+    def acs_path(self, fn: PciFunction) -> AcsPath:
+        """:func:`acs_path` of ``fn`` (R2.4 with the device that blocks it), cached."""
+        path = self._paths.get(fn.address)
+        if path is None:
+            path = acs_path(fn, self.ctx)
+            self._paths[fn.address] = path
+        return path
 
     def alias_mask(self, fn: PciFunction) -> frozenset[int]:
         """``dma_alias_mask(fn)`` (R3.3, R3.5), computed once per topology.
@@ -192,22 +300,15 @@ class GroupingEnv:
         Returns the bridges the walk moves ``pdev`` through, in order (each
         one's path to the root is not ACS-isolated), and the bridge it stopped
         at because its path *is* isolated (``None`` if it reached the root).
-        Virtual buses are skipped.
+        The bridges are :meth:`Topology.bridges_above` (virtual buses skipped).
         """
         key = (domain, bus)
         memo = self._up.get(key)
         if memo is not None:
             return memo
-        topo = self.topology
         walked: list[PciFunction] = []
         stop: PciFunction | None = None
-        while not topo.is_root_bus(domain, bus):
-            br = topo.bus_self(domain, bus)
-            parent = topo.parent_bus(domain, bus)
-            assert parent is not None
-            bus = parent
-            if br is None:  # virtual bus: skipped
-                continue
+        for br in self.topology._index.bridges_above(domain, bus):
             if self.acs_path_enabled(br):
                 stop = br
                 break
@@ -281,6 +382,17 @@ class GroupingEnv:
         )
 
 
+class _Record:
+    """What a traced call records: every step, and the chain of links to ``via``."""
+
+    __slots__ = ("env", "links", "steps")
+
+    def __init__(self, env: GroupingEnv) -> None:
+        self.env = env
+        self.steps: list[Step] = []
+        self.links: list[Step] = []
+
+
 def pci_device_group(
     fn: PciFunction,
     groups: Mapping[PciAddress, int],
@@ -295,25 +407,29 @@ def pci_device_group(
         groups: devices that already hold a group (R4.5: all others are
             invisible), by address.
         env: the topology's :class:`GroupingEnv`.
-        trace: record every rule application in ``GroupDecision.steps``.
+        trace: record every rule application (:attr:`GroupDecision.steps`),
+            the links to the group found and the whole upward walk.
 
     Returns:
         The decision. ``decision.group is None`` means step 5: the caller
         allocates a new group id (R1.1) and adds only ``fn`` to it (R4.4).
     """
-    steps: _Steps | None = None
-    note: _Note = _no_note
-    if trace:
-        steps = _Steps()
-        note = steps.append_step
-    group, via, step, pdev = find_group(fn, groups, env, steps, note)
+    rec = _Record(env) if trace else None
+    group, via, step, pdev = find_group(fn, groups, env, rec)
+    via_addr = via.address if via is not None else None
+    if rec is None:
+        return GroupDecision(fn.address, group, via_addr, step, pdev.address)
+    _aliases, walked, stop = env.plan(fn)
     return GroupDecision(
         fn.address,
         group,
-        via.address if via is not None else None,
+        via_addr,
         step,
         pdev.address,
-        tuple(steps) if steps is not None else (),
+        tuple(rec.steps),
+        tuple(rec.links),
+        tuple(b.address for b in walked),
+        stop.address if stop is not None else None,
     )
 
 
@@ -321,27 +437,17 @@ def find_group(
     fn: PciFunction,
     groups: Mapping[PciAddress, int],
     env: GroupingEnv,
-    steps: list[Step] | None = None,
-    note: _Note | None = None,
+    rec: _Record | None = None,
 ) -> tuple[int | None, PciFunction | None, str, PciFunction]:
     """The body of :func:`pci_device_group`: ``(group, via, step, pdev)``.
 
-    For strategies that only need the answer; ``steps``/``note`` record the
-    trace when given.
+    For strategies that only need the answer; ``rec`` records the trace.
     """
-    if note is None:
-        note = _no_note
     # Step 1 (R4.1): the DMA-alias walk; pdev = the last device the callback saw.
     a = fn.address
     g = groups.get(a)
-    if steps is not None:
-        note(
-            "R4.1",
-            fn,
-            f"own requester id {a.bus:02x}:{a.device:02x}.{a.function}"
-            + (f": already in group {g}" if g is not None else ": no group yet"),
-            g,
-        )
+    if rec is not None:
+        rec.steps.append(Step("R4.1", "own-id", a, group=g))
     if g is not None:
         return g, fn, "alias", fn
     aliases, walked, stop = env.plan(fn)
@@ -349,56 +455,46 @@ def find_group(
     for who, rid in aliases:
         pdev = who
         g = groups.get(who.address)
-        if steps is not None:
-            note(
-                "R4.1",
-                who,
-                f"DMA alias {rid >> 8:02x}:{(rid >> 3) & 0x1F:02x}.{rid & 7} via {who.address}"
-                + (f": already in group {g}" if g is not None else ": no group yet"),
-                g,
-            )
+        if rec is not None:
+            if who is fn:  # R3.3: a devfn alias on its own bus
+                rec.steps.append(Step("R4.1", "devfn-alias", a, group=g, rid=rid))
+            else:  # R3.4: the bridge's requester id
+                rec.steps.append(Step("R4.1", "bridge-alias", who.address, a, g, rid))
         if g is not None:
+            if rec is not None and who is not fn:
+                rec.links.append(rec.steps[-1]._replace(rule="R3.4"))
             return g, who, "alias", who
+    if rec is not None and pdev is not fn:  # the walk goes on from the alias bridge
+        rec.links.append(Step("R3.4", "bridge-alias", pdev.address, a, None, aliases[-1][1]))
 
     # Step 2 (R4.2): walk up while the bridge's path to the root is not ACS-isolated.
     for br in walked:
-        pdev = br
         g = groups.get(br.address)
-        if steps is not None:
-            note(
-                "R4.2",
-                br,
-                f"bridge {br.address}: path to the root not ACS-isolated"
-                + (f"; it is in group {g}" if g is not None else "; it has no group yet"),
-                g,
+        if rec is not None:
+            step = Step(
+                "R4.2", "upstream-bridge", br.address, pdev.address, g, path=env.acs_path(br)
             )
+            rec.steps.append(step)
+            rec.links.append(step)
+        pdev = br
         if g is not None:
             return g, br, "upstream", pdev
-    if stop is not None and steps is not None:
-        note("R4.2", stop, f"bridge {stop.address}: path to the root is ACS-isolated; stop")
+    if rec is not None and stop is not None:
+        rec.steps.append(
+            Step("R4.2", "isolated-stop", stop.address, pdev.address, path=env.acs_path(stop))
+        )
 
     # Step 3 (R5.1) and step 4 (R5.2) on the final pdev (R4.3), one bitmap (R5.3).
     devfns: set[int] = set()
-    hit = _alias_group(pdev, devfns, groups, env, note)
+    hit = _alias_group(pdev, devfns, groups, env, rec)
     if hit is not None:
         return hit[0], hit[1], "alias-group", pdev
-    hit = _function_alias_group(pdev, devfns, groups, env, note)
+    hit = _function_alias_group(pdev, devfns, groups, env, rec)
     if hit is not None:
         return hit[0], hit[1], "function-alias", pdev
-    if steps is not None:
-        note("R4.4", fn, "no existing group found: allocate a new one")
+    if rec is not None:
+        rec.steps.append(Step("R4.4", "new-group", a))
     return None, None, "new", pdev
-
-
-class _Steps(list[Step]):
-    def append_step(
-        self, rule: str, dev: PciFunction, text: str, group: int | None = None, /
-    ) -> None:
-        self.append(Step(rule, dev.address, text, group))
-
-
-def _no_note(rule: str, dev: PciFunction, text: str, group: int | None = None, /) -> None:
-    return None
 
 
 def _alias_group(
@@ -406,7 +502,7 @@ def _alias_group(
     devfns: set[int],
     groups: Mapping[PciAddress, int],
     env: GroupingEnv,
-    note: _Note,
+    rec: _Record | None,
 ) -> tuple[int, PciFunction] | None:
     """R5.1 ``get_pci_alias_group``."""
     devfn = pdev.address.devfn
@@ -414,20 +510,22 @@ def _alias_group(
         return None
     devfns.add(devfn)
     g = groups.get(pdev.address)
-    tracing = note is not _no_note  # do not format trace text nobody reads
     if g is not None:
-        if tracing:
-            note("R5.1", pdev, f"{pdev.address} is in group {g}", g)
+        if rec is not None:
+            rec.steps.append(Step("R5.1", "in-group", pdev.address, group=g))
         return g, pdev
     for t in env.alias_candidates(pdev):
-        if tracing:
-            note("R5.1", t, f"{t.address} and {pdev.address} are DMA aliases of each other (R3.6)")
-        hit = _alias_group(t, devfns, groups, env, note)
+        if rec is not None:
+            link = Step("R5.1", "dma-alias-peer", t.address, pdev.address)
+            rec.steps.append(link)
+            rec.links.append(link)
+        hit = _alias_group(t, devfns, groups, env, rec)
+        if hit is None:
+            hit = _function_alias_group(t, devfns, groups, env, rec)
         if hit is not None:
             return hit
-        hit = _function_alias_group(t, devfns, groups, env, note)
-        if hit is not None:
-            return hit
+        if rec is not None:
+            rec.links.pop()
     return None
 
 
@@ -436,22 +534,25 @@ def _function_alias_group(
     devfns: set[int],
     groups: Mapping[PciAddress, int],
     env: GroupingEnv,
-    note: _Note,
+    rec: _Record | None,
 ) -> tuple[int, PciFunction] | None:
     """R5.2 ``get_pci_function_alias_group``."""
     if not env.topology.is_multifunction(pdev) or env.acs_enabled(pdev):
         return None
-    if note is not _no_note:
-        note(
-            "R5.2",
-            pdev,
-            f"{pdev.address} is a function of a multifunction device without ACS isolation "
-            "(SV|RR|CR|UF): its slot's non-isolated functions are looked at",
+    if rec is not None:
+        rec.steps.append(
+            Step("R5.2", "function-alias", pdev.address, acs=rec.env.acs_verdict(pdev))
         )
     for t in env.slot_peers(pdev):
         if env.acs_enabled(t):
             continue
-        hit = _alias_group(t, devfns, groups, env, note)
+        if rec is not None:
+            rec.links.append(
+                Step("R5.2", "function-peer", t.address, pdev.address, acs=env.acs_verdict(t))
+            )
+        hit = _alias_group(t, devfns, groups, env, rec)
         if hit is not None:
             return hit
+        if rec is not None:
+            rec.links.pop()
     return None

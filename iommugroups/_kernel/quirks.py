@@ -75,15 +75,12 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import attrs
 
 from . import quirk_tables as T
-from .model import AcsFlags, PciAddress, PcieType, PciFunction
-
-if TYPE_CHECKING:
-    from .model import Topology
+from .model import REQ_ACS_FLAGS, AcsFlags, IommuKind, PciAddress, PcieType, PciFunction, Topology
 
 __all__ = [
     "DEFAULT_QUIRKS",
@@ -95,11 +92,10 @@ __all__ = [
     "DmaAliasQuirk",
     "QuirkContext",
     "Quirks",
+    "make_context",
     "pci_acs_ctrl_enabled",
 ]
 
-#: R2.1 ``REQ_ACS_FLAGS`` (redefined here: :mod:`._acs` imports this module).
-_SV_RR_CR_UF = AcsFlags.SV | AcsFlags.RR | AcsFlags.CR | AcsFlags.UF
 #: What ``pci_quirk_mf_endpoint_acs`` treats as provided: every control but EC.
 _MF_ENDPOINT_MASK = (
     AcsFlags.SV | AcsFlags.TB | AcsFlags.RR | AcsFlags.CR | AcsFlags.UF | AcsFlags.DT
@@ -216,12 +212,12 @@ def pci_quirk_rciep_acs(fn: PciFunction, flags: AcsFlags, ctx: QuirkContext) -> 
     """
     if fn.pcie_type != PcieType.RC_END:
         return None
-    return pci_acs_ctrl_enabled(flags, _SV_RR_CR_UF)
+    return pci_acs_ctrl_enabled(flags, REQ_ACS_FLAGS)
 
 
 def pci_quirk_qcom_rp_acs(fn: PciFunction, flags: AcsFlags, ctx: QuirkContext) -> bool | None:
     """``pci_quirk_qcom_rp_acs`` (R2.6): Qualcomm/HXT root ports, SV|RR|CR|UF provided."""
-    return pci_acs_ctrl_enabled(flags, _SV_RR_CR_UF)
+    return pci_acs_ctrl_enabled(flags, REQ_ACS_FLAGS)
 
 
 def _intel_pch_acs_match(fn: PciFunction) -> bool:
@@ -244,7 +240,7 @@ def pci_quirk_intel_pch_acs(fn: PciFunction, flags: AcsFlags, ctx: QuirkContext)
     if not _intel_pch_acs_match(fn):
         return None
     if ctx.acs_requested:
-        return pci_acs_ctrl_enabled(flags, _SV_RR_CR_UF)
+        return pci_acs_ctrl_enabled(flags, REQ_ACS_FLAGS)
     return pci_acs_ctrl_enabled(flags, AcsFlags.NONE)
 
 
@@ -276,7 +272,7 @@ def pci_quirk_intel_spt_pch_acs(
     cap = fn.acs.cap
     ctrl = fn.acs.ctrl
     if ctx.acs_requested:
-        ctrl |= cap & _SV_RR_CR_UF
+        ctrl |= cap & REQ_ACS_FLAGS
     flags &= cap | AcsFlags.EC
     return pci_acs_ctrl_enabled(flags, ctrl)
 
@@ -294,22 +290,22 @@ def pci_quirk_cavium_acs(fn: PciFunction, flags: AcsFlags, ctx: QuirkContext) ->
     """
     if not _cavium_acs_match(fn):
         return None
-    return pci_acs_ctrl_enabled(flags, _SV_RR_CR_UF)
+    return pci_acs_ctrl_enabled(flags, REQ_ACS_FLAGS)
 
 
 def pci_quirk_xgene_acs(fn: PciFunction, flags: AcsFlags, ctx: QuirkContext) -> bool | None:
     """``pci_quirk_xgene_acs`` (R2.6): APM X-Gene / Ampere root ports, SV|RR|CR|UF provided."""
-    return pci_acs_ctrl_enabled(flags, _SV_RR_CR_UF)
+    return pci_acs_ctrl_enabled(flags, REQ_ACS_FLAGS)
 
 
 def pci_quirk_brcm_acs(fn: PciFunction, flags: AcsFlags, ctx: QuirkContext) -> bool | None:
     """``pci_quirk_brcm_acs`` (R2.6): Broadcom iProc PAXB root ports, SV|RR|CR|UF provided."""
-    return pci_acs_ctrl_enabled(flags, _SV_RR_CR_UF)
+    return pci_acs_ctrl_enabled(flags, REQ_ACS_FLAGS)
 
 
 def pci_quirk_loongson_acs(fn: PciFunction, flags: AcsFlags, ctx: QuirkContext) -> bool | None:
     """``pci_quirk_loongson_acs`` (R2.6): Loongson root ports, SV|RR|CR|UF provided."""
-    return pci_acs_ctrl_enabled(flags, _SV_RR_CR_UF)
+    return pci_acs_ctrl_enabled(flags, REQ_ACS_FLAGS)
 
 
 def pci_quirk_al_acs(fn: PciFunction, flags: AcsFlags, ctx: QuirkContext) -> bool | None:
@@ -320,12 +316,12 @@ def pci_quirk_al_acs(fn: PciFunction, flags: AcsFlags, ctx: QuirkContext) -> boo
     """
     if fn.pcie_type != PcieType.ROOT_PORT:
         return None
-    return not (flags & ~_SV_RR_CR_UF)
+    return not (flags & ~REQ_ACS_FLAGS)
 
 
 def pci_quirk_nxp_rp_acs(fn: PciFunction, flags: AcsFlags, ctx: QuirkContext) -> bool | None:
     """``pci_quirk_nxp_rp_acs`` (R2.6): NXP LX2xxx root ports, SV|RR|CR|UF provided."""
-    return pci_acs_ctrl_enabled(flags, _SV_RR_CR_UF)
+    return pci_acs_ctrl_enabled(flags, REQ_ACS_FLAGS)
 
 
 def pci_quirk_zhaoxin_pcie_ports_acs(
@@ -341,7 +337,7 @@ def pci_quirk_zhaoxin_pcie_ports_acs(
     if fn.pcie_type not in (PcieType.ROOT_PORT, PcieType.DOWNSTREAM):
         return None
     if _in_ranges(fn.device, T.ZHAOXIN_PORT_RANGES):
-        return pci_acs_ctrl_enabled(flags, _SV_RR_CR_UF)
+        return pci_acs_ctrl_enabled(flags, REQ_ACS_FLAGS)
     return False
 
 
@@ -352,7 +348,7 @@ def pci_quirk_wangxun_nic_acs(fn: PciFunction, flags: AcsFlags, ctx: QuirkContex
     list the kernel answers 0 ("not enabled", final), never -ENOTTY.
     """
     if _in_ranges(fn.device, T.WANGXUN_NIC_RANGES):
-        return pci_acs_ctrl_enabled(flags, _SV_RR_CR_UF)
+        return pci_acs_ctrl_enabled(flags, REQ_ACS_FLAGS)
     return False
 
 
@@ -434,7 +430,7 @@ class AcsQuirk:
         vendor: int | None,
         device: int | None,
         *,
-        provides: AcsFlags = _SV_RR_CR_UF,
+        provides: AcsFlags = REQ_ACS_FLAGS,
         pcie_types: Iterable[PcieType | str | int] | None = None,
         name: str | None = None,
     ) -> AcsQuirk:
@@ -1022,3 +1018,22 @@ class QuirkContext:
     amd_ivrs: bool = False
     acs_requested: bool = True
     path_cache: dict[PciAddress, bool] = attrs.field(factory=dict, eq=False, repr=False)
+
+
+def make_context(topology: Topology, quirks: Quirks | None = None) -> QuirkContext:
+    """The rule context for ``topology``: quirks and platform facts.
+
+    ``amd_ivrs`` (an ACPI IVRS table exists, which ``pci_quirk_amd_sb_acs``
+    requires) is true when an AMD-Vi instance is declared, or, when no
+    instance is declared, when an AMD host bridge (vendor 0x1022, class
+    0x0600) sits on a root bus -- an AMD x86 machine with its IOMMU on.
+    """
+    ivrs = any(i.kind is IommuKind.AMD_VI for i in topology.iommus)
+    if not topology.iommus:
+        ivrs = any(
+            f.vendor == 0x1022
+            and f.class_code >> 8 == 0x0600
+            and topology.is_root_bus(f.address.domain, f.address.bus)
+            for f in topology.functions
+        )
+    return QuirkContext(topology, quirks if quirks is not None else DEFAULT_QUIRKS, amd_ivrs=ivrs)

@@ -32,10 +32,9 @@ import subprocess
 
 from .._analysis.show import AcsState, acs_state, class_name, device_kind, short_name
 from .._errors import IommuGroupsError
-from .._kernel.canonical import make_context
 from .._kernel.groups import Grouping, device_sort_key
 from .._kernel.model import PciFunction, Topology
-from .._kernel.quirks import Quirks
+from .._kernel.quirks import Quirks, make_context
 
 __all__ = ["MISSING_MESSAGE", "GraphvizError", "GraphvizMissing", "dot_quote", "to_dot", "to_svg"]
 
