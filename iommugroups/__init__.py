@@ -25,18 +25,8 @@ from ._analysis.check import (
     check,
     render_check,
 )
-from ._analysis.explain import (
-    EXPLAIN_SCHEMA,
-    Explainer,
-    Explanation,
-    Facts,
-    PairExplanation,
-    Reason,
-    explain,
-    explain_pair,
-    render_explanation,
-    render_pair,
-)
+from ._analysis.explain import Explainer, explain, explain_pair
+from ._analysis.reasons import EXPLAIN_SCHEMA, Explanation, Facts, PairExplanation, Reason
 from ._analysis.show import (
     CLASS_KEYWORDS,
     SHOW_SCHEMA,
@@ -154,6 +144,7 @@ from ._kernel.quirks import (
     make_context,
 )
 from ._render.dot import GraphvizError, GraphvizMissing, to_dot, to_svg
+from ._render.explain import render_explanation, render_pair
 from ._version import __version__
 
 __all__ = [

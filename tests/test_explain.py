@@ -51,19 +51,16 @@ from iommugroups import (
     pci_for_each_dma_alias,
     pci_fwspec,
 )
-from iommugroups._analysis.explain import (
+from iommugroups._analysis.explain import Explainer, explain, explain_pair
+from iommugroups._analysis.reasons import (
     EXPLAIN_SCHEMA,
     LINK_KINDS,
-    Explainer,
     Explanation,
     PairExplanation,
     Reason,
-    explain,
-    explain_pair,
-    render_explanation,
-    render_pair,
 )
 from iommugroups._kernel.fwspec import platform_fwspec
+from iommugroups._render.explain import render_explanation, render_pair
 
 from .helpers import FULL, ISOLATING, bridge, ep
 

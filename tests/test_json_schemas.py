@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from iommugroups._analysis.check import CHECK_SCHEMA, Verdict
-from iommugroups._analysis.explain import EXPLAIN_SCHEMA, LINK_KINDS
+from iommugroups._analysis.reasons import EXPLAIN_SCHEMA, LINK_KINDS
 from iommugroups._analysis.show import SHOW_SCHEMA, AcsState
 from iommugroups._analysis.whatif import GROUP_KINDS, WHATIF_SCHEMA, Change, DeviceStatus
 from iommugroups._cli.app import SIMULATION_SCHEMA, main

@@ -17,7 +17,7 @@ from typing import Any
 
 from .. import examples
 from .._analysis.check import assume_no_acs, check, render_check
-from .._analysis.explain import explain, explain_pair, render_explanation, render_pair
+from .._analysis.explain import explain, explain_pair
 from .._analysis.show import (
     ShowFilterError,
     by_address,
@@ -43,6 +43,7 @@ from .._kernel.canonical import canonical_groups
 from .._kernel.groups import Grouping, LogLine, device_sort_key
 from .._kernel.model import Topology
 from .._render.dot import to_dot, to_svg
+from .._render.explain import render_explanation, render_pair
 from .._render.text import listing, listing_line, to_json_text
 from .._version import __version__
 

@@ -572,6 +572,15 @@ class Topology:
         chain = self.bridges_above(device)
         return chain[0] if chain else None
 
+    def link_bus(self, domain: int, bus: int) -> int:
+        """``bus``, or for an SR-IOV virtual bus the bus of its PF (the VFs' link)."""
+        while (domain, bus) not in self._index.bus_self:
+            parent = self._index.bus_parent.get((domain, bus))
+            if parent is None:  # a root bus
+                return bus
+            bus = parent
+        return bus
+
     def child_buses(self, domain: int, bus: int) -> tuple[int, ...]:
         """The buses whose parent is ``bus``: bridges' secondary buses and virtual buses."""
         return self._index.child_buses.get((domain, bus), ())
@@ -836,8 +845,8 @@ class _Index:
             order.extend(vfs_sorted.get(pf.address, ()))
         pos = {f.address: i for i, f in enumerate(order)}
         children: dict[tuple[int, int], set[int]] = {}
-        for (dom, bus), parent in bus_parent.items():
-            children.setdefault((dom, parent), set()).add(bus)
+        for (dom, child), parent_bus in bus_parent.items():
+            children.setdefault((dom, parent_bus), set()).add(child)
         return cls(
             by_addr=by_addr,
             bus_self=bus_self,

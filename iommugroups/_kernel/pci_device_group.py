@@ -371,6 +371,47 @@ class GroupingEnv:
         walked, stop = self.upstream(domain, bus)
         return (aliases, walked, stop)
 
+    def walk_top(self, fn: PciFunction) -> tuple[PciFunction, PciFunction | None]:
+        """Where steps 1-2 leave ``pdev`` when no group interrupts them (R4.3).
+
+        The topmost aliasing bridge or non-isolated bridge above ``fn`` (or
+        ``fn`` itself), and the ACS-isolated bridge the walk stopped below
+        (``None``: it reached a root bus).
+        """
+        aliases, walked, stop = self.plan(fn)
+        top = walked[-1] if walked else (aliases[-1][0] if aliases else fn)
+        return top, stop
+
+    def function_peers(self, pdev: PciFunction) -> tuple[PciFunction, ...]:
+        """The functions step 4 (R5.2) looks at from ``pdev``.
+
+        Its non-isolated slot peers, when ``pdev`` is multifunction and not
+        ACS-isolated itself; otherwise none.
+        """
+        if not self.topology.is_multifunction(pdev) or self.acs_enabled(pdev):
+            return ()
+        return tuple(t for t in self.slot_peers(pdev) if not self.acs_enabled(t))
+
+    def r5_linked(self, x: PciFunction, y: PciFunction) -> bool:
+        """Whether a chain of step-3/4 links (R5.1 aliases, R5.2 functions) joins ``x`` and ``y``.
+
+        The links are taken both ways: ``t`` is linked to ``p`` when either
+        one's search (:meth:`alias_candidates`, :meth:`function_peers`) can
+        reach the other.
+        """
+        seen = {x.address}
+        todo = [x]
+        while todo:
+            p = todo.pop()
+            nxt = [*self.alias_candidates(p), *self.function_peers(p)]
+            if not self.acs_enabled(p):  # the reverse of R5.2, from t
+                nxt += [t for t in self.slot_peers(p) if p in self.function_peers(t)]
+            for t in nxt:
+                if t.address not in seen:
+                    seen.add(t.address)
+                    todo.append(t)
+        return y.address in seen
+
     def slot_peers(self, pdev: PciFunction) -> tuple[PciFunction, ...]:
         """Other functions of ``pdev``'s slot (``devfn >> 3``, R5.4), device order."""
         a = pdev.address
