@@ -26,9 +26,17 @@ from ._analysis.check import (
     render_check,
 )
 from ._analysis.explain import Explainer, explain, explain_pair
-from ._analysis.reasons import EXPLAIN_SCHEMA, Explanation, Facts, PairExplanation, Reason
-from ._analysis.show import (
+from ._analysis.filters import (
     CLASS_KEYWORDS,
+    ShowFilterError,
+    by_address,
+    by_class,
+    by_group,
+    by_related,
+)
+from ._analysis.reasons import EXPLAIN_SCHEMA, Explanation, Facts, PairExplanation, Reason
+from ._analysis.related import related
+from ._analysis.show import (
     SHOW_SCHEMA,
     AcsState,
     Clause,
@@ -36,15 +44,7 @@ from ._analysis.show import (
     Join,
     Member,
     Related,
-    ShowFilterError,
     ShowResult,
-    by_address,
-    by_class,
-    by_group,
-    by_related,
-    related,
-    render_show,
-    render_tree,
     show,
 )
 from ._analysis.whatif import (
@@ -94,7 +94,6 @@ from ._io.listing import read_observed
 from ._io.load import load, loads
 from ._io.lspci_text import read_lspci_text, read_lspci_tree
 from ._io.read import read, read_text
-from ._io.reading import ObservedGroups, Reading, Unknown
 from ._io.scenario_file import (
     ScenarioFile,
     dumps_scenario,
@@ -143,8 +142,10 @@ from ._kernel.quirks import (
     Quirks,
     make_context,
 )
+from ._kernel.reading import Reading, Unknown
 from ._render.dot import GraphvizError, GraphvizMissing, to_dot, to_svg
 from ._render.explain import render_explanation, render_pair
+from ._render.show import render_show, render_tree
 from ._version import __version__
 
 __all__ = [
@@ -155,7 +156,6 @@ __all__ = [
     "CheckReport",
     "DeviceCheck",
     "Merge",
-    "ObservedGroups",
     "Reading",
     "Reproduction",
     "Split",

@@ -44,7 +44,8 @@ from iommugroups._analysis.check import (
     render_check,
     replay_scenario,
 )
-from iommugroups._io.reading import ObservedGroups, Unknown
+from iommugroups._kernel.groups import Grouping
+from iommugroups._kernel.reading import Unknown
 from iommugroups.testing import FULL_ACS, topologies
 
 from .helpers import ISOLATING, bridge, ep
@@ -78,7 +79,7 @@ def seed_logs() -> list[tuple[LogLine, ...]]:
     return blocks[:2]
 
 
-def observed_from(lines: Iterable[LogLine], source: str = "dmesg") -> ObservedGroups:
+def observed_from(lines: Iterable[LogLine], source: str = "dmesg") -> Grouping:
     """The groups a log leaves (adds and removes applied), with the log."""
     log = tuple(lines)
     member_of: dict[str, int] = {}
@@ -90,11 +91,11 @@ def observed_from(lines: Iterable[LogLine], source: str = "dmesg") -> ObservedGr
     groups: dict[int, list[str]] = {}
     for dev, g in member_of.items():
         groups.setdefault(g, []).append(dev)
-    return ObservedGroups({g: tuple(ds) for g, ds in groups.items()}, log=log, source=source)
+    return Grouping({g: tuple(ds) for g, ds in groups.items()}, log=log, source=source)
 
 
-def observed(groups: Mapping[int, Sequence[str]]) -> ObservedGroups:
-    return ObservedGroups({g: tuple(ds) for g, ds in groups.items()}, source="listing")
+def observed(groups: Mapping[int, Sequence[str]]) -> Grouping:
+    return Grouping({g: tuple(ds) for g, ds in groups.items()}, source="listing")
 
 
 def seed_shaped(*, port_acs: Acs | None = None, pf_acs: Acs | None = None) -> Topology:
@@ -254,11 +255,11 @@ def test_a_seed_shaped_topology_without_the_vfs() -> None:
 
 
 # ------------------------------------------------------------- ground truth
-def _capture_observed(path: Path) -> ObservedGroups:
+def _capture_observed(path: Path) -> Grouping:
     data = json.loads(path.read_text())
     log = tuple(x for line in data["dmesg"] if (x := LogLine.parse(line)))
     groups = {int(k): tuple(v) for k, v in data["groups"].items()}
-    return ObservedGroups(groups, log=log, source="capture")
+    return Grouping(groups, log=log, source="capture")
 
 
 @pytest.mark.parametrize("capture", X86, ids=lambda p: p.stem)
@@ -284,7 +285,7 @@ def test_arm64_captures_are_reproduced_by_legacy_probe_time(capture: Path) -> No
     hot-removes and rescans included) finds that."""
     cap = read_capture(json.loads(capture.read_text()), str(capture))
     log = tuple(x for line in cap.dmesg if (x := LogLine.parse(line)))
-    report = check(cap.topology, ObservedGroups(cap.groups, log=log, source="capture"))
+    report = check(cap.topology, Grouping(cap.groups, log=log, source="capture"))
     assert not report.merges
     assert "legacy-probe-time" in report.reproduced_by
     if report.has_split:
@@ -605,11 +606,9 @@ def test_the_prediction_itself_is_never_split_or_merged(
     """Observing exactly the canonical groups is ok; with unknown facts it may be
     unknown, never split or merged."""
     groups = canonical_groups(topology).groups
-    assert check(topology, ObservedGroups(groups)).verdict is Verdict.OK
+    assert check(topology, Grouping(groups)).verdict is Verdict.OK
     names = sorted(str(f.address) for f in topology.functions)
     chosen = data.draw(st.sets(st.sampled_from(names)) if names else st.just(set[str]()))
-    unsure = check(
-        topology, ObservedGroups(groups), unknowns=[Unknown(n, "acs", "") for n in chosen]
-    )
+    unsure = check(topology, Grouping(groups), unknowns=[Unknown(n, "acs", "") for n in chosen])
     assert not unsure.splits
     assert not unsure.merges

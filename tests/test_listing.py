@@ -34,8 +34,8 @@ from iommugroups._io.listing import (
     read_observed,
     read_vmm,
 )
-from iommugroups._io.reading import Reading, Unknown
 from iommugroups._kernel.groups import LogLine
+from iommugroups._kernel.reading import Reading, Unknown
 
 DATA = Path(__file__).parent / "data"
 #: ``tests/data/realdata`` (the whole ``shared/realdata``) when present, else our copies

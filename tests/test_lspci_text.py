@@ -34,10 +34,10 @@ from iommugroups._io.lspci_text import (
     read_lspci_text,
     read_lspci_tree,
 )
-from iommugroups._io.reading import Reading
 from iommugroups._kernel.acs import REQ_ACS_FLAGS, pci_acs_enabled
 from iommugroups._kernel.model import Topology
 from iommugroups._kernel.quirks import DEFAULT_QUIRKS, QuirkContext, make_context
+from iommugroups._kernel.reading import Reading
 
 DATA = Path(__file__).parent / "data"
 REAL = DATA / "realdata"

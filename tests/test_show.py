@@ -29,10 +29,10 @@ from iommugroups import (
     Acs,
     AcsFlags,
     AcsQuirk,
+    Grouping,
     IommuGroupsError,
     IommuInstance,
     IommuKind,
-    ObservedGroups,
     PciAddress,
     PcieType,
     PciFunction,
@@ -46,26 +46,25 @@ from iommugroups import (
     pci_acs_enabled,
     pci_acs_path_enabled,
 )
-from iommugroups._analysis.show import (
+from iommugroups._analysis.filters import (
     CLASS_KEYWORDS,
-    SHOW_SCHEMA,
-    AcsState,
-    GroupView,
     ShowFilterError,
-    ShowResult,
-    acs_state,
     by_address,
     by_class,
     by_group,
     by_related,
-    class_name,
-    related,
-    render_related,
-    render_show,
-    render_tree,
-    show,
-    use_color,
 )
+from iommugroups._analysis.names import class_name
+from iommugroups._analysis.related import related
+from iommugroups._analysis.show import (
+    SHOW_SCHEMA,
+    AcsState,
+    GroupView,
+    ShowResult,
+    acs_state,
+    show,
+)
+from iommugroups._render.show import render_related, render_show, render_tree, use_color
 from iommugroups.testing import topologies
 
 from .helpers import FULL, ISOLATING, bridge, ep
@@ -513,7 +512,7 @@ def test_by_related() -> None:
 def test_observed_side_by_side() -> None:
     topo = examples.desktop()
     canon = canonical_groups(topo)
-    same = ObservedGroups({g + 100: tuple(map(_short, ms)) for g, ms in canon.groups.items()})
+    same = Grouping({g + 100: tuple(map(_short, ms)) for g, ms in canon.groups.items()})
     result = show(topo, observed=same)
     assert all(g.observed_same for g in result.groups)
     assert all(g.observed == (g.id + 100,) for g in result.groups)
@@ -522,7 +521,7 @@ def test_observed_side_by_side() -> None:
     groups = dict(canon.groups)
     groups[7] = ("0000:01:00.0",)
     groups[13] = ("0000:01:00.1", "0000:42:00.0")
-    result = show(topo, observed=ObservedGroups(groups, source="listing"))
+    result = show(topo, observed=Grouping(groups, source="listing"))
     g7 = result.group(7)
     assert g7.observed == (7, 13)
     assert g7.observed_same is False
@@ -539,13 +538,13 @@ def test_observed_side_by_side() -> None:
 @pytest.mark.parametrize("path", CAPTURES[:8], ids=lambda p: p.stem)
 def test_observed_capture_groups_are_the_canonical_ones(path: Path) -> None:
     data = json.loads(path.with_suffix(".json").read_text())
-    observed = ObservedGroups({int(k): tuple(v) for k, v in data["groups"].items()})
+    observed = Grouping({int(k): tuple(v) for k, v in data["groups"].items()})
     result = show(_capture(path.stem), observed=observed)
     assert all(g.observed_same for g in result.groups)
 
 
 def test_observed_vfs_are_added() -> None:
-    seen = ObservedGroups({8: ("000a:10:00.0", "000a:11:00.0", "000a:11:00.1", "000a:11:00.2")})
+    seen = Grouping({8: ("000a:10:00.0", "000a:11:00.0", "000a:11:00.1", "000a:11:00.2")})
     result = show(examples.d05(), observed=seen)
     assert "000a:11:00.2" in [m.name for m in result.group(6).members]
     assert result.group(6).observed_same is True

@@ -19,7 +19,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from iommugroups._errors import InputError
-from iommugroups._io.reading import Reading, Unknown
 from iommugroups._io.snapshot import (
     SNAPSHOT_SCHEMA,
     looks_like_snapshot,
@@ -27,6 +26,7 @@ from iommugroups._io.snapshot import (
     take_snapshot,
 )
 from iommugroups._io.sysfs import read_sysfs
+from iommugroups._kernel.reading import Reading, Unknown
 
 from .test_sysfs import NO_GROUPS, device_dir, leaf, make_tree
 

@@ -25,9 +25,9 @@ from iommugroups import canonical_groups
 from iommugroups._errors import InputError
 from iommugroups._io import sysfs as sysfs_module
 from iommugroups._io.load import loads
-from iommugroups._io.reading import Reading, Unknown
 from iommugroups._io.sysfs import MAX_CONFIG_BYTES, read_sysfs
 from iommugroups._kernel.model import PciAddress, Topology
+from iommugroups._kernel.reading import Reading, Unknown
 
 CAPTURES = Path(__file__).parent / "data" / "oracle" / "captures"
 NO_GROUPS = "this machine has no IOMMU groups (IOMMU off?)"

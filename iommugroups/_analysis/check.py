@@ -1,7 +1,7 @@
 """``check``: compare the groups a real kernel made with what the rules say.
 
 The pure core of ``iommugroups check``. Input: a :class:`~iommugroups.Topology`
-(the machine) and :class:`ObservedGroups` (the groups a running kernel made,
+(the machine) and :class:`Grouping` (the groups a running kernel made,
 from a listing, sysfs or a ``dmesg`` log), plus the facts the reader could not
 establish (:class:`Unknown`, and :attr:`PciFunction.unknown`). Output: a
 :class:`CheckReport` with one verdict per device.
@@ -15,7 +15,7 @@ probe order. Devices are compared by *membership*, never by group id (ids
 depend on the order devices were added, R1.1). Names are compared in full
 form (``dddd:bb:dd.f``; ``bb:dd.f`` is domain 0). SR-IOV VFs the observation
 names and the topology does not list, but a PF's SR-IOV capability places,
-are added to the topology first (:func:`with_observed_vfs`): VFs are enabled
+are added to the topology first (:meth:`Topology.with_vfs`): VFs are enabled
 at run time.
 
 A device is **comparable** when it is in the topology, the prediction gives it
@@ -126,12 +126,13 @@ from .._boot.scenario import IOMMU_DRIVER, Action, Scenario
 from .._boot.simulator import simulate
 from .._boot.strategies.registry import STRATEGIES, get_strategy
 from .._errors import InvalidAddress, IommuGroupsError
-from .._io.reading import ObservedGroups, Unknown
+from .._kernel.acs import GROUPING_FACTS, isolating_reading
 from .._kernel.canonical import canonical_groups
 from .._kernel.groups import Grouping, LogLine, device_sort_key
-from .._kernel.model import Acs, AcsFlags, PciAddress, PcieType, PciFunction, Topology, make_vf
-from .._kernel.pci_device_group import GroupingEnv, Step, pci_device_group
-from .._kernel.quirks import Quirks, make_context
+from .._kernel.model import PciAddress, PcieType, PciFunction, Topology
+from .._kernel.pci_device_group import Step
+from .._kernel.quirks import Quirks
+from .._kernel.reading import Unknown
 
 __all__ = [
     "CHECK_SCHEMA",
@@ -151,7 +152,6 @@ __all__ = [
     "render_check",
     "replay_scenario",
     "reproduce",
-    "with_observed_vfs",
 ]
 
 
@@ -161,11 +161,6 @@ def __dir__() -> list[str]:
 
 #: The ``schema`` value of :meth:`CheckReport.to_json`.
 CHECK_SCHEMA = "iommugroups.check/1"
-
-#: Unknown facts that change grouping (``"config"``: nothing could be read).
-GROUPING_FACTS = frozenset({"acs", "pcie", "config"})
-
-_FULL_ACS = AcsFlags.SV | AcsFlags.RR | AcsFlags.CR | AcsFlags.UF
 
 #: Log prefixes that are bus names: the device was grouped without a driver (R1.4).
 _BUS_PREFIXES = frozenset({"pci", "platform", "amba", "fsl-mc"})
@@ -379,7 +374,7 @@ class CheckReport:
     splits: tuple[Split, ...]
     merges: tuple[Merge, ...]
     canonical: Grouping
-    observed: ObservedGroups
+    observed: Grouping
     reproduction: tuple[Reproduction, ...] = ()
     replay: Replay | None = None
     notes: tuple[str, ...] = ()
@@ -545,64 +540,43 @@ def _unknown_facts(
     return {k: frozenset(v) for k, v in facts.items()}, notes
 
 
-def _isolating_type(fn: PciFunction, topology: Topology) -> PcieType:
-    on_root = topology.is_root_bus(fn.address.domain, fn.address.bus)
-    if fn.is_bridge:
-        return PcieType.ROOT_PORT if on_root else PcieType.DOWNSTREAM
-    return PcieType.RC_END if on_root else PcieType.ENDPOINT
-
-
 def isolating_topology(topology: Topology, facts: Mapping[str, frozenset[str]]) -> Topology:
     """``topology`` with every unknown ACS/PCIe fact taken as isolating.
 
-    A function with an unknown ``"acs"``, ``"pcie"`` or ``"config"`` fact
-    gets an ACS capability with ``SV|RR|CR|UF`` enabled; one whose PCIe type
-    is unknown (``"pcie"``/``"config"``, ``pcie_type`` ``None``) also gets the
-    most isolating type for its place. Quirks still apply first (R2.3 step 1).
+    Each function with unknown facts in ``facts`` (beyond its own
+    :attr:`PciFunction.unknown`) is read as :func:`isolating_reading` reads
+    it: a fully enabled ACS capability and, when its PCIe type is unknown,
+    the most isolating type for its place. Quirks still apply first (R2.3
+    step 1).
     """
     if not facts:
         return topology
-    full = Acs(cap=_FULL_ACS, ctrl=_FULL_ACS)
     out: list[PciFunction] = []
     for fn in topology.functions:
         f = facts.get(str(fn.address))
-        if not f:
-            out.append(fn)
-            continue
-        changes: dict[str, Any] = {"acs": full}
-        if f & {"pcie", "config"} and fn.pcie_type is None:
-            changes["pcie_type"] = _isolating_type(fn, topology)
-        out.append(attrs.evolve(fn, **changes))
+        if f and not f <= fn.unknown:
+            fn = attrs.evolve(fn, unknown=fn.unknown | f)
+        out.append(isolating_reading(fn, topology) if f else fn)
     return topology.replace(functions=out)
 
 
 def _traces(
-    topology: Topology, canonical: Grouping, wanted: set[str], quirks: Quirks | None
+    topology: Topology, wanted: set[str], quirks: Quirks | None
 ) -> dict[str, tuple[Step, ...]]:
-    """``pci_device_group(trace=True)`` of the wanted devices, in canonical order.
+    """The ``pci_device_group`` trace of each wanted device, as the canonical grouping recorded it.
 
-    Each device is traced against the groups of the devices added before it
-    (groups only grow, R1.3, so their final ids are the ids they had then).
+    Each device's call ran against the groups of the devices added before it
+    (groups only grow, R1.3). Devices not grouped by ``pci_device_group``
+    (platform devices, SMMUv2 stream sharing) have no trace.
     """
-    out: dict[str, tuple[Step, ...]] = {}
     if not wanted:
-        return out
-    env = GroupingEnv(make_context(topology, quirks))
-    groups: dict[PciAddress, int] = {}
-    left = len(wanted)
-    for line in canonical.log:
-        if line.action != "add":
-            continue
-        try:
-            addr = PciAddress.parse(line.device)
-        except InvalidAddress:
-            continue
-        if line.device in wanted and addr in topology:
-            out[line.device] = pci_device_group(topology.get(addr), groups, env, trace=True).steps
-            left -= 1
-            if not left:
-                break
-        groups[addr] = line.group
+        return {}
+    decisions = canonical_groups(topology, quirks=quirks, record=True).decisions
+    out: dict[str, tuple[Step, ...]] = {}
+    for name in wanted:
+        d = decisions.get(name)
+        if d is not None and d.pci is not None:
+            out[name] = d.pci.steps
     return out
 
 
@@ -614,7 +588,7 @@ def _list(names: Sequence[str]) -> str:
 # ----------------------------------------------------------------------- check
 def check(
     topology: Topology,
-    observed: ObservedGroups,
+    observed: Grouping,
     *,
     unknowns: Sequence[Unknown] = (),
     quirks: Quirks | None = None,
@@ -640,11 +614,11 @@ def check(
         KeyError: an unknown strategy name.
 
     >>> from iommugroups import PciFunction, PcieType, Topology
-    >>> from iommugroups._io.reading import ObservedGroups
+    >>> from iommugroups import Grouping
     >>> port = PciFunction("00:01.0", class_code=0x060400, header_type=1,
     ...                    pcie_type=PcieType.ROOT_PORT, secondary_bus=1)
     >>> nic = PciFunction("01:00.0", pcie_type=PcieType.ENDPOINT)
-    >>> seen = ObservedGroups({0: ("0000:00:01.0",), 1: ("0000:01:00.0",)})
+    >>> seen = Grouping({0: ("0000:00:01.0",), 1: ("0000:01:00.0",)})
     >>> report = check(Topology([port, nic]), seen)
     >>> report.has_split, report.device("01:00.0").split_from
     (True, ('0000:00:01.0',))
@@ -652,7 +626,7 @@ def check(
     norm = _Normaliser(topology)
     observed_names = {norm(m) for members in observed.groups.values() for m in members}
     observed_names.update(norm(line.device) for line in observed.log)
-    topology, added = with_observed_vfs(topology, observed_names)
+    topology, added = topology.with_vfs(observed_names)
     canon = canonical_groups(topology, quirks=quirks)
     facts, notes = _unknown_facts(topology, unknowns)
     if added:
@@ -695,11 +669,13 @@ def check(
             reasons=(f"in observed group {gid}, but not in the topology",),
         )
 
+    # The evidence: how each device that is not ok came to its group, as the
+    # grouping recorded it (a second, recorded run only when there is any).
     wanted = {n for n, r in results.items() if r.verdict is not Verdict.OK and n in judge.canon_of}
-    for n, steps in _traces(topology, canon, wanted, quirks).items():
+    for n, steps in _traces(topology, wanted, quirks).items():
         results[n] = attrs.evolve(results[n], rules=steps)
     wanted = {n for n in wanted if results[n].may_share}
-    for n, steps in _traces(iso_topology, iso, wanted, quirks).items():
+    for n, steps in _traces(iso_topology, wanted, quirks).items():
         results[n] = attrs.evolve(results[n], rules_if_isolating=steps)
 
     devices = tuple(results.values())  # topology in address order, then the others
@@ -925,53 +901,11 @@ def _merges(
 
 
 # ------------------------------------------------------------------ reproduce
-def _vf_slots(topology: Topology) -> dict[str, tuple[str, int]]:
-    """Every VF address an SR-IOV PF of the topology can enable -> (PF, index)."""
-    out: dict[str, tuple[str, int]] = {}
-    for fn in topology.functions:
-        sriov = fn.sriov
-        if sriov is None or fn.physfn is not None:
-            continue
-        for i in range(sriov.total_vfs):
-            rid = sriov.vf_rid(fn.address.rid, i)
-            if rid > 0xFFFF:
-                break
-            vf = PciAddress.from_devfn(fn.address.domain, rid >> 8, rid & 0xFF)
-            out.setdefault(str(vf), (str(fn.address), i))
-    return out
-
-
-def with_observed_vfs(
-    topology: Topology, names: Iterable[str]
-) -> tuple[Topology, tuple[str, ...]]:
-    """``topology`` plus the SR-IOV VFs among ``names`` that it does not list.
-
-    A VF is enabled at run time (``sriov_numvfs``), so a topology read from
-    the PFs' configuration may not list the VFs an observation names. Each
-    name that is the routing id of a VF some PF's SR-IOV capability offers
-    becomes a function as ``pci_iov_add_virtfn`` makes it: the PF's vendor
-    and class, the capability's VF device id, a PCIe endpoint.
-    """
-    slots = _vf_slots(topology)
-    if not slots:
-        return topology, ()
-    known = {str(f.address) for f in topology.functions}
-    extra: list[PciFunction] = []
-    for name in sorted({n for n in names if n in slots and n not in known}, key=device_sort_key):
-        extra.append(make_vf(topology.get(slots[name][0]), name))
-    if not extra:
-        return topology, ()
-    return (
-        topology.replace(functions=(*topology.functions, *extra)),
-        tuple(str(f.address) for f in extra),
-    )
-
-
 def replay_scenario(topology: Topology, log: Sequence[LogLine]) -> Replay:
     """The scenario replaying a kernel log's probes (see the module docstring)."""
     pci = {str(f.address): f for f in topology.functions}
     platform = {p.name: p for p in topology.platform_devices}
-    vf_slots = _vf_slots(topology)
+    vf_slots = {str(a): (str(pf.address), i) for a, (pf, i) in topology.vf_slots().items()}
     actions: list[Action] = []
     driver_bus: dict[str, str] = {}
     platform_devs: dict[str, list[str]] = {}
@@ -1092,7 +1026,7 @@ def _describe(members: frozenset[str] | None, name: str) -> str:
 
 def reproduce(
     topology: Topology,
-    observed: ObservedGroups,
+    observed: Grouping,
     replay: Replay,
     strategies: Iterable[str],
     *,

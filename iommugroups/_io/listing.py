@@ -1,8 +1,8 @@
 """Read the IOMMU groups a real kernel made, from the texts people paste.
 
 Three families of text report a machine's groups; each reader returns a
-:class:`~iommugroups._io.reading.Reading` whose ``observed`` is an
-:class:`~iommugroups._io.reading.ObservedGroups` (and no topology):
+:class:`~iommugroups._kernel.reading.Reading` whose ``observed`` is an
+:class:`~iommugroups._kernel.reading.Grouping` (and no topology):
 
 * **Group listings** (:func:`read_listing`, source ``"listing"``), in every
   form the well-known shell loops over ``/sys/kernel/iommu_groups`` print:
@@ -70,9 +70,9 @@ from typing import Any
 import attrs
 
 from .._errors import InputError, InvalidAddress
-from .._kernel.groups import LogLine, device_sort_key
+from .._kernel.groups import Grouping, LogLine, device_sort_key
 from .._kernel.model import PciAddress
-from .reading import ObservedGroups, Reading, Unknown
+from .._kernel.reading import Reading, Unknown
 
 __all__ = [
     "MAX_TEXT_CHARS",
@@ -357,7 +357,7 @@ class _ListingParser:
 
 def _listing_reading(listing: _Listing, path: str) -> Reading:
     return Reading(
-        observed=ObservedGroups(_sorted_groups(listing.groups), source="listing"),
+        observed=Grouping(_sorted_groups(listing.groups), source="listing"),
         unknowns=_unknowns(listing.unknowns),
         source="listing",
         path=path,
@@ -575,7 +575,7 @@ def read_vmm(text: str, path: str = "<string>") -> Reading:
         )
         return Reading(unknowns=_unknowns([note]), source="lspci-vmm", path=path)
     return Reading(
-        observed=ObservedGroups(_sorted_groups(groups), source="lspci-vmm"),
+        observed=Grouping(_sorted_groups(groups), source="lspci-vmm"),
         unknowns=_unknowns(unknowns),
         source="lspci-vmm",
         path=path,
@@ -721,7 +721,7 @@ def _boot_reading(boot: _Boot, path: str, extra: Iterable[Unknown] = ()) -> Read
         )
     unknowns.extend(extra)
     return Reading(
-        observed=ObservedGroups(_sorted_groups(boot.members), log=tuple(boot.log), source="dmesg"),
+        observed=Grouping(_sorted_groups(boot.members), log=tuple(boot.log), source="dmesg"),
         unknowns=_unknowns(unknowns),
         source="dmesg",
         path=path,

@@ -7,7 +7,7 @@ device's real IOMMU group (``IOMMU group: N`` with ``-vv``, ``IOMMU group N``
 at the end of ``Flags:`` with ``-v``), so one paste can hold a topology, its
 ACS bits *and* the groups the kernel made. :func:`read_lspci_text` and
 :func:`read_lspci_tree` turn such text into a
-:class:`~iommugroups._io.reading.Reading`.
+:class:`~iommugroups._kernel.reading.Reading`.
 
 What is read from a device block
 --------------------------------
@@ -49,7 +49,7 @@ What is read from a device block
 
 Documented degradations
 -----------------------
-Each is an :class:`~iommugroups._io.reading.Unknown` in the reading, and the
+Each is an :class:`~iommugroups._kernel.reading.Unknown` in the reading, and the
 fact is named in the function's ``unknown`` set; nothing is guessed.
 
 =========================================  =====================================
@@ -124,6 +124,7 @@ import attrs
 
 from .._errors import InputError, InvalidAddress
 from .._kernel import quirk_tables as T
+from .._kernel.groups import Grouping
 from .._kernel.model import (
     HEADER_BRIDGE,
     HEADER_CARDBUS,
@@ -137,8 +138,8 @@ from .._kernel.model import (
     Topology,
 )
 from .._kernel.quirks import DEFAULT_QUIRKS
+from .._kernel.reading import Reading, Unknown
 from .lspci_hex import topology_at_lines
-from .reading import ObservedGroups, Reading, Unknown
 
 __all__ = [
     "MAX_DEVICES",
@@ -1175,7 +1176,7 @@ def read_lspci_text(text: str, path: str = "<string>") -> Reading:
             the topology (its stem).
 
     Returns:
-        A :class:`~iommugroups._io.reading.Reading` with the topology, the
+        A :class:`~iommugroups._kernel.reading.Reading` with the topology, the
         kernel's groups when the text shows them (``observed``), and the
         facts it could not establish (``unknowns``).
 
@@ -1463,7 +1464,7 @@ def _build(all_facts: list[_Facts], text: str, path: str) -> Reading:
             if f.group is not None and f.address in topology:
                 groups.setdefault(f.group, []).append(str(f.address))
         source = "lspci-vv" if any(f.verbose >= 2 for f in facts_list) else "lspci-v"
-        observed = ObservedGroups(
+        observed = Grouping(
             groups={g: tuple(sorted(m)) for g, m in sorted(groups.items())}, source=source
         )
     level = max((f.verbose for f in facts_list), default=0)

@@ -33,7 +33,8 @@ from typing import Any
 
 import attrs
 
-from .._kernel.groups import LogLine
+from .._kernel.groups import Grouping, LogLine
+from .._kernel.reading import Reading
 from .arm64_capture import looks_like_capture, read_capture
 from .listing import looks_like_dmesg, looks_like_listing, looks_like_vmm, read_observed
 from .load import _decode, _read_file, _read_stdin, loads
@@ -43,7 +44,6 @@ from .lspci_text import (
     read_lspci_text,
     read_lspci_tree,
 )
-from .reading import ObservedGroups, Reading
 from .snapshot import looks_like_snapshot, read_snapshot
 from .sysfs import read_sysfs
 from .topology_file import parse_json
@@ -88,7 +88,7 @@ def _read_json(data: Any, text: str, path: str) -> Reading:
     if looks_like_capture(data):
         cap = read_capture(data, path)
         log = tuple(x for line in cap.dmesg if (x := LogLine.parse(line)) is not None)
-        observed = ObservedGroups(cap.groups, log, source="arm64-capture")
+        observed = Grouping(cap.groups, log, source="arm64-capture")
         return Reading(topology=cap.topology, observed=observed, source="arm64-capture", path=path)
     topology = loads(text, path=path)
     if isinstance(data, Mapping) and "devices" in data and isinstance(data.get("groups"), Mapping):
@@ -98,7 +98,7 @@ def _read_json(data: Any, text: str, path: str) -> Reading:
         )
         return Reading(
             topology=topology,
-            observed=ObservedGroups(groups, log, source="capture"),
+            observed=Grouping(groups, log, source="capture"),
             source="capture",
             path=path,
             kernel=str(data["kernel"]) if "kernel" in data else None,

@@ -3,7 +3,7 @@
 A snapshot lets a machine's PCI devices and IOMMU groups be read elsewhere
 (a bug report, a test): :func:`take_snapshot` reads the files below a root
 (it is an adapter, like ``read_sysfs``); :func:`read_snapshot` is pure and
-gives the same :class:`~iommugroups._io.reading.Reading` as ``read_sysfs``
+gives the same :class:`~iommugroups._kernel.reading.Reading` as ``read_sysfs``
 would have given on the machine: the same topology, observed groups, kernel
 and unknowns (only ``source`` and ``path`` differ).
 
@@ -49,7 +49,7 @@ from typing import Any
 
 from .._errors import InputError
 from .._kernel.model import PciAddress
-from .reading import Reading, Unknown
+from .._kernel.reading import Reading, Unknown
 from .sysfs import (
     MAX_CONFIG_BYTES,
     MAX_DEVICES,
@@ -136,7 +136,7 @@ def looks_like_snapshot(data: object) -> bool:
 
 
 def read_snapshot(data: object, path: str = "<snapshot>") -> Reading:
-    """The :class:`~iommugroups._io.reading.Reading` of a snapshot (parsed JSON).
+    """The :class:`~iommugroups._kernel.reading.Reading` of a snapshot (parsed JSON).
 
     Args:
         data: the snapshot, as ``json.load`` returns it.

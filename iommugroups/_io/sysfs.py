@@ -20,7 +20,7 @@ built from their configuration space by
 :func:`~iommugroups._kernel.config.functions_from_configs` (which identifies SR-IOV
 VFs from their PFs' SR-IOV capabilities), with the ``physfn`` links and the
 ``vendor``/``device`` files filling in a VF whose PF's capability cannot be
-read. What cannot be read is reported as :class:`~iommugroups._io.reading.Unknown`
+read. What cannot be read is reported as :class:`~iommugroups._kernel.reading.Unknown`
 facts, never guessed: run as non-root, sysfs shows only the first 64 bytes of
 configuration space, so ACS and the PCIe port type are unknown.
 
@@ -65,9 +65,9 @@ import attrs
 
 from .._errors import ConfigSpaceError, InputError, InvalidAddress, TopologyError
 from .._kernel.config import _AddressedConfigSpaceError, decode_config, functions_from_configs
-from .._kernel.groups import device_sort_key
+from .._kernel.groups import Grouping, device_sort_key
 from .._kernel.model import PciAddress, PciFunction, Topology
-from .reading import ObservedGroups, Reading, Unknown
+from .._kernel.reading import Reading, Unknown
 
 __all__ = [
     "MAX_ATTR_BYTES",
@@ -772,7 +772,7 @@ def _topology(machine: _Machine) -> tuple[Topology | None, list[Unknown]]:
     return topology, notes
 
 
-def _observed(machine: _Machine) -> tuple[ObservedGroups | None, list[Unknown]]:
+def _observed(machine: _Machine) -> tuple[Grouping | None, list[Unknown]]:
     notes: list[Unknown] = []
     links = {
         name: dev.iommu_group
@@ -793,7 +793,7 @@ def _observed(machine: _Machine) -> tuple[ObservedGroups | None, list[Unknown]]:
                         f"lists it in {where} (did it change while being read?)",
                     )
                 )
-        return ObservedGroups(dict(machine.groups), source="sysfs"), notes
+        return Grouping(dict(machine.groups), source="sysfs"), notes
     if links:
         groups: dict[int, list[str]] = {}
         for name, gid in links.items():
@@ -807,7 +807,7 @@ def _observed(machine: _Machine) -> tuple[ObservedGroups | None, list[Unknown]]:
                 "iommu_group links, without non-PCI devices",
             )
         )
-        return ObservedGroups(_sorted_groups(groups), source="sysfs"), notes
+        return Grouping(_sorted_groups(groups), source="sysfs"), notes
     return None, [Unknown("", "group", _NO_GROUPS)]
 
 
@@ -839,7 +839,7 @@ def read_sysfs(root: str | os.PathLike[str] = "/") -> Reading:
             a copy of either.
 
     Returns:
-        A :class:`~iommugroups._io.reading.Reading` (source ``"sysfs"``) with
+        A :class:`~iommugroups._kernel.reading.Reading` (source ``"sysfs"``) with
         the topology (``None`` if it cannot be built), the observed groups
         (``None`` without IOMMU groups), the kernel release, and what could
         not be read.

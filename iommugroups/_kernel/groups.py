@@ -36,6 +36,16 @@ __all__ = [
 GROUPS_SCHEMA = "iommugroups.groups/1"
 
 
+def _full_name(name: str) -> str:
+    """A PCI address in full form (``dddd:bb:dd.f``); other names unchanged."""
+    if len(name) == 12 and name[4] == ":":  # already full (the usual case)
+        return name
+    try:
+        return str(PciAddress.parse(name))
+    except InvalidAddress:
+        return name
+
+
 def device_sort_key(name: str) -> tuple[int, tuple[int, int, int, int], str]:
     """Sort PCI addresses numerically first, then other device names."""
     try:
@@ -247,8 +257,8 @@ class Grouping:
 
     def _members(self) -> dict[str, int]:
         index = self._member_of
-        if index is None:  # built on first use
-            index = {d: g for g, ds in self.groups.items() for d in ds}
+        if index is None:  # built on first use; names as read are normalised
+            index = {_full_name(d): g for g, ds in self.groups.items() for d in ds}
             object.__setattr__(self, "_member_of", index)
         return index
 

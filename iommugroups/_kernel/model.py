@@ -631,6 +631,50 @@ class Topology:
         """The VFs of a PF present in the topology, in VF-index order."""
         return self._index.vfs.get(pf, ())
 
+    def vf_slots(self) -> dict[PciAddress, tuple[PciFunction, int]]:
+        """Every address a PF's SR-IOV capability can place a VF at -> (PF, VF index).
+
+        Up to each PF's ``total_vfs``; where two PFs claim one address, the
+        first PF in the topology's order keeps it.
+        """
+        out: dict[PciAddress, tuple[PciFunction, int]] = {}
+        for fn in self.functions:
+            if fn.sriov is None or fn.physfn is not None:
+                continue
+            for i, vf in enumerate(fn.sriov.vf_addresses(fn.address)):
+                out.setdefault(vf, (fn, i))
+        return out
+
+    def with_vfs(self, names: Iterable[str | PciAddress]) -> tuple[Topology, tuple[str, ...]]:
+        """This topology plus the SR-IOV VFs among ``names`` that it does not list.
+
+        A VF is enabled at run time (``sriov_numvfs``), so a topology read from
+        the PFs' configuration may not list the VFs an observation names. Each
+        name that is the routing id of a VF some PF's SR-IOV capability offers
+        becomes a function as ``pci_iov_add_virtfn`` makes it (:func:`make_vf`).
+        Returns the topology and the names added (``self`` when none).
+        """
+        slots = self.vf_slots()
+        if not slots:
+            return self, ()
+        wanted: set[PciAddress] = set()
+        for name in names:
+            if isinstance(name, PciAddress):
+                addr = name
+            else:
+                try:
+                    addr = PciAddress.parse(name)
+                except InvalidAddress:
+                    continue
+            if addr in slots and addr not in self._index.by_addr:
+                wanted.add(addr)
+        if not wanted:
+            return self, ()
+        extra = [make_vf(slots[a][0], a) for a in sorted(wanted)]
+        return self.replace(functions=(*self.functions, *extra)), tuple(
+            str(a) for a in sorted(wanted)
+        )
+
     def replace(self, **changes: Any) -> Topology:
         """A copy with some fields changed (re-validated)."""
         return attrs.evolve(self, **changes)

@@ -30,7 +30,8 @@ from __future__ import annotations
 import shutil
 import subprocess
 
-from .._analysis.show import AcsState, acs_state, class_name, device_kind, short_name
+from .._analysis.names import class_name, device_kind, short_name
+from .._analysis.show import AcsState, acs_state
 from .._errors import IommuGroupsError
 from .._kernel.groups import Grouping, device_sort_key
 from .._kernel.model import PciFunction, Topology

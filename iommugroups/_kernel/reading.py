@@ -2,7 +2,8 @@
 
 Every reader of a real machine's data (sysfs, snapshots, ``lspci`` text,
 group listings, ``dmesg``) returns a :class:`Reading`: a topology when the
-input carries one, the groups the kernel *observed* when it carries them,
+input carries one, the groups the kernel *observed* when it carries them
+(a :class:`~iommugroups.Grouping` with its ``source``),
 and a list of :class:`Unknown` facts (e.g. "ACS capability of 0000:00:1c.0:
 config space not readable as non-root"), so that a verdict that depends on
 missing data can say so instead of guessing.
@@ -10,14 +11,14 @@ missing data can say so instead of guessing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 import attrs
 
-from .._kernel.groups import LogLine
-from .._kernel.model import Topology
+from .groups import Grouping
+from .model import Topology
 
-__all__ = ["ObservedGroups", "Reading", "Unknown"]
+__all__ = ["Reading", "Unknown"]
 
 
 @attrs.frozen
@@ -41,30 +42,6 @@ class Unknown:
         return f"{who}{self.fact} unknown: {self.why}"
 
 
-@attrs.frozen
-class ObservedGroups:
-    """The IOMMU groups a real kernel made, as some input reports them.
-
-    Attributes:
-        groups: group id -> member device names (``dddd:bb:dd.f`` for PCI).
-        log: the ``Adding to iommu group`` lines in kernel order, when the
-            input is a kernel log (they give the probe order and drivers).
-        source: the format they were read from (``"listing"``,
-            ``"lspci-vv"``, ``"dmesg"``, ``"sysfs"``, ...).
-    """
-
-    groups: Mapping[int, tuple[str, ...]]
-    log: tuple[LogLine, ...] = ()
-    source: str = ""
-
-    def group_of(self, device: str) -> int | None:
-        """The observed group of ``device``, if reported."""
-        for gid, members in self.groups.items():
-            if device in members:
-                return gid
-        return None
-
-
 def _unknowns(value: Iterable[Unknown]) -> tuple[Unknown, ...]:
     return tuple(value)
 
@@ -83,7 +60,7 @@ class Reading:
     """
 
     topology: Topology | None = None
-    observed: ObservedGroups | None = None
+    observed: Grouping | None = None
     unknowns: tuple[Unknown, ...] = attrs.field(default=(), converter=_unknowns)
     source: str = ""
     path: str = ""
