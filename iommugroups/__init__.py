@@ -14,16 +14,28 @@ True
 from __future__ import annotations
 
 from . import examples
+from ._analysis.change_grammar import parse_change
+from ._analysis.changes import (
+    AcsOverride,
+    AddQuirk,
+    Applied,
+    Change,
+    ConfigAcs,
+    MoveCard,
+    RemoveAcs,
+    RemoveDevice,
+    SetAcs,
+    Slot,
+    WhatIfError,
+)
 from ._analysis.check import (
     CHECK_SCHEMA,
     CheckReport,
     DeviceCheck,
     Merge,
-    Reproduction,
     Split,
     Verdict,
     check,
-    render_check,
 )
 from ._analysis.explain import Explainer, explain, explain_pair
 from ._analysis.filters import (
@@ -34,8 +46,10 @@ from ._analysis.filters import (
     by_group,
     by_related,
 )
+from ._analysis.partition import DeviceDiff, DeviceStatus, GroupMatch
 from ._analysis.reasons import EXPLAIN_SCHEMA, Explanation, Facts, PairExplanation, Reason
 from ._analysis.related import related
+from ._analysis.reproduce import Reproduction
 from ._analysis.show import (
     SHOW_SCHEMA,
     AcsState,
@@ -47,28 +61,9 @@ from ._analysis.show import (
     ShowResult,
     show,
 )
-from ._analysis.whatif import (
-    WHATIF_SCHEMA,
-    AcsOverride,
-    AddQuirk,
-    Applied,
-    Change,
-    ConfigAcs,
-    DeviceDiff,
-    DeviceStatus,
-    GroupMatch,
-    MoveCard,
-    RemoveAcs,
-    RemoveDevice,
-    SetAcs,
-    Slot,
-    WhatIfError,
-    WhatIfResult,
-    parse_change,
-    render_whatif,
-    what_if,
-)
+from ._analysis.whatif import WHATIF_SCHEMA, WhatIfResult, what_if
 from ._boot.drivers import KNOWN_DRIVERS, Driver, ProbeResult
+from ._boot.run import simulate
 from ._boot.scenario import Action, Scenario, ScenarioError
 from ._boot.simulator import (
     DeviceFate,
@@ -77,9 +72,9 @@ from ._boot.simulator import (
     SimDevice,
     SimulationResult,
     Simulator,
-    simulate,
+    StrategyLike,
 )
-from ._boot.strategies.base import Strategy, StrategyLike
+from ._boot.strategies.base import Strategy
 from ._boot.strategies.registry import STRATEGIES, get_strategy, register_strategy
 from ._errors import (
     ConfigSpaceError,
@@ -143,9 +138,11 @@ from ._kernel.quirks import (
     make_context,
 )
 from ._kernel.reading import Reading, Unknown
+from ._render.check import render_check
 from ._render.dot import GraphvizError, GraphvizMissing, to_dot, to_svg
 from ._render.explain import render_explanation, render_pair
 from ._render.show import render_show, render_tree
+from ._render.whatif import render_whatif
 from ._version import __version__
 
 __all__ = [

@@ -13,6 +13,7 @@ __all__ = [
     "InputError",
     "InvalidAddress",
     "IommuGroupsError",
+    "ParameterError",
     "TopologyError",
     "UnknownDevice",
 ]
@@ -36,6 +37,10 @@ class TopologyError(IommuGroupsError, ValueError):
     def __init__(self, message: str, devices: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.devices = devices
+
+
+class ParameterError(IommuGroupsError, ValueError):
+    """A kernel parameter (``pci=config_acs=``, ``pcie_acs_override=``) cannot be parsed."""
 
 
 class ConfigSpaceError(IommuGroupsError, ValueError):

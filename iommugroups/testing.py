@@ -61,9 +61,9 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 from ._boot.drivers import KNOWN_DRIVERS, Driver, ProbeResult
+from ._boot.run import simulate
 from ._boot.scenario import IOMMU_DRIVER, Action, Scenario
-from ._boot.simulator import SimulationResult, simulate
-from ._boot.strategies.base import StrategyLike
+from ._boot.simulator import SimulationResult, StrategyLike
 from ._kernel.model import (
     HEADER_BRIDGE,
     Acs,
@@ -890,21 +890,6 @@ def with_iommu(topology: Topology, *, kind: IommuKind = IommuKind.VTD) -> Topolo
     return attrs.evolve(topology, iommus=iommus, id_mappings=mappings)
 
 
-def _bridges_above(topology: Topology, fn: PciFunction) -> list[PciFunction]:
-    """The bridges above ``fn``, bottom up (SR-IOV virtual buses stepped over)."""
-    out = []
-    dom, bus = fn.address.domain, fn.address.bus
-    while not topology.is_root_bus(dom, bus):
-        br = topology.bus_self(dom, bus)
-        parent = topology.parent_bus(dom, bus)
-        if br is not None:
-            out.append(br)
-        if parent is None:  # pragma: no cover - a non-root bus always has a parent
-            break
-        bus = parent
-    return out
-
-
 def _must_follow(
     topology: Topology, parents_first: bool, movable: Iterable[PciAddress]
 ) -> dict[PciAddress, frozenset[PciAddress]]:
@@ -920,9 +905,9 @@ def _must_follow(
         need: set[PciAddress] = set()
         if fn.physfn is not None:
             need.add(fn.physfn)
-            need.update(b.address for b in _bridges_above(topology, topology.get(fn.physfn)))
+            need.update(b.address for b in topology.bridges_above(topology.get(fn.physfn)))
         if parents_first:
-            need.update(b.address for b in _bridges_above(topology, fn))
+            need.update(b.address for b in topology.bridges_above(fn))
         out[fn.address] = frozenset(need & moving)
     return out
 
@@ -1029,7 +1014,7 @@ def _port_bound(topology: Topology) -> set[PciAddress]:
 
 def _below_failing(topology: Topology, fn: PciFunction, failing: set[PciAddress]) -> bool:
     """``fn`` is, or sits below, a function whose probe fails."""
-    return fn.address in failing or any(b.address in failing for b in _bridges_above(topology, fn))
+    return fn.address in failing or any(b.address in failing for b in topology.bridges_above(fn))
 
 
 def probe_setup(
@@ -1108,7 +1093,7 @@ def probe_setup(
             and not _below_failing(topo, fn, broken)
         ):
             waits[fn.address] = {fn.address} | {
-                b.address for b in _bridges_above(topo, fn) if b.address not in by_port
+                b.address for b in topo.bridges_above(fn) if b.address not in by_port
             }
     actions: list[Action] = []
     done: set[PciAddress] = set()

@@ -41,11 +41,11 @@ from iommugroups._analysis.check import (
     Verdict,
     check,
     isolating_topology,
-    render_check,
-    replay_scenario,
 )
+from iommugroups._analysis.reproduce import replay_scenario
 from iommugroups._kernel.groups import Grouping
 from iommugroups._kernel.reading import Unknown
+from iommugroups._render.check import render_check
 from iommugroups.testing import FULL_ACS, topologies
 
 from .helpers import ISOLATING, bridge, ep

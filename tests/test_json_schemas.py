@@ -23,10 +23,12 @@ from typing import Any
 
 import pytest
 
+from iommugroups._analysis.changes import Change
 from iommugroups._analysis.check import CHECK_SCHEMA, Verdict
+from iommugroups._analysis.partition import GROUP_KINDS, DeviceStatus
 from iommugroups._analysis.reasons import EXPLAIN_SCHEMA, LINK_KINDS
 from iommugroups._analysis.show import SHOW_SCHEMA, AcsState
-from iommugroups._analysis.whatif import GROUP_KINDS, WHATIF_SCHEMA, Change, DeviceStatus
+from iommugroups._analysis.whatif import WHATIF_SCHEMA
 from iommugroups._cli.app import SIMULATION_SCHEMA, main
 from iommugroups._io.snapshot import SNAPSHOT_SCHEMA
 from iommugroups._kernel.groups import GROUPS_SCHEMA

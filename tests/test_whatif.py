@@ -1,4 +1,4 @@
-"""What-if changes (``iommugroups._analysis.whatif``).
+"""What-if changes (``iommugroups.what_if``).
 
 The acceptance test of the issue: ``what-if --acs-override
 downstream,multifunction`` gives the groups this file derives independently.
@@ -55,24 +55,22 @@ from iommugroups import (
     load,
     make_context,
 )
-from iommugroups._analysis.whatif import (
-    WHATIF_SCHEMA,
+from iommugroups._analysis.change_grammar import parse_change
+from iommugroups._analysis.changes import (
     AcsOverride,
     AddQuirk,
     Change,
     ConfigAcs,
-    DeviceStatus,
     MoveCard,
     RemoveAcs,
     RemoveDevice,
     SetAcs,
     Slot,
     WhatIfError,
-    apply_changes,
-    parse_change,
-    render_whatif,
-    what_if,
 )
+from iommugroups._analysis.partition import DeviceStatus
+from iommugroups._analysis.whatif import WHATIF_SCHEMA, apply_changes, what_if
+from iommugroups._render.whatif import render_whatif
 from iommugroups.testing import topologies
 
 from .helpers import FULL, ISOLATING, bridge, ep

@@ -70,47 +70,8 @@ device, against the groups of the devices added before it in canonical order,
 which says how it came to join its group (e.g. R4.2: the bridge above it is
 not ACS-isolated; R5.2: a function of the same multifunction device).
 
-Reproduction (``reproduced_by``)
---------------------------------
-When the observation is a kernel log (``observed.log``), the log is replayed
-through the simulator (:func:`simulate`) once per strategy of the registry,
-and a strategy *reproduces* the observation when its final partition equals
-the observed one. The replayed scenario (:func:`replay_scenario`):
-
-* an ACPI boot whose only built-in driver is the IOMMU driver, so no device
-  is bound at boot and the IOMMU instances are registered;
-* then, in log order, for each device's first ``Adding to iommu group``
-  line naming a driver: the driver is loaded (an ``override_only`` stand-in
-  named as in the log, so it binds nothing by itself) and bound to that
-  device (``bind DEVICE DRIVER``: ``driver_override``); a platform device's
-  driver is loaded (matching the platform devices the log names with it)
-  at its first line; a line naming the bus (``pci ...``: grouped at device
-  add, no driver) binds nothing; the first line of an SR-IOV VF enables the
-  VFs of its PF up to it first (``sriov PF N``), after binding a stand-in
-  driver (:data:`PF_STAND_IN`) to the PF if the log shows the PF grouped
-  without one (enabling VFs needs a PF driver; the log does not name it);
-  a line that names neither (the format before Linux 5.1) binds a stand-in
-  driver (:data:`UNNAMED_DRIVER`): a strategy that groups at driver probe
-  needs a probe there, and one that groups at device add is not affected;
-* a ``Removing from iommu group`` line hot-removes the device (``remove``),
-  and its next ``Adding`` line re-adds it first (``rescan``, which re-adds
-  every removed device) before binding it again.
-
-So each strategy sees the devices probed in the order and with the drivers
-the kernel's log shows, and decides itself when groups are made (at probe,
-at device add, behind device links...). Partitions are compared over the
-devices of the topology (VFs the replay enables included), except those the
-replay leaves out (named in ``left_out``); a device with no group on one side
-and a group on the other is a difference.
-
-Limits: only the order of the logged probes is replayed, not their timing
-against the boot (a driver that deferred and a driver loaded after boot look
-alike); devices that bound a driver without ever getting a group (a module
-IOMMU driver, R7.4) are not in the log, so the replay never probes them, and
-a device removed without a group leaves no line, so it stays; a VF whose PF
-is not in the log before it cannot be enabled and is left out; driver probe
-failures are not known; the firmware is taken to be ACPI. A strategy that
-"reproduces" the partition may still number the groups differently.
+When the observation is a kernel log, :mod:`iommugroups._analysis.reproduce`
+says which strategies reproduce it (``reproduced_by``).
 """
 
 from __future__ import annotations
@@ -121,37 +82,29 @@ from typing import Any
 
 import attrs
 
-from .._boot.drivers import Driver
-from .._boot.scenario import IOMMU_DRIVER, Action, Scenario
-from .._boot.simulator import simulate
-from .._boot.strategies.registry import STRATEGIES, get_strategy
-from .._errors import InvalidAddress, IommuGroupsError
+from .._boot.strategies.registry import STRATEGIES
 from .._kernel.acs import GROUPING_FACTS, isolating_reading
 from .._kernel.canonical import canonical_groups
-from .._kernel.groups import Grouping, LogLine, device_sort_key
-from .._kernel.model import PciAddress, PcieType, PciFunction, Topology
+from .._kernel.groups import Grouping, device_sort_key
+from .._kernel.model import PcieType, PciFunction, Topology, full_name
 from .._kernel.pci_device_group import Step
 from .._kernel.quirks import Quirks
 from .._kernel.reading import Unknown
+from .names import listed
+from .partition import Partition
+from .reproduce import Replay, Reproduction, replay_scenario, reproduce
 
 __all__ = [
     "CHECK_SCHEMA",
     "assume_no_acs",
     "GROUPING_FACTS",
-    "PF_STAND_IN",
-    "UNNAMED_DRIVER",
     "CheckReport",
     "DeviceCheck",
     "Merge",
-    "Replay",
-    "Reproduction",
     "Split",
     "Verdict",
     "check",
     "isolating_topology",
-    "render_check",
-    "replay_scenario",
-    "reproduce",
 ]
 
 
@@ -161,17 +114,6 @@ def __dir__() -> list[str]:
 
 #: The ``schema`` value of :meth:`CheckReport.to_json`.
 CHECK_SCHEMA = "iommugroups.check/1"
-
-#: Log prefixes that are bus names: the device was grouped without a driver (R1.4).
-_BUS_PREFIXES = frozenset({"pci", "platform", "amba", "fsl-mc"})
-
-#: The stand-in driver a replay binds to a PF the log shows grouped without a
-#: driver, so that its VFs can be enabled.
-PF_STAND_IN = "sriov-pf-driver"
-
-#: The stand-in driver a replay binds where a log line names no driver nor bus
-#: (the format before Linux 5.1, ``iommu: Adding device ... to group N``).
-UNNAMED_DRIVER = "unnamed-driver"
 
 _NO_GROUP_HINT = (
     "the kernel gave it no group, or the input does not list it (no IOMMU translates "
@@ -322,38 +264,6 @@ class Merge:
 
 
 @attrs.frozen
-class Reproduction:
-    """Whether one strategy, replaying the observed log, ends with the observed groups.
-
-    Attributes:
-        strategy: the strategy's name.
-        reproduced: its final partition equals the observed one.
-        detail: the first difference, or why the replay could not run.
-    """
-
-    strategy: str
-    reproduced: bool
-    detail: str = ""
-
-
-@attrs.frozen
-class Replay:
-    """The scenario :func:`replay_scenario` derived from a kernel log.
-
-    Attributes:
-        scenario: boot and actions.
-        drivers: the stand-in drivers the actions load.
-        compared: devices whose groups are compared.
-        left_out: devices left out of the comparison -> why.
-    """
-
-    scenario: Scenario
-    drivers: tuple[Driver, ...]
-    compared: frozenset[str]
-    left_out: Mapping[str, str] = attrs.field(factory=dict)
-
-
-@attrs.frozen
 class CheckReport:
     """What :func:`check` found.
 
@@ -409,7 +319,7 @@ class CheckReport:
         Raises:
             KeyError: no such device in the report.
         """
-        key = _norm(name)
+        key = full_name(name)
         for d in self.devices:
             if d.device == key:
                 return d
@@ -484,7 +394,7 @@ class CheckReport:
             "observed": {
                 "source": self.observed.source,
                 "group_ids": ids,
-                "groups": [[_norm(m) for m in self.observed.groups[g]] for g in ids],
+                "groups": [[full_name(m) for m in self.observed.groups[g]] for g in ids],
             },
             "reproduction": reproduction,
             "notes": list(self.notes),
@@ -492,23 +402,15 @@ class CheckReport:
 
 
 # --------------------------------------------------------------------- helpers
-def _norm(name: str) -> str:
-    """A PCI address in full form (``dddd:bb:dd.f``); other names unchanged."""
-    try:
-        return str(PciAddress.parse(name))
-    except InvalidAddress:
-        return name
-
-
 class _Normaliser:
-    """:func:`_norm` with the topology's own names as a fast path."""
+    """:func:`full_name` with the topology's own names as a fast path."""
 
     def __init__(self, topology: Topology) -> None:
         self.known = {str(f.address) for f in topology.functions}
         self.known.update(p.name for p in topology.platform_devices)
 
     def __call__(self, name: str) -> str:
-        return name if name in self.known else _norm(name)
+        return name if name in self.known else full_name(name)
 
 
 def _unknown_facts(
@@ -532,7 +434,7 @@ def _unknown_facts(
             for n in names:
                 facts.setdefault(n, set()).add(u.fact)
             continue
-        name = _norm(u.device)
+        name = full_name(u.device)
         if name not in names:
             notes.append(f"not taken into account (no such PCI function in the topology): {u}")
             continue
@@ -578,11 +480,6 @@ def _traces(
         if d is not None and d.pci is not None:
             out[name] = d.pci.steps
     return out
-
-
-def _list(names: Sequence[str]) -> str:
-    """``names`` (already in order) for a sentence."""
-    return ", ".join(names) if names else "no other device"
 
 
 # ----------------------------------------------------------------------- check
@@ -671,7 +568,11 @@ def check(
 
     # The evidence: how each device that is not ok came to its group, as the
     # grouping recorded it (a second, recorded run only when there is any).
-    wanted = {n for n, r in results.items() if r.verdict is not Verdict.OK and n in judge.canon_of}
+    wanted = {
+        n
+        for n, r in results.items()
+        if r.verdict is not Verdict.OK and judge.read.group_of(n) is not None
+    }
     for n, steps in _traces(topology, wanted, quirks).items():
         results[n] = attrs.evolve(results[n], rules=steps)
     wanted = {n for n in wanted if results[n].may_share}
@@ -680,7 +581,7 @@ def check(
 
     devices = tuple(results.values())  # topology in address order, then the others
     splits = _splits(canon, results, obs_of)
-    merges = _merges(obs_members, results, judge.canon_of)
+    merges = _merges(obs_members, results, judge.read)
 
     reproduction: tuple[Reproduction, ...] = ()
     replay: Replay | None = None
@@ -720,14 +621,14 @@ class _Judge:
         self.canon = canon
         self.obs_of = obs_of
         self.facts = facts
-        self.canon_of = {d: g for g, ds in canon.groups.items() for d in ds}
-        self.comparable = frozenset(d for d in topo_names if d in self.canon_of and d in obs_of)
+        self.read = Partition(canon.groups)
+        self.comparable = frozenset(
+            d for d in topo_names if self.read.group_of(d) is not None and d in obs_of
+        )
         # address order (``topo_names`` is in it): evidence lists are sorted by it
         self.rank = {d: i for i, d in enumerate(topo_names)}
-        self.read = {g: frozenset(ds) for g, ds in canon.groups.items()}
-        self.iso_key: dict[str, int] = {d: g for g, ds in iso.groups.items() for d in ds}
-        self.iso = {g: frozenset(ds) for g, ds in iso.groups.items()}
-        self.obs = {g: frozenset(ds) & self.comparable for g, ds in obs_members.items()}
+        self.iso = Partition(iso.groups)
+        self.obs = Partition(obs_members, within=self.comparable)
         self._triples: dict[tuple[int, int | str, int | None], _Triple] = {}
 
     def sort(self, names: Iterable[str]) -> tuple[str, ...]:
@@ -736,12 +637,13 @@ class _Judge:
         return tuple(sorted(names, key=lambda n: rank.get(n, -1)))
 
     def triple(self, cg: int, name: str, og: int | None) -> _Triple:
-        ik = self.iso_key.get(name, -1)
+        found = self.iso.group_of(name)
+        ik = found if found is not None else -1
         key = (cg, ik if ik >= 0 else name, og)
         t = self._triples.get(key)
         if t is None:
-            full_read = self.read[cg]
-            full_iso = (self.iso[ik] & full_read) if ik >= 0 else frozenset({name})
+            full_read = self.read.members(cg)
+            full_iso = (self.iso.members(ik) & full_read) if ik >= 0 else frozenset({name})
             depends = (
                 self.sort(d for d in full_read if d in self.facts) if full_iso != full_read else ()
             )
@@ -754,34 +656,34 @@ class _Judge:
             if og is not None:
                 read = full_read & self.comparable
                 iso = full_iso & self.comparable
-                obs = self.obs[og]
+                obs = self.obs.members(og)
                 t.split_from = self.sort(iso - obs)
                 t.merged_with = self.sort(obs - read)
                 t.same = iso == read
                 if t.split_from:
                     parts = sorted({self.obs_of[d] for d in t.split_from})
                     t.reason = (
-                        f"the rules put it with {_list(t.split_from)}, which the kernel put "
+                        f"the rules put it with {listed(t.split_from)}, which the kernel put "
                         f"in group{'s' if len(parts) > 1 else ''} "
                         f"{', '.join(map(str, parts))}: an isolation hole"
                     )
                 elif t.merged_with:
                     t.reason = (
-                        f"the kernel put it with {_list(t.merged_with)}, which the rules "
+                        f"the kernel put it with {listed(t.merged_with)}, which the rules "
                         "isolate it from: a quirk or kernel behaviour the model does not know"
                     )
                 elif not t.same:
                     t.reason = (
-                        f"its group depends on facts not known of {_list(t.depends)}: with "
-                        f"them absent its group is {_list(self.sort(read))}; with them "
-                        f"isolating, {_list(self.sort(iso))}; the kernel's is "
-                        f"{_list(self.sort(obs))}"
+                        f"its group depends on facts not known of {listed(t.depends)}: with "
+                        f"them absent its group is {listed(self.sort(read))}; with them "
+                        f"isolating, {listed(self.sort(iso))}; the kernel's is "
+                        f"{listed(self.sort(obs))}"
                     )
             self._triples[key] = t
         return t
 
     def __call__(self, name: str) -> DeviceCheck:
-        cg = self.canon_of.get(name)
+        cg = self.read.group_of(name)
         og = self.obs_of.get(name)
         if cg is None:
             why = self.canon.ungrouped.get(name, "no group")
@@ -818,10 +720,10 @@ class _Judge:
         reasons = [t.reason] if t.reason else []
         if t.split_from and t.merged_with:
             reasons.append(
-                f"the kernel also put it with {_list(t.merged_with)}, which it must not"
+                f"the kernel also put it with {listed(t.merged_with)}, which it must not"
             )
         if t.missing:
-            reasons.append(f"{_list(t.missing)}, of its canonical group, in no observed group")
+            reasons.append(f"{listed(t.missing)}, of its canonical group, in no observed group")
         return DeviceCheck(
             name,
             verdict,
@@ -877,7 +779,7 @@ def _splits(
 def _merges(
     obs_members: Mapping[int, list[str]],
     results: Mapping[str, DeviceCheck],
-    canon_of: Mapping[str, int],
+    canon: Partition,
 ) -> tuple[Merge, ...]:
     out: list[Merge] = []
     for gid in sorted(obs_members):
@@ -886,8 +788,9 @@ def _merges(
             continue
         parts: dict[int, list[str]] = {}
         for d in members:
-            if d in canon_of:
-                parts.setdefault(canon_of[d], []).append(d)
+            g = canon.group_of(d)
+            if g is not None:
+                parts.setdefault(g, []).append(d)
         out.append(
             Merge(
                 observed_group=gid,
@@ -898,272 +801,6 @@ def _merges(
             )
         )
     return tuple(out)
-
-
-# ------------------------------------------------------------------ reproduce
-def replay_scenario(topology: Topology, log: Sequence[LogLine]) -> Replay:
-    """The scenario replaying a kernel log's probes (see the module docstring)."""
-    pci = {str(f.address): f for f in topology.functions}
-    platform = {p.name: p for p in topology.platform_devices}
-    vf_slots = {str(a): (str(pf.address), i) for a, (pf, i) in topology.vf_slots().items()}
-    actions: list[Action] = []
-    driver_bus: dict[str, str] = {}
-    platform_devs: dict[str, list[str]] = {}
-    bound: set[str] = set()
-    loaded: set[str] = set()
-    driverless: set[str] = set()
-    enabled: dict[str, int] = {}
-    left_out: dict[str, str] = {}
-    seen: set[str] = set()  # added (and not removed since)
-    ever: set[str] = set()
-    removed: set[str] = set()
-    for line in log:
-        dev = _norm(line.device)
-        if line.action != "add":
-            if dev in seen and dev in pci:  # hot-remove: the device and what is below it
-                actions.append(Action("remove", (dev,)))
-                seen.discard(dev)
-                removed.add(dev)
-                bound.discard(dev)
-            continue
-        if dev in seen:
-            continue
-        if dev in removed:  # added again: a rescan re-adds every removed device
-            actions.append(Action("rescan", ()))
-            removed.clear()
-        seen.add(dev)
-        ever.add(dev)
-        prefix = line.prefix or UNNAMED_DRIVER
-        if dev in platform:
-            if prefix in _BUS_PREFIXES or prefix == platform[dev].bus:
-                continue
-            if driver_bus.setdefault(prefix, "platform") != "platform":
-                left_out[dev] = f"its driver name {prefix} is also a PCI driver's in the log"
-                continue
-            if prefix not in platform_devs:
-                actions.append(Action("insmod", (prefix,)))
-            platform_devs.setdefault(prefix, []).append(dev)
-            continue
-        if dev in vf_slots:
-            pf, index = vf_slots[dev]
-            if pf not in bound and pf in driverless:
-                # Enabling VFs needs a driver on the PF (sriov_numvfs); the log
-                # does not name it, as the PF had its group before it bound.
-                if PF_STAND_IN not in loaded:
-                    loaded.add(PF_STAND_IN)
-                    driver_bus[PF_STAND_IN] = "pci"
-                    actions.append(Action("insmod", (PF_STAND_IN,)))
-                actions.append(Action("bind", (pf, PF_STAND_IN)))
-                bound.add(pf)
-            if pf not in bound:
-                left_out[dev] = (
-                    f"an SR-IOV VF whose PF {pf} has no group or driver before it in the "
-                    "log: the replay cannot enable it"
-                )
-                continue
-            if enabled.get(pf, 0) <= index:
-                actions.append(Action("sriov", (pf, str(index + 1))))
-                enabled[pf] = index + 1
-        elif dev not in pci:
-            continue  # not in the topology: never compared
-        elif pci[dev].physfn is not None:
-            left_out[dev] = "an SR-IOV VF whose PF has no SR-IOV capability in the topology"
-            continue
-        if prefix in _BUS_PREFIXES:
-            driverless.add(dev)
-            continue  # grouped at device add, without a driver
-        if driver_bus.setdefault(prefix, "pci") != "pci":
-            left_out[dev] = f"its driver name {prefix} is also a platform driver's in the log"
-            continue
-        if prefix not in loaded:
-            loaded.add(prefix)
-            actions.append(Action("insmod", (prefix,)))
-        actions.append(Action("bind", (dev, prefix)))
-        bound.add(dev)
-    drivers: list[Driver] = []
-    for name, bus in driver_bus.items():
-        if bus == "pci":
-            drivers.append(
-                Driver(name, override_only=True, about="replay: binds where the log says")
-            )
-        elif name in platform_devs:
-            drivers.append(
-                Driver(
-                    name,
-                    bus="platform",
-                    platform_names=tuple(platform_devs[name]),
-                    about="replay: binds the platform devices the log names with it",
-                )
-            )
-    compared = (set(pci) | {vf for vf in vf_slots if vf in ever}) | set(platform)
-    compared -= set(left_out)
-    scenario = Scenario(
-        name="replay of the observed log",
-        firmware="acpi",
-        builtin=(IOMMU_DRIVER,),
-        actions=actions,
-    )
-    return Replay(scenario, tuple(drivers), frozenset(compared), left_out)
-
-
-def _restricted(
-    groups: Mapping[int, Sequence[str]], keep: frozenset[str]
-) -> dict[str, frozenset[str]]:
-    out: dict[str, frozenset[str]] = {}
-    for members in groups.values():
-        kept = frozenset(n for n in (_norm(m) for m in members) if n in keep)
-        for n in kept:
-            out.setdefault(n, kept)
-    return out
-
-
-def _describe(members: frozenset[str] | None, name: str) -> str:
-    if members is None:
-        return "no group"
-    others = members - {name}
-    return f"with {_list(sorted(others, key=device_sort_key))}" if others else "a group of its own"
-
-
-def reproduce(
-    topology: Topology,
-    observed: Grouping,
-    replay: Replay,
-    strategies: Iterable[str],
-    *,
-    quirks: Quirks | None = None,
-) -> tuple[Reproduction, ...]:
-    """Replay ``replay`` under each strategy; compare final partitions with ``observed``.
-
-    Raises:
-        KeyError: an unknown strategy name.
-    """
-    keep = replay.compared
-    want = _restricted(observed.groups, keep)
-    out: list[Reproduction] = []
-    for name in strategies:
-        strategy = get_strategy(name)
-        try:
-            result = simulate(
-                topology, replay.scenario, strategy, quirks=quirks, drivers=replay.drivers
-            )
-        except (IommuGroupsError, ValueError) as exc:
-            out.append(Reproduction(name, False, f"the replay cannot run: {exc}"))
-            continue
-        got = _restricted(result.grouping.groups, keep)
-        if got == want:
-            out.append(Reproduction(name, True))
-            continue
-        differ = sorted(
-            (n for n in set(got) | set(want) if got.get(n) != want.get(n)), key=device_sort_key
-        )
-        first = differ[0]
-        more = f" (and {len(differ) - 1} more devices)" if len(differ) > 1 else ""
-        out.append(
-            Reproduction(
-                name,
-                False,
-                f"{first}: {_describe(got.get(first), first)} under {name}, "
-                f"{_describe(want.get(first), first)} observed{more}",
-            )
-        )
-    return tuple(out)
-
-
-# ----------------------------------------------------------------------- render
-def render_check(report: CheckReport) -> str:
-    """The report as plain text for people (no colour), ending with a newline."""
-    counts = report.counts()
-    out: list[str] = []
-    verdict = report.verdict
-    headline = {
-        Verdict.SPLIT: "SPLIT: devices the rules put in one group are in different groups "
-        "(an isolation hole)",
-        Verdict.MERGED: "MERGED: some groups join devices the rules isolate "
-        "(a quirk or kernel behaviour the model does not know)",
-        Verdict.UNKNOWN: "UNKNOWN: some verdicts depend on missing data",
-        Verdict.OK: "OK: the observed groups are the ones the rules give",
-    }[verdict]
-    out.append(f"check: {headline}")
-    out.append(
-        f"  {len(report.devices)} devices: "
-        + ", ".join(f"{counts[v.value]} {v.value}" for v in Verdict)
-        + f"; {len(report.canonical.groups)} canonical groups, "
-        f"{len(report.observed.groups)} observed groups"
-        + (f" (from {report.observed.source})" if report.observed.source else "")
-    )
-    by_name = {d.device: d for d in report.devices}
-    if report.splits:
-        out.append("")
-        out.append("Splits (the rules put these together, the kernel separated them):")
-        for s in report.splits:
-            out.append(f"  canonical group {s.canonical_group}: {' '.join(s.devices)}")
-            for og, ds in s.parts:
-                marks = [f"{x} (?)" if x in s.uncertain else x for x in ds]
-                out.append(f"    observed group {og}: {' '.join(marks)}")
-            if s.not_observed:
-                out.append(f"    in no observed group: {' '.join(s.not_observed)}")
-            for member in s.devices:
-                out.extend(_why(by_name[member], "    "))
-    if report.merges:
-        out.append("")
-        out.append("Merges (the kernel put these together, the rules isolate them):")
-        for m in report.merges:
-            out.append(f"  observed group {m.observed_group}: {' '.join(m.devices)}")
-            for cg, ds in m.parts:
-                out.append(f"    canonical group {cg}: {' '.join(ds)}")
-            for member in m.devices:
-                if member in by_name:
-                    out.extend(_why(by_name[member], "    "))
-    unknown = report.unknown
-    if unknown:
-        out.append("")
-        out.append("Unknown (the verdict depends on missing data):")
-        for d in unknown:
-            out.append(f"  {d.device}: {'; '.join(d.reasons)}")
-    out.append("")
-    out.append("Per device:")
-    width = max((len(d.device) for d in report.devices), default=0)
-    for d in report.devices:
-        cgs = "-" if d.canonical_group is None else str(d.canonical_group)
-        ogs = "-" if d.observed_group is None else str(d.observed_group)
-        out.append(
-            f"  {d.device:<{width}}  {d.verdict.value:<7}  canonical {cgs:>3}  observed {ogs:>3}"
-        )
-    if report.replay is not None:
-        out.append("")
-        by = report.reproduced_by
-        shown = ", ".join(by) if by else "no strategy"
-        out.append(
-            f"Reproduced by: {shown} (the log's probe order and drivers replayed "
-            "under each strategy)"
-        )
-        log = report.observed.log
-        buses = {"pci", "platform", "amba", "fsl-mc"}
-        if log and all(x.prefix in buses for x in log if x.action == "add"):
-            out.append(
-                "  every line of the log names a bus, not a driver: the kernel grouped "
-                "each device when it was added, independently of drivers (x86, or arm64 "
-                "since v6.15, R10.1), which probe-time strategies cannot reproduce"
-            )
-        for r in report.reproduction:
-            if not r.reproduced:
-                out.append(f"  not {r.strategy}: {r.detail}")
-        for dev, why in sorted(report.replay.left_out.items()):
-            out.append(f"  left out: {dev}: {why}")
-    if report.notes:
-        out.append("")
-        out.append("Notes:")
-        out.extend(f"  {n}" for n in report.notes)
-    return "\n".join(out) + "\n"
-
-
-def _why(d: DeviceCheck, indent: str) -> list[str]:
-    lines = [f"{indent}{d.device}: {d.verdict.value}: {'; '.join(d.reasons)}"]
-    lines.extend(f"{indent}  {s.rule} {s.text}" for s in d.rules)
-    if d.rules_if_isolating:
-        lines.append(f"{indent}  if the unknown facts are isolating:")
-        lines.extend(f"{indent}    {s.rule} {s.text}" for s in d.rules_if_isolating)
-    return lines
 
 
 def assume_no_acs(

@@ -14,7 +14,7 @@ from importlib import resources
 from .._errors import InvalidAddress
 from .._kernel.model import HEADER_CARDBUS, HEADER_NORMAL, PciAddress, PcieType, PciFunction
 
-__all__ = ["class_name", "device_kind", "short_name"]
+__all__ = ["class_name", "device_kind", "listed", "short_name"]
 
 #: The base-class names of ``pci.ids`` (subclass names come from the bundled subset).
 _BASE_CLASSES: Mapping[int, str] = {
@@ -122,13 +122,6 @@ def _is_interconnect(fn: PciFunction) -> bool:
     return fn.header_type != HEADER_NORMAL
 
 
-def _norm(name: str) -> str:
-    try:
-        return str(PciAddress.parse(name))
-    except InvalidAddress:
-        return name
-
-
 def _rule_key(rule: str) -> tuple[int, ...]:
     try:
         return tuple(int(p) for p in rule.lstrip("R").split("."))
@@ -140,3 +133,8 @@ def _and(items: Sequence[str]) -> str:
     if len(items) <= 1:
         return "".join(items)
     return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def listed(names: Sequence[str]) -> str:
+    """``names`` (already in order) for a sentence: comma-separated, or "no other device"."""
+    return ", ".join(names) if names else "no other device"

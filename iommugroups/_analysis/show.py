@@ -49,13 +49,12 @@ import attrs
 from .._kernel.acs import REQ_ACS_FLAGS, AcsVerdict, pci_acs_verdict
 from .._kernel.canonical import canonical_groups
 from .._kernel.groups import Decision, Grouping, device_sort_key
-from .._kernel.model import PciAddress, PcieType, PciFunction, PlatformDevice, Topology
+from .._kernel.model import PciAddress, PcieType, PciFunction, PlatformDevice, Topology, full_name
 from .._kernel.pci_device_group import GroupingEnv
 from .._kernel.quirks import QuirkContext, Quirks, make_context
 from .names import (
     _and,
     _is_interconnect,
-    _norm,
     _rule_key,
     _slot,
     class_name,
@@ -469,7 +468,7 @@ class ShowResult:
             observed = {
                 "source": self.observed.source,
                 "groups": [
-                    {"group": g, "devices": [_norm(m) for m in self.observed.groups[g]]}
+                    {"group": g, "devices": [full_name(m) for m in self.observed.groups[g]]}
                     for g in sorted(self.observed.groups)
                 ],
             }
@@ -523,7 +522,7 @@ def show(
     if observed is not None:
         for gid in sorted(observed.groups):
             for m in observed.groups[gid]:
-                name = _norm(m)
+                name = full_name(m)
                 if name not in obs_of:
                     obs_of[name] = gid
                     obs_members.setdefault(gid, set()).add(name)

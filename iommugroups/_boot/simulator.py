@@ -30,8 +30,8 @@ fate and the kernel log in order.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import NamedTuple
+from collections.abc import Iterable, Mapping, Sequence
+from typing import NamedTuple, Protocol
 
 import attrs
 
@@ -58,7 +58,7 @@ __all__ = [
     "SimDevice",
     "SimulationResult",
     "Simulator",
-    "simulate",
+    "StrategyLike",
 ]
 
 
@@ -167,6 +167,27 @@ class SimDevice:
     def fn(self) -> PciFunction | None:
         """The PCI function, for a PCI device."""
         return self.node if isinstance(self.node, PciFunction) else None
+
+
+class StrategyLike(Protocol):
+    """What the simulator needs of a strategy: a name and five hooks.
+
+    :class:`~iommugroups.Strategy` implements them as arm64 v5.3-v6.14 did;
+    see :mod:`iommugroups._boot.strategies.base` for what each hook models.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    def links_for(self, sim: Simulator, dev: SimDevice) -> Sequence[str]: ...
+
+    def device_added(self, sim: Simulator, dev: SimDevice) -> None: ...
+
+    def iommu_registered(self, sim: Simulator, instance: str, first: bool) -> None: ...
+
+    def dma_configure(self, sim: Simulator, dev: SimDevice) -> ProbeResult | None: ...
+
+    def device_group(self, sim: Simulator, dev: SimDevice) -> int | None: ...
 
 
 class Simulator:
@@ -527,21 +548,9 @@ class Simulator:
     def _below(self, dev: SimDevice) -> list[SimDevice]:
         """Devices on the bus below a bridge, in device order (VF buses included)."""
         fn = dev.fn
-        if fn is None or not fn.is_bridge or fn.secondary_bus is None:
+        if fn is None:
             return []
-        dom, sec = fn.address.domain, fn.secondary_bus
-        out = []
-        for other in self.topology.enumeration_order():
-            a = other.address
-            if a.domain != dom:
-                continue
-            bus = a.bus
-            parent = self.topology.parent_bus(dom, bus)
-            if bus == sec or (
-                parent == sec and self.topology.bus_self(dom, bus) is None and other.is_virtfn
-            ):
-                out.append(self.devices[str(a)])
-        return out
+        return [self.devices[str(f.address)] for f in self.topology.children(fn)]
 
     def rescan(self) -> None:
         """``pci_rescan_bus``: re-add removed functions (not VFs), then bind them."""
@@ -574,7 +583,7 @@ class Simulator:
             return
         if count > fn.sriov.total_vfs:
             raise ScenarioError(f"sriov: {pf.name} offers {fn.sriov.total_vfs} VFs, not {count}")
-        for addr in _vf_addresses(fn, count):
+        for addr in fn.sriov.vf_addresses(fn.address, count):
             vf = self.devices[str(addr)]
             if vf.present:
                 continue
@@ -623,16 +632,6 @@ def _is_vf(dev: SimDevice) -> bool:
     return dev.fn is not None and dev.fn.is_virtfn
 
 
-def _vf_addresses(pf: PciFunction, count: int) -> list[PciAddress]:
-    sriov = pf.sriov
-    assert sriov is not None
-    out = []
-    for i in range(count):
-        rid = sriov.vf_rid(pf.address.rid, i)
-        out.append(PciAddress.from_devfn(pf.address.domain, rid >> 8, rid & 0xFF))
-    return out
-
-
 def _with_vfs(topology: Topology, scenario: Scenario) -> Topology:
     """The topology plus every VF a ``sriov`` action will enable."""
     extra: list[PciFunction] = []
@@ -646,58 +645,11 @@ def _with_vfs(topology: Topology, scenario: Scenario) -> Topology:
             raise ScenarioError(f"sriov: no device {action.args[0]} in the topology") from None
         if pf.sriov is None:
             raise ScenarioError(f"sriov: {pf.address} is not an SR-IOV capable PF")
-        for addr in _vf_addresses(pf, min(int(action.args[1]), pf.sriov.total_vfs)):
+        for addr in pf.sriov.vf_addresses(
+            pf.address, min(int(action.args[1]), pf.sriov.total_vfs)
+        ):
             if str(addr) in known:
                 continue
             known.add(str(addr))
             extra.append(make_vf(pf, addr))
     return topology.replace(functions=(*topology.functions, *extra)) if extra else topology
-
-
-# Imported late: the strategies' base module refers back to this one.
-from .strategies.base import StrategyLike  # noqa: E402
-
-
-def simulate(
-    topology: Topology,
-    scenario: Scenario | None = None,
-    strategy: str | StrategyLike = "legacy-probe-time",
-    *,
-    quirks: Quirks | None = None,
-    drivers: Iterable[Driver] = (),
-) -> SimulationResult:
-    """Replay a boot of ``topology`` under ``scenario`` with one grouping strategy.
-
-    Args:
-        topology: the machine, with its IOMMU instances and ID mappings.
-        scenario: boot and actions (default: an ACPI boot with the default
-            built-in drivers and no actions).
-        strategy: a strategy name (see :data:`~iommugroups.STRATEGIES`) or
-            an object implementing :class:`~iommugroups.StrategyLike`.
-        quirks: the quirk tables (default: the kernel's).
-        drivers: drivers to add to (or replace in) the catalogue.
-
-    Returns:
-        The final groups, every device's fate and the kernel log.
-
-    Raises:
-        ScenarioError: the scenario names an unknown driver or device, or
-            asks for something the driver core would refuse.
-        KeyError: unknown strategy name.
-
-    >>> from iommugroups import PciFunction, PcieType, Scenario, Topology, simulate
-    >>> port = PciFunction("00:01.0", class_code=0x060400, header_type=1,
-    ...                    pcie_type=PcieType.ROOT_PORT, secondary_bus=1, subordinate_bus=1)
-    >>> nic = PciFunction("01:00.0", vendor=0x8086, device=0x10D3, class_code=0x020000,
-    ...                   pcie_type=PcieType.ENDPOINT)
-    >>> result = simulate(Topology([port, nic]), Scenario(actions=[("insmod", "e1000e")]))
-    >>> print("\\n".join(result.log_lines(markers=True)))
-    pcieport 0000:00:01.0: Adding to iommu group 0
-    ACTION insmod e1000e
-    e1000e 0000:01:00.0: Adding to iommu group 0
-    """
-    from .strategies.registry import get_strategy
-
-    chosen = get_strategy(strategy) if isinstance(strategy, str) else strategy
-    sim = Simulator(topology, scenario or Scenario(), chosen, quirks=quirks, drivers=drivers)
-    return sim.run()

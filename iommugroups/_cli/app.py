@@ -16,11 +16,12 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .. import examples
-from .._analysis.check import assume_no_acs, check, render_check
+from .._analysis.change_grammar import parse_change
+from .._analysis.check import assume_no_acs, check
 from .._analysis.explain import explain, explain_pair
 from .._analysis.filters import ShowFilterError, by_address, by_class, by_group, by_related
 from .._analysis.show import show
-from .._analysis.whatif import parse_change, render_whatif, what_if
+from .._analysis.whatif import what_if
 from .._boot.scenario import Scenario, ScenarioError
 from .._boot.simulator import DeviceFate, Marker, Message, SimulationResult, Simulator
 from .._boot.strategies.registry import STRATEGIES, get_strategy
@@ -33,10 +34,12 @@ from .._kernel.canonical import canonical_groups
 from .._kernel.groups import Grouping, LogLine, device_sort_key
 from .._kernel.model import Topology
 from .._kernel.reading import Reading, Unknown
+from .._render.check import render_check
 from .._render.dot import to_dot, to_svg
 from .._render.explain import render_explanation, render_pair
 from .._render.show import render_show, render_tree, use_color
 from .._render.text import listing, listing_line, to_json_text
+from .._render.whatif import render_whatif
 from .._version import __version__
 
 __all__ = ["main"]

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple, overload
 import attrs
 
 from .._errors import InvalidAddress
-from .model import PciAddress
+from .model import PciAddress, full_name
 from .pci_device_group import GroupDecision
 
 __all__ = [
@@ -34,16 +34,6 @@ __all__ = [
 
 #: The version of :meth:`Grouping.to_json`'s document.
 GROUPS_SCHEMA = "iommugroups.groups/1"
-
-
-def _full_name(name: str) -> str:
-    """A PCI address in full form (``dddd:bb:dd.f``); other names unchanged."""
-    if len(name) == 12 and name[4] == ":":  # already full (the usual case)
-        return name
-    try:
-        return str(PciAddress.parse(name))
-    except InvalidAddress:
-        return name
 
 
 def device_sort_key(name: str) -> tuple[int, tuple[int, int, int, int], str]:
@@ -258,7 +248,7 @@ class Grouping:
     def _members(self) -> dict[str, int]:
         index = self._member_of
         if index is None:  # built on first use; names as read are normalised
-            index = {_full_name(d): g for g, ds in self.groups.items() for d in ds}
+            index = {full_name(d): g for g, ds in self.groups.items() for d in ds}
             object.__setattr__(self, "_member_of", index)
         return index
 

@@ -36,6 +36,7 @@ __all__ = [
     "PlatformDevice",
     "SriovCapability",
     "Topology",
+    "full_name",
 ]
 
 _ADDR_RE = re.compile(
@@ -120,6 +121,20 @@ class PciAddress(_Address):
 
     def __repr__(self) -> str:
         return f"PciAddress({str(self)!r})"
+
+
+def full_name(name: str) -> str:
+    """A device name with a PCI address in full form (``dddd:bb:dd.f``); others unchanged.
+
+    >>> full_name("01:00.0"), full_name("0000:01:00.0"), full_name("HISI0162:01")
+    ('0000:01:00.0', '0000:01:00.0', 'HISI0162:01')
+    """
+    if len(name) == 12 and name[4] == ":" and name[7] == ":":  # already full (usual)
+        return name
+    try:
+        return str(PciAddress.parse(name))
+    except InvalidAddress:
+        return name
 
 
 def _to_address(value: PciAddress | str) -> PciAddress:
@@ -584,6 +599,23 @@ class Topology:
     def child_buses(self, domain: int, bus: int) -> tuple[int, ...]:
         """The buses whose parent is ``bus``: bridges' secondary buses and virtual buses."""
         return self._index.child_buses.get((domain, bus), ())
+
+    def children(self, bridge: PciFunction) -> tuple[PciFunction, ...]:
+        """The functions directly below a bridge, in device-add order.
+
+        Those on its secondary bus, and the SR-IOV VFs on virtual buses that
+        hang off that bus (``bus->devices`` and the VF buses of its PFs).
+        Empty for a function that is not a bridge.
+        """
+        if not bridge.is_bridge or bridge.secondary_bus is None:
+            return ()
+        dom, sec = bridge.address.domain, bridge.secondary_bus
+        out = list(self.devices_on_bus(dom, sec))
+        for child in self.child_buses(dom, sec):
+            if (dom, child) not in self._index.bus_self:  # a virtual bus: VFs
+                out.extend(self.devices_on_bus(dom, child))
+        pos = self._index.pos
+        return tuple(sorted(out, key=lambda f: pos[f.address]))
 
     def functions_below(self, domain: int, bus: int) -> tuple[PciFunction, ...]:
         """Every function on ``bus`` and on every bus below it, bus by bus (depth first)."""

@@ -244,7 +244,7 @@ def pci_quirk_intel_pch_acs(fn: PciFunction, flags: AcsFlags, ctx: QuirkContext)
     return pci_acs_ctrl_enabled(flags, AcsFlags.NONE)
 
 
-def _intel_spt_pch_acs_match(fn: PciFunction) -> bool:
+def pci_quirk_intel_spt_pch_acs_match(fn: PciFunction) -> bool:
     """``pci_quirk_intel_spt_pch_acs_match``: Sunrise/Union Point and mobile root ports."""
     return fn.pcie_type == PcieType.ROOT_PORT and _in_ranges(fn.device, T.INTEL_SPT_ACS_RANGES)
 
@@ -265,7 +265,7 @@ def pci_quirk_intel_spt_pch_acs(
     implemented SV/RR/CR/UF bit in it. (The TB bit that quirk adds for
     untrusted ports or with ATS disabled is not modelled.)
     """
-    if not _intel_spt_pch_acs_match(fn):
+    if not pci_quirk_intel_spt_pch_acs_match(fn):
         return None
     if fn.acs is None:
         return None

@@ -83,15 +83,11 @@ def _bus_node(domain: int, bus: int) -> str:
 
 def _parent(topology: Topology, fn: PciFunction) -> str:
     """The node an edge to ``fn`` starts at: the bridge above, or a root-bus node."""
-    dom, bus = fn.address.domain, fn.address.bus
-    while True:
-        br = topology.bus_self(dom, bus)
-        if br is not None:
-            return str(br.address)
-        parent = topology.parent_bus(dom, bus)
-        if parent is None:
-            return _bus_node(dom, bus)
-        bus = parent  # a virtual (SR-IOV) bus: its parent bus
+    br = topology.upstream_bridge(fn)
+    if br is not None:
+        return str(br.address)
+    dom = fn.address.domain
+    return _bus_node(dom, topology.link_bus(dom, fn.address.bus))
 
 
 def _fill(state: AcsState) -> str:

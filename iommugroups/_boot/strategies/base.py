@@ -21,33 +21,14 @@ touch the simulator.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import ClassVar
 
 from ..._kernel.model import IommuKind
 from ..._kernel.pci_device_group import find_group
 from ..drivers import ProbeResult
+from ..simulator import SimDevice, Simulator, StrategyLike
 
-if TYPE_CHECKING:
-    from ..simulator import SimDevice, Simulator
-
-__all__ = ["Strategy", "StrategyLike"]
-
-
-class StrategyLike(Protocol):
-    """What the simulator needs of a strategy (see the module docstring)."""
-
-    @property
-    def name(self) -> str: ...
-
-    def links_for(self, sim: Simulator, dev: SimDevice) -> Sequence[str]: ...
-
-    def device_added(self, sim: Simulator, dev: SimDevice) -> None: ...
-
-    def iommu_registered(self, sim: Simulator, instance: str, first: bool) -> None: ...
-
-    def dma_configure(self, sim: Simulator, dev: SimDevice) -> ProbeResult | None: ...
-
-    def device_group(self, sim: Simulator, dev: SimDevice) -> int | None: ...
+__all__ = ["Strategy", "StrategyLike"]  # StrategyLike: the protocol, from the simulator
 
 
 class Strategy:

@@ -1,0 +1,180 @@
+"""The command-line form of a ``what-if`` change: :func:`parse_change`.
+
+CLI grammar (:func:`parse_change`)
+----------------------------------
+::
+
+    acs-override=MODE[,MODE...]        MODE: downstream | multifunction | id:VVVV:DDDD
+                                       (also: pcie_acs_override=...)
+    config-acs=FLAGS@DEV[;FLAGS@DEV]   (also: pci=config_acs=...)
+    set-acs=ADDR[:CTRL[:CAP]]          CTRL, CAP: ACS flags such as SV|RR|CR|UF, or -
+    remove-acs=ADDR
+    remove=ADDR | remove=SLOT
+    move=SLOT=>PORT                    (also ->)
+    quirk=isolated:VVVV:DDDD[:upstream]
+    quirk=not-isolated:VVVV:DDDD[:upstream]
+    quirk=dma-alias:VVVV:DDDD:ALIAS[,ALIAS...][:upstream]
+                                       ALIAS: fnN (function N of the device's own
+                                       slot) or SS.F (a devfn on its own bus)
+
+``ADDR`` is ``[DDDD:]BB:SS.F``, ``SLOT`` is ``[DDDD:]BB:SS``, ids are hex
+(``*`` for any device id in a quirk). Bad text raises :class:`WhatIfError`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .._errors import InvalidAddress
+from .._kernel.config_acs import _devfn
+from .._kernel.model import PciAddress
+from .._kernel.quirks import AcsQuirk, DmaAliasKind, DmaAliasQuirk
+from .changes import (
+    AcsOverride,
+    AddQuirk,
+    Change,
+    ConfigAcs,
+    MoveCard,
+    RemoveAcs,
+    RemoveDevice,
+    SetAcs,
+    Slot,
+    WhatIfError,
+    _to_address,
+)
+
+__all__ = ["parse_change"]
+
+
+_ADDR = r"(?:[0-9a-fA-F]{1,8}:)?[0-9a-fA-F]{1,2}:[0-9a-fA-F]{1,2}\.[0-7]"
+_SET_ACS_RE = re.compile(rf"^(?P<addr>{_ADDR})(?::(?P<ctrl>[^:]*))?(?::(?P<cap>[^:]*))?$")
+_HEX_ID = r"[0-9a-fA-F]{1,4}"
+_QUIRK_RE = re.compile(
+    rf"^(?P<verdict>isolated|not-isolated|not_isolated|dma-alias|dma_alias):"
+    rf"(?P<vendor>{_HEX_ID}):(?P<device>{_HEX_ID}|\*)"
+    r"(?::(?!upstream$)(?P<aliases>[^:]+))?(?P<upstream>:upstream)?$"
+)
+_KEYS = {
+    "acs-override": "acs-override",
+    "pcie_acs_override": "acs-override",
+    "config-acs": "config-acs",
+    "pci=config_acs": "config-acs",
+    "config_acs": "config-acs",
+    "set-acs": "set-acs",
+    "remove-acs": "remove-acs",
+    "remove": "remove",
+    "move": "move",
+    "quirk": "quirk",
+}
+_GRAMMAR = {
+    "acs-override": "acs-override=MODE[,MODE...] with MODE downstream, multifunction or "
+    "id:VVVV:DDDD",
+    "config-acs": "config-acs=FLAGS@DEVICE[;FLAGS@DEVICE...]",
+    "set-acs": "set-acs=ADDR[:CTRL[:CAP]], e.g. set-acs=00:1c.0:SV|RR|CR|UF",
+    "remove-acs": "remove-acs=ADDR",
+    "remove": "remove=ADDR or remove=SLOT",
+    "move": "move=SLOT=>PORT, e.g. move=01:00=>00:1c.4",
+    "quirk": "quirk=isolated:VVVV:DDDD, quirk=not-isolated:VVVV:DDDD or "
+    "quirk=dma-alias:VVVV:DDDD:ALIASES, each optionally ending in :upstream",
+}
+
+
+def parse_change(text: str) -> Change:
+    """Parse the CLI form of a change (grammar in the module docstring).
+
+    >>> parse_change("acs-override=downstream,multifunction")
+    AcsOverride(modes=('downstream', 'multifunction'))
+    >>> parse_change("move=01:00=>00:1c.4").label
+    'move the card in slot 0000:01:00 below 0000:00:1c.4'
+    >>> parse_change("quirk=isolated:8086:1234").upstream
+    False
+
+    Raises:
+        WhatIfError: the text is not a change; the message gives the grammar.
+    """
+    if not isinstance(text, str):
+        raise WhatIfError(f"a change must be text, not {text!r}")
+    raw = text.strip()
+    key, sep, value = raw.partition("=")
+    if key == "pci" and value.startswith("config_acs="):
+        key, value = "pci=config_acs", value[len("config_acs=") :]
+    kind = _KEYS.get(key.strip().lower())
+    if not sep or kind is None:
+        kinds = ", ".join(sorted(set(_KEYS.values())))
+        raise WhatIfError(f"not a change: {text!r} (expected KIND=VALUE, KIND one of {kinds})")
+    value = value.strip()
+    try:
+        return _parse_value(kind, value)
+    except WhatIfError as exc:
+        raise WhatIfError(f"{exc} [grammar: {_GRAMMAR[kind]}]") from None
+    except (InvalidAddress, ValueError) as exc:
+        raise WhatIfError(f"{kind}: {exc} [grammar: {_GRAMMAR[kind]}]") from None
+
+
+def _parse_value(kind: str, value: str) -> Change:
+    if kind == "acs-override":
+        return AcsOverride(value)
+    if kind == "config-acs":
+        return ConfigAcs(value)
+    if kind == "set-acs":
+        m = _SET_ACS_RE.match(value)
+        if m is None:
+            raise WhatIfError(f"set-acs: cannot parse {value!r}")
+        ctrl = m["ctrl"] if m["ctrl"] else None
+        cap = m["cap"] if m["cap"] else None
+        return SetAcs(m["addr"], ctrl, cap)
+    if kind == "remove-acs":
+        return RemoveAcs(value)
+    if kind == "remove":
+        try:
+            return RemoveDevice(PciAddress.parse(value))
+        except InvalidAddress:
+            slot = Slot.parse(value)
+            return RemoveDevice(PciAddress(slot.domain, slot.bus, slot.device, 0), whole_slot=True)
+    if kind == "move":
+        left, arrow, right = value.partition("=>")
+        if not arrow:
+            left, arrow, right = value.partition("->")
+        if not arrow:
+            raise WhatIfError(f"move: {value!r} has no '=>' between the slot and the port")
+        return MoveCard(Slot.parse(left), _to_address(right.strip()))
+    assert kind == "quirk"
+    m = _QUIRK_RE.match(value)
+    if m is None:
+        raise WhatIfError(f"quirk: cannot parse {value!r}")
+    vendor = int(m["vendor"], 16)
+    device = None if m["device"] == "*" else int(m["device"], 16)
+    upstream = m["upstream"] is not None
+    verdict = m["verdict"].replace("_", "-")
+    aliases = m["aliases"]
+    if verdict == "dma-alias":
+        if aliases is None:
+            raise WhatIfError("quirk: dma-alias needs its aliases (fnN,... or SS.F,...)")
+        return AddQuirk(_parse_alias_quirk(vendor, device, aliases), upstream=upstream)
+    if aliases is not None:
+        raise WhatIfError(f"quirk: {verdict} takes no aliases (got {aliases!r})")
+    if verdict == "isolated":
+        return AddQuirk(AcsQuirk.isolated(vendor, device), upstream=upstream)
+    return AddQuirk(AcsQuirk.not_isolated(vendor, device), upstream=upstream)
+
+
+_FN_RE = re.compile(r"^fn([0-7])$")
+_DEVFN_RE = re.compile(r"^([0-9a-fA-F]{1,2})\.([0-7])$")
+
+
+def _parse_alias_quirk(vendor: int, device: int | None, text: str) -> DmaAliasQuirk:
+    functions: set[int] = set()
+    devfns: set[int] = set()
+    for part in text.split(","):
+        item = part.strip().lower()
+        if m := _FN_RE.match(item):
+            functions.add(int(m[1]))
+        elif m := _DEVFN_RE.match(item):
+            devfns.add(_devfn(m[1], m[2], "quirk"))
+        else:
+            raise WhatIfError(f"quirk: {part!r} is not fnN or SS.F")
+    if functions and devfns:
+        raise WhatIfError("quirk: give either functions (fnN) or devfns (SS.F), not both")
+    if functions:
+        return DmaAliasQuirk(vendor, device, kind=DmaAliasKind.SLOT_FUNCTION, functions=functions)
+    return DmaAliasQuirk(vendor, device, devfns=devfns)
