@@ -2,7 +2,7 @@
 
 Given a PCI topology, compute the IOMMU groups exactly as Linux does, explain
 why, and compare the strategies the kernel has used. Rule ids (``R4.2``...)
-refer to the project's kernel-semantics notes.
+refer to the project's rule table (the docs' "The rules, numbered").
 
 >>> import iommugroups
 >>> topo = iommugroups.examples.desktop()
@@ -87,7 +87,8 @@ from ._errors import (
 from ._io.arm64_capture import Capture, read_capture
 from ._io.listing import read_observed
 from ._io.load import load, loads
-from ._io.lspci_text import read_lspci_text, read_lspci_tree
+from ._io.lspci_tree import read_lspci_tree
+from ._io.lspci_verbose import read_lspci_text
 from ._io.read import read, read_text
 from ._io.scenario_file import (
     ScenarioFile,

@@ -1,4 +1,8 @@
-"""Reading ``lspci -v``/``-vv``/``-vvv`` text and ``lspci -t`` trees (``_io.lspci_text``).
+"""Reading ``lspci -v``/``-vv``/``-vvv`` text and ``lspci -t`` trees.
+
+(``_io.lspci_verbose``, ``_io.lspci_tree``, and the names they map back to
+ids, ``_kernel.pci_ids`` with the bundled subset that
+``tools/build_pci_ids_subset.py`` builds.)
 
 Three kinds of evidence:
 
@@ -16,26 +20,26 @@ Three kinds of evidence:
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from iommugroups import AcsFlags, InputError, PcieType, canonical_groups, load
-from iommugroups._io import lspci_text as L
-from iommugroups._io.lspci_text import (
-    looks_like_lspci_text,
-    looks_like_lspci_tree,
-    lookup_device_name,
-    read_lspci_text,
-    read_lspci_tree,
-)
+from iommugroups._io.lspci_tree import looks_like_lspci_tree, read_lspci_tree
+from iommugroups._io.lspci_verbose import looks_like_lspci_text, read_lspci_text
+from iommugroups._kernel import pci_ids
 from iommugroups._kernel.acs import REQ_ACS_FLAGS, pci_acs_enabled
 from iommugroups._kernel.model import Topology
+from iommugroups._kernel.pci_ids import lookup_device_name
 from iommugroups._kernel.quirks import DEFAULT_QUIRKS, QuirkContext, make_context
 from iommugroups._kernel.reading import Reading
 
@@ -572,9 +576,9 @@ def test_name_lookup() -> None:
 
 
 def test_subset_holds_every_quirk_table_id() -> None:
-    db = L._id_db()
+    db = pci_ids._id_db()
     shown = {pair for pairs in db.devices.values() for pair in pairs}
-    quirk_ids = L._quirk_ids()
+    quirk_ids = pci_ids.quirk_named_ids()
     for q in DEFAULT_QUIRKS.acs_entries():
         if q.vendor is not None and q.device is not None:
             assert (q.vendor, q.device) in quirk_ids
@@ -585,21 +589,93 @@ def test_subset_holds_every_quirk_table_id() -> None:
 
 
 PCI_IDS = Path("/usr/share/misc/pci.ids")
+BUILDER = Path(__file__).resolve().parent.parent / "tools" / "build_pci_ids_subset.py"
+BUNDLED = Path(pci_ids.__file__).parent.parent / "_data" / "pci_ids_subset.json"
+
+
+@functools.lru_cache(maxsize=1)
+def _builder() -> ModuleType:
+    """``tools/build_pci_ids_subset.py``, imported from its path."""
+    spec = importlib.util.spec_from_file_location("build_pci_ids_subset", BUILDER)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.mark.skipif(not PCI_IDS.exists(), reason="needs pci.ids (apt-get install pci.ids)")
 def test_subset_is_what_the_builder_makes_from_pci_ids() -> None:
     """Regenerate the bundled subset from the installed database and compare."""
-    bundled = json.loads(
-        (Path(L.__file__).parent.parent / "_data" / "pci_ids_subset.json").read_text()
-    )
+    bundled = json.loads(BUNDLED.read_text())
     texts = [p.read_text(errors="replace") for p in sorted(DATA.rglob("*.txt"))]
-    made = L.build_pci_ids_subset(
+    made = _builder().build_pci_ids_subset(
         PCI_IDS.read_text(errors="replace"), texts, source=bundled["source"]
     )
     if made["vendors"] != bundled["vendors"]:
         pytest.skip("the installed pci.ids is not the version the subset was made from")
     assert made == bundled
+
+
+def _pci_ids_of(subset: Mapping[str, Mapping[str, Any]]) -> str:
+    """A ``pci.ids`` file holding exactly what ``subset`` names (and a device no one names)."""
+    vendors = {int(v, 16): str(name) for v, name in subset["vendors"].items()}
+    devices: dict[int, dict[int, str]] = {0x8086: {0xFFFE: "Nobody's Device"}}
+    for shown, pairs in subset["devices"].items():
+        for pair in pairs:
+            v, d = (int(x, 16) for x in pair.split(":"))
+            devices.setdefault(v, {})[d] = shown[len(vendors[v]) + 1 :]
+    lines = ["# made from the bundled subset", "#\tVersion: 2023.04.11", ""]
+    for v, name in sorted(vendors.items()):
+        lines.append(f"{v:04x}  {name}")
+        for d, device in sorted(devices.get(v, {}).items()):
+            lines += [f"\t{d:04x}  {device}", "\t\t1234 5678  A subsystem"]
+    classes: dict[int, dict[int, str]] = {}
+    for code, class_name in subset["subclasses"].items():
+        classes.setdefault(int(code, 16) >> 8, {})[int(code, 16) & 0xFF] = str(class_name)
+    for c, subs in sorted(classes.items()):
+        lines.append(f"C {c:02x}  Class {c:02x}")
+        for sub, sub_name in sorted(subs.items()):
+            lines += [f"\t{sub:02x}  {sub_name}", "\t\t00  A programming interface"]
+    lines += ["X 00  Another list", "\t0000  Not a device"]
+    return "\n".join(lines) + "\n"
+
+
+def test_builder_script_remakes_the_subset_from_the_names_it_holds(tmp_path: Path) -> None:
+    """The builder, run as a script on a ``pci.ids`` holding just the subset's names,
+    writes the bundled file byte for byte (the source it records kept)."""
+    bundled = BUNDLED.read_text(encoding="utf-8")
+    source = tmp_path / "pci.ids"
+    source.write_text(_pci_ids_of(json.loads(bundled)))
+    out = tmp_path / "pci_ids_subset.json"
+    out.write_text(json.dumps({"source": json.loads(bundled)["source"]}))
+    assert _builder().main([str(source), "--output", str(out), "--texts", str(DATA)]) == 0
+    assert out.read_text(encoding="utf-8") == bundled
+
+
+def test_builder_script_on_a_tiny_pci_ids(tmp_path: Path) -> None:
+    (tmp_path / "texts").mkdir()
+    (tmp_path / "texts" / "a.txt").write_text(
+        "03:00.0 Ethernet controller: Intel Corporation I211 Gigabit Network Connection "
+        "(rev 03)\n-[0000:00]-+-00.0  Intel Corporation I211 Gigabit Network Connection\n"
+    )
+    (tmp_path / "pci.ids").write_text(
+        "#\tVersion: 2099.01.01\n8086  Intel Corporation\n\t1539  I211 Gigabit Network "
+        "Connection\n\ta110  Some Root Port\n\t1234  Unnamed Thing\n"
+        "C 06  Bridge device\n\t04  PCI bridge\n\t\t00  Normal decode\n"
+    )
+    out = tmp_path / "out.json"
+    argv = [str(tmp_path / "pci.ids"), "--texts", str(tmp_path / "texts"), "--output", str(out)]
+    assert _builder().main(argv) == 0
+    assert json.loads(out.read_text()) == {
+        "source": "pci.ids 2099.01.01",
+        "vendors": {"8086": "Intel Corporation"},
+        "subclasses": {"0604": "PCI bridge"},
+        "devices": {
+            "Intel Corporation I211 Gigabit Network Connection": ["8086:1539"],
+            "Intel Corporation Some Root Port": ["8086:a110"],  # a quirk table lists it
+        },
+    }
 
 
 # =============================================================================

@@ -685,7 +685,7 @@ def test_dma_alias_quirk_from_mapping() -> None:
     with pytest.raises(ValueError):  # noqa: PT011
         DmaAliasQuirk(0x1234, 0x5678, devfns=[256])
     with pytest.raises(ValueError):  # noqa: PT011
-        DmaAliasQuirk(0x1234, 0x5678, kind="phantom")
+        DmaAliasQuirk(0x1234, 0x5678, kind="phantom")  # no phantom functions in Linux (R3.7)
 
 
 def test_user_bridge_flag_quirk() -> None:

@@ -20,6 +20,7 @@ import pytest
 
 from iommugroups import (
     KNOWN_DRIVERS,
+    STRATEGIES,
     Driver,
     IdMapping,
     InputError,
@@ -270,7 +271,7 @@ def _base(**extra: Any) -> dict[str, Any]:
 
 
 def _read(data: object, path: str = "s.json") -> ScenarioFile:
-    return scenario_from_dict(data, path)
+    return scenario_from_dict(data, path, strategies=STRATEGIES)
 
 
 class TestSpellings:
@@ -332,6 +333,34 @@ class TestSpellings:
     def test_blacklisting_the_iommu_driver(self) -> None:
         sf = _read(_base(blacklist=["arm-smmu-v3"]))
         assert sf.scenario.blacklist == {"arm-smmu-v3"}
+
+    def test_strategy_names_are_checked_against_the_callers(self, tmp_path: Path) -> None:
+        data = _base(strategy="mine")
+        # no names given: the file's strategy is not checked
+        assert scenario_from_dict(data, "s.json").strategy == "mine"
+        assert loads_scenario_file(json.dumps(data)).strategy == "mine"
+        assert scenario_from_dict(data, "s.json", strategies={"mine"}).strategy == "mine"
+        # the names given: another is refused, with the closest name suggested
+        wanted = "strategy: unknown strategy 'mine' (known: other, theirs)"
+        with pytest.raises(InputError) as info:
+            scenario_from_dict(data, "s.json", strategies=("theirs", "other"))
+        assert (info.value.path, info.value.line, info.value.problem) == ("s.json", None, wanted)
+        path = tmp_path / "s.toml"
+        path.write_text('strategy = "device-ad"\ntopology_file = "m.json"\n')
+        (tmp_path / "m.json").write_text(dumps_topology(_topology(), "json"))
+        assert load_scenario_file(path).strategy == "device-ad"
+        assert load_scenario(path)[0] == _topology()
+        wanted = "strategy: unknown strategy 'device-ad' (did you mean 'device-add'?)"
+        for read in (
+            lambda: load_scenario_file(path, strategies=STRATEGIES),
+            lambda: load_scenario(path, strategies=STRATEGIES),
+            lambda: loads_scenario_file(path.read_text(), None, str(path), strategies=STRATEGIES),
+            lambda: loads_scenario(path.read_text(), "toml", str(path), strategies=STRATEGIES),
+        ):
+            with pytest.raises(InputError) as info:
+                read()
+            assert (info.value.path, info.value.line) == (str(path), None)
+            assert info.value.problem == wanted
 
     def test_format_detection(self, tmp_path: Path) -> None:
         toml_text = dumps_scenario(_topology(), Scenario(name="t"), "toml")
@@ -598,6 +627,23 @@ class TestErrors:
     )
     def test_field_error(self, extra: dict[str, Any], message: str) -> None:
         assert _problem(_base(**extra)) == message
+
+    def test_vfs_past_bus_ff(self) -> None:
+        pf = PciFunction(
+            "ff:1f.0",
+            vendor=0x1B36,
+            device=0x0010,
+            class_code=0x010802,
+            pcie_type=PcieType.ENDPOINT,
+            sriov=SriovCapability(total_vfs=8, num_vfs=0, offset=1, stride=1, vf_device=0x0010),
+        )
+        data = _base(actions=[["sriov", "ff:1f.0", "7"], ["remove", "ff:1f.7"]])
+        data["topology"] = json.loads(dumps_topology(Topology([pf]), "json"))
+        assert [str(a) for a in _read(data).scenario.actions][1] == "ACTION remove ff:1f.7"
+        data["actions"] = [["sriov", "ff:1f.0", "8"]]
+        assert _problem(data) == (
+            "actions[0][2]: 0000:ff:1f.0 cannot enable 8 VFs: VF 7 would sit past bus 0xff"
+        )
 
     def test_inline_topology_errors_have_the_topology_prefix(self) -> None:
         data = _base()

@@ -284,11 +284,13 @@ def test_dma_aliases_of_each_other() -> None:
 
 
 def test_platform_devices_and_stream_sharing() -> None:
+    # b's *last* stream-map entry (id 1) remembers a's group: arm_smmu_device_group
+    # takes the last entry's group (R1.7)
     topo = Topology(
         [],
         platform_devices=[
             PlatformDevice("a", iommu="smmu", stream_ids=(1,)),
-            PlatformDevice("b", iommu="smmu", stream_ids=(1, 2)),
+            PlatformDevice("b", iommu="smmu", stream_ids=(2, 1)),
             PlatformDevice("c", iommu="smmu", stream_ids=(3,)),
         ],
         iommus=[IommuInstance("smmu", IommuKind.SMMU_V2)],
@@ -301,6 +303,23 @@ def test_platform_devices_and_stream_sharing() -> None:
     ]
     assert result.groups[0].members[1].join is not None
     assert result.groups[0].members[1].join.step == "streams"
+
+
+def test_stream_sharing_follows_the_last_entry() -> None:
+    """R1.7 as ``arm_smmu_device_group`` (arm-smmu.c) has it: the group is the one the
+    device's *last* stream-map entry remembers, so b, whose last id (2) no other device
+    uses, gets a group of its own although its first id is a's."""
+    topo = Topology(
+        [],
+        platform_devices=[
+            PlatformDevice("a", iommu="smmu", stream_ids=(1,)),
+            PlatformDevice("b", iommu="smmu", stream_ids=(1, 2)),
+        ],
+        iommus=[IommuInstance("smmu", IommuKind.SMMU_V2)],
+    )
+    result = show(topo)
+    assert [len(g.members) for g in result.groups] == [1, 1]
+    assert canonical_groups(topo).partition() == {frozenset({"a"}), frozenset({"b"})}
 
 
 def test_alone_for_other_reasons() -> None:

@@ -43,7 +43,7 @@ from .._errors import (
     TopologyError,
     UnknownDevice,
 )
-from .._kernel.acs import pci_acs_flags_enabled
+from .._kernel.acs import pci_acs_flags_enabled, pci_std_enable_acs
 from .._kernel.acs_override import AcsOverrideCheck, parse_acs_override
 from .._kernel.config_acs import AcsEntry, config_acs, parse_config_acs
 from .._kernel.model import REQ_ACS_FLAGS, Acs, AcsFlags, PciAddress, PciFunction, Topology
@@ -504,8 +504,9 @@ class SetAcs(Change):
             cap = self.ctrl if self.ctrl is not None else REQ_ACS_FLAGS
         if self.ctrl is not None:
             ctrl = self.ctrl
-        else:
-            ctrl = ((old.ctrl if old is not None else AcsFlags.NONE) | (cap & REQ_ACS_FLAGS)) & cap
+        else:  # what the kernel enables (R2.7)
+            ctrl = pci_std_enable_acs(Acs(cap, old.ctrl if old is not None else AcsFlags.NONE))
+            ctrl &= cap
         if ctrl & ~cap:
             raise WhatIfError(
                 f"set-acs {fn.address}: ctrl {ctrl.names()} enables controls the capability "

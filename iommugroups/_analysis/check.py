@@ -58,7 +58,8 @@ one per unknown device). The verdicts:
     in the topology (and given a group by the rules) but in no observed group
     (e.g. on arm64 IORT/DT before v6.15 a device gets a group only when its
     driver probes, R7.8, so a device without a driver has none); or the rules
-    give it no group (no IOMMU translates it, R7.9) while the kernel did.
+    give it no group (no IOMMU translates it, R3.8; or an SMMUv3 stream-id
+    clash, R7.9) while the kernel did.
 
 * **ok** otherwise: ``O == R == I``, or no group on either side.
 

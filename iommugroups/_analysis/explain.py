@@ -30,10 +30,10 @@ import attrs
 from .._errors import InvalidAddress, UnknownDevice
 from .._kernel.acs import GROUPING_FACTS, REQ_ACS_FLAGS, AcsVerdict
 from .._kernel.canonical import canonical_groups
-from .._kernel.groups import Decision, Grouping
+from .._kernel.groups import Decision, Decisions, Grouping
 from .._kernel.model import PciAddress, PcieType, PciFunction, Topology
 from .._kernel.pci_device_group import GroupingEnv, Step
-from .._kernel.quirks import Quirks, make_context
+from .._kernel.quirks import Quirks
 from .reach import Reach
 from .reasons import (
     AcsWords,
@@ -86,9 +86,11 @@ class Explainer:
 
     def __init__(self, topology: Topology, *, quirks: Quirks | None = None) -> None:
         self.topology = topology
-        self.ctx = make_context(topology, quirks)
-        self.env = GroupingEnv(self.ctx)
         self.grouping: Grouping = canonical_groups(topology, quirks=quirks, record=True)
+        decisions = self.grouping.decisions
+        assert isinstance(decisions, Decisions)  # what record=True returns
+        self.env: GroupingEnv = decisions.env  # the run's own ACS verdicts and walks
+        self.ctx = self.env.ctx
         self._platform = {d.name: d for d in topology.platform_devices}
         self.words = AcsWords(topology)
         self._reach = Reach(self.env, self.words, frozenset(self._platform))

@@ -66,7 +66,7 @@ def _filtered(
     groups: list[GroupView] = []
     for g in result.groups:
         members = tuple(
-            m if not m.match or keep(m, g) else attrs.evolve(m, match=False) for m in g.members
+            m if not m.match or keep(m, g) else m._replace(match=False) for m in g.members
         )
         if any(m.match for m in members):
             groups.append(attrs.evolve(g, members=members))

@@ -7,12 +7,11 @@ decides a rule.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Mapping, Sequence
-from importlib import resources
 
 from .._errors import InvalidAddress
 from .._kernel.model import HEADER_CARDBUS, HEADER_NORMAL, PciAddress, PcieType, PciFunction
+from .._kernel.pci_ids import subclass_names
 
 __all__ = ["class_name", "device_kind", "listed", "short_name"]
 
@@ -57,8 +56,7 @@ _KIND_BY_TYPE: Mapping[PcieType, str] = {
 
 @functools.lru_cache(maxsize=1)
 def _subclass_names() -> dict[int, str]:
-    raw = resources.files("iommugroups._data").joinpath("pci_ids_subset.json").read_text("utf-8")
-    return {int(code, 16): name for code, name in json.loads(raw)["subclasses"].items()}
+    return subclass_names()
 
 
 def class_name(class_code: int) -> str:

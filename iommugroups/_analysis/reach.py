@@ -22,7 +22,8 @@ requester's side, spec §2 and §6 "S-reachable-set"):
    conventional PCI has no ACS (R2.3 step 2).
 4. ``x_a`` and ``x_b`` are functions of one device (the same slot, or any two
    functions on the link below a root/downstream port: one device, ARI and
-   SR-IOV VFs included, R5.4): ``False`` iff ``x_a`` *redirects* peer
+   SR-IOV VFs included, unlike the kernel's slot test of R5.4): ``False``
+   iff ``x_a`` *redirects* peer
    requests, else ``True``. Redirects means the kernel's own
    ``pci_acs_enabled(x_a, RR)`` (R2.2/R2.3: ``RR`` set in the control word,
    or not implemented and so hard-wired; a quirk's word is final, R2.6),

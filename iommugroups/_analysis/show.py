@@ -42,16 +42,17 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 
+from .._bulk import paused_gc
 from .._kernel.acs import REQ_ACS_FLAGS, AcsVerdict, pci_acs_verdict
 from .._kernel.canonical import canonical_groups
-from .._kernel.groups import Decision, Grouping, device_sort_key
+from .._kernel.groups import Decisions, Grouping, device_sort_key
 from .._kernel.model import PciAddress, PcieType, PciFunction, PlatformDevice, Topology, full_name
 from .._kernel.pci_device_group import GroupingEnv
-from .._kernel.quirks import QuirkContext, Quirks, make_context
+from .._kernel.quirks import QuirkContext, Quirks
 from .names import (
     _and,
     _is_interconnect,
@@ -181,8 +182,7 @@ _PLURAL = {"has": "have", "is": "are", "provides": "provide", "capability": "cap
 # =============================================================================
 
 
-@attrs.frozen
-class Join:
+class Join(NamedTuple):
     """How a device joined its group, as ``pci_device_group`` found it.
 
     Attributes:
@@ -194,6 +194,8 @@ class Join:
         rule: the rule id of the step.
         via: the device whose group it joined, if any.
         pdev: the device steps 3-4 ran on (R4.3), for PCI devices.
+
+    (A named tuple: a large machine shows one per device.)
     """
 
     step: str
@@ -203,15 +205,6 @@ class Join:
 
     def to_json(self) -> dict[str, Any]:
         return {"step": self.step, "rule": self.rule, "via": self.via, "pdev": self.pdev}
-
-
-_STEP_RULES = {
-    "new": "R4.4",
-    "alias": "R4.1",
-    "upstream": "R4.2",
-    "alias-group": "R5.1",
-    "function-alias": "R5.2",
-}
 
 
 @attrs.frozen
@@ -245,8 +238,7 @@ class Clause:
         }
 
 
-@attrs.frozen
-class Member:
+class Member(NamedTuple):
     """One device of a group, as shown.
 
     Attributes:
@@ -264,6 +256,8 @@ class Member:
         join: how it joined its group.
         observed_group: its group in the observation, if one was given.
         match: matches every filter applied (all members without filters).
+
+    (A named tuple: a large machine shows one per device.)
     """
 
     name: str
@@ -517,6 +511,11 @@ def show(
     >>> print(result.group(2).reason)
     devices below root port 00:02.0, which has no ACS capability (R2.3, R4.2)
     """
+    with paused_gc():  # many small values, kept: see iommugroups._bulk
+        return _show(topology, observed, quirks)
+
+
+def _show(topology: Topology, observed: Grouping | None, quirks: Quirks | None) -> ShowResult:
     obs_of: dict[str, int] = {}
     obs_members: dict[int, set[str]] = {}
     if observed is not None:
@@ -528,19 +527,24 @@ def show(
                     obs_members.setdefault(gid, set()).add(name)
         topology, _added = topology.with_vfs(obs_of)
     grouping = canonical_groups(topology, quirks=quirks, record=True)
-    env = GroupingEnv(make_context(topology, quirks))
+    decisions = grouping.decisions
+    assert isinstance(decisions, Decisions)  # what record=True returns
+    env = decisions.env  # the run's own ACS verdicts and walks
     by_name = {str(f.address): f for f in topology.functions}
-    joins = {name: _join(d) for name, d in grouping.decisions.items() if d.group is not None}
+    joins = {name: _join(decisions.summary(name)) for name in decisions if name in by_name}
+    joins.update(
+        (name, _join(decisions.summary(name)))
+        for name in grouping.decisions
+        if name not in by_name and decisions[name].group is not None
+    )
     platform = {p.name: p for p in topology.platform_devices}
-    explainer = _Explainer(topology, by_name, env, grouping.decisions, joins)
+    explainer = _Explainer(topology, by_name, env, joins)
+    make = _Members(by_name, platform, env)
 
     views: list[GroupView] = []
     for gid in sorted(grouping.groups):
         names = grouping.groups[gid]
-        members = tuple(
-            _member(n, by_name, platform, env, joins.get(n), obs_of.get(n) if observed else None)
-            for n in names
-        )
+        members = tuple(make(n, joins.get(n), obs_of.get(n) if observed else None) for n in names)
         seen: tuple[int, ...] = ()
         same: bool | None = None
         if observed is not None:
@@ -564,59 +568,71 @@ def show(
     )
 
 
-def _member(
-    name: str,
-    by_name: Mapping[str, PciFunction],
-    platform: Mapping[str, PlatformDevice],
-    env: GroupingEnv,
-    join: Join | None,
-    observed_group: int | None,
-) -> Member:
-    if name in platform:
-        dev = platform[name]
+class _Members:
+    """Makes the :class:`Member` values of one topology (what many share, made once)."""
+
+    def __init__(
+        self,
+        by_name: Mapping[str, PciFunction],
+        platform: Mapping[str, PlatformDevice],
+        env: GroupingEnv,
+    ) -> None:
+        self.by_name = by_name
+        self.platform = platform
+        self.env = env
+        self._class_names: dict[int, str] = {}
+        self._verdicts = env.ctx.acs_cache
+
+    def __call__(self, name: str, join: Join | None, observed_group: int | None) -> Member:
+        fn = self.by_name.get(name)
+        if fn is None:
+            dev = self.platform[name]
+            return Member(
+                name, name, None, "", None, None, dev.driver, "platform device", False, None,
+                False, join, observed_group,
+            )  # fmt: skip
+        unknown = fn.unknown
+        cc: int | None = fn.class_code
+        if unknown and "class" in unknown:
+            cc, cname = None, "unknown class"
+        else:
+            known = self._class_names.get(fn.class_code)
+            if known is None:
+                known = self._class_names[fn.class_code] = class_name(fn.class_code)
+            cname = known
+        verdict = self._verdicts.get(fn.address)  # the run's own verdicts, read directly
+        if verdict is None:
+            verdict = self.env.acs_verdict(fn)
+        ids_known = not unknown or "ids" not in unknown
         return Member(
-            name=name,
-            shown=name,
-            class_code=None,
-            class_name="",
-            vendor=None,
-            device=None,
-            driver=dev.driver,
-            kind="platform device",
-            bridge=False,
-            acs=None,
-            show_acs=False,
-            join=join,
-            observed_group=observed_group,
+            name,
+            short_name(fn.address),
+            cc,
+            cname,
+            fn.vendor if ids_known else None,
+            fn.device if ids_known else None,
+            fn.driver,
+            device_kind(fn),
+            _is_interconnect(fn),
+            _state(verdict),
+            fn.is_bridge or self.env.topology.is_multifunction(fn),
+            join,
+            observed_group,
         )
-    fn = by_name[name]
-    class_known = "class" not in fn.unknown
-    ids_known = "ids" not in fn.unknown
-    return Member(
-        name=name,
-        shown=short_name(fn.address),
-        class_code=fn.class_code if class_known else None,
-        class_name=class_name(fn.class_code) if class_known else "unknown class",
-        vendor=fn.vendor if ids_known else None,
-        device=fn.device if ids_known else None,
-        driver=fn.driver,
-        kind=device_kind(fn),
-        bridge=_is_interconnect(fn),
-        acs=_state(env.acs_verdict(fn)),
-        show_acs=fn.is_bridge or env.topology.is_multifunction(fn),
-        join=join,
-        observed_group=observed_group,
-    )
 
 
-def _join(d: Decision) -> Join:
+def _join(summary: tuple[int | None, str, str, str | None, str | None]) -> Join:
     """How a device joined its group, from the decision the grouping recorded."""
-    pdev = str(d.pci.pdev) if d.pci is not None else None
-    if d.how == "generic":
-        return Join("platform", d.rule)
-    if d.how == "stream-sharing":
-        return Join("streams", d.rule, d.via)
-    return Join(d.how, d.rule, d.via, pdev)
+    _group, how, rule, via, pdev = summary
+    if how == "generic":
+        return Join("platform", rule)
+    if how == "stream-sharing":
+        return Join("streams", rule, via)
+    return Join(how, rule, via, pdev)
+
+
+def _address(fn: PciFunction) -> PciAddress:
+    return fn.address
 
 
 class _Explainer:
@@ -627,13 +643,11 @@ class _Explainer:
         topology: Topology,
         by_name: Mapping[str, PciFunction],
         env: GroupingEnv,
-        decisions: Mapping[str, Decision],
         joins: Mapping[str, Join],
     ) -> None:
         self.topology = topology
         self.by_name = by_name
         self.env = env
-        self.decisions = decisions
         self.joins = joins
         self.platform = {p.name for p in topology.platform_devices}
 
@@ -641,8 +655,9 @@ class _Explainer:
         """The clauses of the group made of ``names`` (see the module docstring)."""
         if len(names) == 1:
             return (self._alone(names[0]),)
-        tops: list[PciFunction] = []
-        behind: list[PciFunction] = []
+        tops: dict[str, None] = {}  # names, as insertion-ordered sets
+        behind: dict[str, None] = {}
+        walks: dict[tuple[int, int], list[str]] = {}  # per bus: the walk's bridges in the group
         slots: dict[tuple[int, int, int], list[str]] = {}
         aliases: list[str] = []
         streams: list[str] = []
@@ -653,18 +668,19 @@ class _Explainer:
             if join is None:
                 continue
             if join.step == "upstream":
-                pci = self.decisions[name].pci
-                assert pci is not None
-                inside = [str(b) for b in pci.walked if str(b) in group_set]
-                top = self.by_name[inside[-1] if inside else (join.via or name)]
-                if top not in tops:
-                    tops.append(top)
+                fn = self.by_name[name]
+                a = fn.address
+                inside = walks.get((a.domain, a.bus)) if not self.env.alias_mask(fn) else None
+                if inside is None:
+                    walked = self.env.plan(fn)[1]  # the whole walk (R4.2)
+                    inside = [str(b.address) for b in walked if str(b.address) in group_set]
+                    if not self.env.alias_mask(fn):  # then the walk is the bus's
+                        walks[(a.domain, a.bus)] = inside
+                tops[inside[-1] if inside else (join.via or name)] = None
             elif join.step == "alias" and join.via is not None and join.via != name:
-                br = self.by_name[join.via]
-                if br not in behind:
-                    behind.append(br)
+                behind[join.via] = None
             elif join.step == "function-alias" and join.pdev is not None:
-                a = PciAddress.parse(join.pdev)
+                a = self.by_name[join.pdev].address
                 slots.setdefault((a.domain, a.bus, a.device), [])
             elif join.step == "alias-group":
                 for d in (join.pdev, join.via):
@@ -675,10 +691,11 @@ class _Explainer:
             elif join.step == "other":  # pragma: no cover - see _joins
                 other.append(name)
         out: list[Clause] = []
+        by_name = self.by_name
         if tops:
-            out.append(self._below_clause(sorted(tops, key=lambda f: f.address)))
+            out.append(self._below_clause(sorted((by_name[t] for t in tops), key=_address)))
         if behind:
-            out.append(self._behind_clause(sorted(behind, key=lambda f: f.address)))
+            out.append(self._behind_clause(sorted((by_name[b] for b in behind), key=_address)))
         if slots:
             for name in names:  # the slots' functions R5.2 looks at (not isolated)
                 if name in self.platform:

@@ -14,7 +14,7 @@ The boot the simulator replays from it (R7, R8, R10.1):
   register in link order; the IOMMU driver registers its instances at its
   own place in that order.
 * ``dt``: built-in drivers and the IOMMU register first; the PCI host bridge
-  waits for its IOMMU (fw_devlink) and is probed at ``late_initcall``, so
+  waits for its IOMMU (fw_devlink, R9.4) and is probed at ``late_initcall``, so
   PCI devices are added after every built-in driver, each then bound to the
   first driver that accepts it. (A decision: the oracle's arm64 captures fit
   both this and driver-by-driver binding; this is what fw_devlink implies.)

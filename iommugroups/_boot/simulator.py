@@ -5,7 +5,7 @@ firmware facts) and a :class:`~iommugroups.Scenario`, runs the driver core as
 the kernel does, and lets a *strategy* decide where IOMMU grouping happens.
 Nothing is read or written outside the values passed in.
 
-What it models, with the rule ids of the kernel-semantics notes:
+What it models, with the ids of the rule table:
 
 * ``device_add`` in enumeration order; the bus notifier (strategy hook).
 * Driver registration in link order and ``driver_attach`` over devices in
@@ -265,7 +265,7 @@ class Simulator:
                     self.register_iommu(IMPLICIT_IOMMU)
                 continue
             self.driver_register(self._driver(name))
-        if sc.firmware == "dt":  # host bridge probed at late_initcall (fw_devlink)
+        if sc.firmware == "dt":  # host bridge probed at late_initcall (fw_devlink, R9.4)
             for dev in pci:
                 self.device_add(dev)
             for dev in pci:
@@ -500,15 +500,18 @@ class Simulator:
                 )
                 dev.no_group = f"stream {sid} already in tree from dev {owner} (R7.9)"
                 return None
-        elif (
-            kind is IommuKind.SMMU_V2  # R1.7: entries in two groups -> -EINVAL
-            and len(self.streams.groups(spec, self.table.member_of)) > 1
-        ):
-            dev.no_group = "its stream-match entries belong to different groups (R1.7)"
-            return None
+        remembered = False  # SMMUv2: the group came from the device's entries (R1.7)
+        if kind is IommuKind.SMMU_V2:
+            v2 = self.streams.smmu_v2_group(spec)
+            if v2.conflict:  # R1.7: successive entries in two groups -> -EINVAL
+                dev.no_group = "its stream-match entries belong to different groups (R1.7)"
+                return None
+            remembered = v2.group is not None
         group = self.strategy.device_group(self, dev)
         if group is None:
             group = self.table.new_group()
+        if kind is IommuKind.SMMU_V2 and not remembered:
+            self.streams.remember(spec, group)  # "Remember group for faster lookups"
         self.table.add(dev.name, group, who)
         dev.no_group = ""
         if dev.fn is not None:
@@ -523,7 +526,8 @@ class Simulator:
         self.table.remove(dev.name, dev.driver or dev.bus)
         if dev.fn is not None:
             self.pci_groups.pop(dev.fn.address, None)
-        self.streams.release(dev.name)
+        if dev.fwspec is not None:
+            self.streams.release(dev.fwspec, dev.name)
 
     # --------------------------------------------------------- hot-plug etc.
     def remove(self, dev: SimDevice) -> None:

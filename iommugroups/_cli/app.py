@@ -527,7 +527,9 @@ def _scenario_source(args: argparse.Namespace) -> tuple[ScenarioFile, str]:
         raise _UsageError(
             "give a scenario FILE or --example NAME (--list-examples lists the examples)"
         )
-    return load_scenario_file(args.file), "<stdin>" if args.file == "-" else args.file
+    return load_scenario_file(
+        args.file, strategies=STRATEGIES
+    ), "<stdin>" if args.file == "-" else args.file
 
 
 def _event_json(event: object) -> dict[str, Any]:

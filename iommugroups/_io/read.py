@@ -38,12 +38,8 @@ from .._kernel.reading import Reading
 from .arm64_capture import looks_like_capture, read_capture
 from .listing import looks_like_dmesg, looks_like_listing, looks_like_vmm, read_observed
 from .load import _decode, _read_file, _read_stdin, loads
-from .lspci_text import (
-    looks_like_lspci_text,
-    looks_like_lspci_tree,
-    read_lspci_text,
-    read_lspci_tree,
-)
+from .lspci_tree import looks_like_lspci_tree, read_lspci_tree
+from .lspci_verbose import looks_like_lspci_text, read_lspci_text
 from .snapshot import looks_like_snapshot, read_snapshot
 from .sysfs import read_sysfs
 from .topology_file import parse_json

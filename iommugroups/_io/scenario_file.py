@@ -16,7 +16,9 @@ becomes one :class:`~iommugroups.InputError` naming the file and the field
 path (``actions[2][1]: unknown driver 'e1000x' (did you mean 'e1000'?)``),
 or the line of a syntax error. Names are checked against the file: a driver
 must be in the catalogue or in ``drivers``, a device in the topology (or one
-of the VFs a ``sriov`` action enables), a strategy registered.
+of the VFs a ``sriov`` action enables). A strategy name is checked against
+the names the caller accepts (``strategies=``, the strategy registry for the
+command line); this module does not know the strategies.
 
 An arm64 capture of the oracle (``tests/data/oracle/arm64/*.json``) is read
 as a scenario too: its topology, its scenario and, in
@@ -28,7 +30,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path, PurePath
 from typing import Any, Literal
 
@@ -219,10 +221,17 @@ def _list(value: object) -> list[Any]:
 class _Reader:
     """Reads one scenario object, collecting every problem with its path."""
 
-    def __init__(self, data: Mapping[str, Any], path: str, base: Path) -> None:
+    def __init__(
+        self,
+        data: Mapping[str, Any],
+        path: str,
+        base: Path,
+        strategies: Collection[str] | None = None,
+    ) -> None:
         self.data = data
         self.path = path
         self.base = base
+        self.strategies = strategies
         self.problems = _Problems()
 
     def field(self, where: str, parse: Callable[[object], Any], value: object) -> Any:
@@ -375,13 +384,13 @@ class _Reader:
 
     # -- strategy, boot lists ----------------------------------------------
     def strategy(self, value: object) -> str | None:
+        """The strategy's name; checked only when the caller gave the names it accepts."""
         if value is None:
             return None
-        from .._boot.strategies.registry import STRATEGIES
-
         name = self.field("strategy", _string, value)
-        if name is not None and name not in STRATEGIES:
-            self.problems.add("strategy", _unknown_name("strategy", name, STRATEGIES))
+        known = self.strategies
+        if name is not None and known is not None and name not in known:
+            self.problems.add("strategy", _unknown_name("strategy", name, known))
             return None
         return name  # type: ignore[no-any-return]
 
@@ -500,11 +509,14 @@ class _Reader:
                 f"{addr} offers {pf.sriov.total_vfs} VFs, not {count}",
             )
             return []
-        out = []
-        for index in range(count):
-            rid = pf.sriov.vf_rid(addr.rid, index)
-            out.append(str(PciAddress.from_devfn(addr.domain, rid >> 8, rid & 0xFF)))
-        return out
+        vfs = pf.sriov.vf_addresses(addr, count)
+        if len(vfs) < count:
+            self.problems.add(
+                where.removesuffix("[1]") + "[2]",
+                f"{addr} cannot enable {count} VFs: VF {len(vfs)} would sit past bus 0xff",
+            )
+            return []
+        return [str(vf) for vf in vfs]
 
     def probe_failures(
         self,
@@ -549,9 +561,8 @@ class _Reader:
             pf = topology.get(addr) if addr in topology else None
             if pf is None or pf.sriov is None:
                 continue
-            for index in range(min(int(action.args[1]), pf.sriov.total_vfs)):
-                rid = pf.sriov.vf_rid(addr.rid, index)
-                out.add(str(PciAddress.from_devfn(addr.domain, rid >> 8, rid & 0xFF)))
+            count = min(int(action.args[1]), pf.sriov.total_vfs)
+            out.update(str(vf) for vf in pf.sriov.vf_addresses(addr, count))
         return out
 
 
@@ -628,7 +639,11 @@ def _classes(value: object) -> tuple[tuple[int, int], ...]:
 
 
 def scenario_from_dict(
-    data: object, path: str = "<string>", base: str | os.PathLike[str] | None = None
+    data: object,
+    path: str = "<string>",
+    base: str | os.PathLike[str] | None = None,
+    *,
+    strategies: Collection[str] | None = None,
 ) -> ScenarioFile:
     """Build a :class:`ScenarioFile` from parsed JSON/TOML data.
 
@@ -637,6 +652,10 @@ def scenario_from_dict(
         path: the file's name, for error messages.
         base: the directory a ``topology_file`` is relative to (default: the
             directory of ``path``, or the current directory for ``<string>``).
+        strategies: the strategy names the caller accepts (the registry's,
+            :data:`~iommugroups.STRATEGIES`); another name in the file is a
+            problem (``strategy: unknown strategy 'x' (did you mean ...)``).
+            ``None``: the name is not checked.
 
     Raises:
         InputError: the data does not follow the schema (the message names
@@ -667,7 +686,7 @@ def scenario_from_dict(
         )
     if base is None:
         base = "." if path.startswith("<") else (os.path.dirname(path) or ".")
-    return _Reader(data, path, Path(base)).read()
+    return _Reader(data, path, Path(base), strategies).read()
 
 
 def _from_capture(data: Mapping[str, Any], path: str) -> ScenarioFile:
@@ -688,7 +707,11 @@ def _detect(text: str, path: str) -> ScenarioFormat:
 
 
 def loads_scenario_file(
-    text: str, fmt: ScenarioFormat | None = None, path: str = "<string>"
+    text: str,
+    fmt: ScenarioFormat | None = None,
+    path: str = "<string>",
+    *,
+    strategies: Collection[str] | None = None,
 ) -> ScenarioFile:
     """Read a scenario file's text (JSON, TOML, or an arm64 capture's JSON).
 
@@ -698,6 +721,8 @@ def loads_scenario_file(
             suffix, else JSON when the text starts with ``{``, else TOML).
         path: where the text came from, for messages; a relative
             ``topology_file`` is resolved against its directory.
+        strategies: the strategy names the caller accepts; ``None`` leaves
+            the file's ``strategy`` unchecked (see :func:`scenario_from_dict`).
 
     Raises:
         InputError: a syntax error (with its line) or schema errors (with
@@ -711,38 +736,53 @@ def loads_scenario_file(
         data = parse_toml(text, path)
     else:
         raise ValueError(f"unknown scenario format {fmt!r} (expected 'json' or 'toml')")
-    return scenario_from_dict(data, path)
+    return scenario_from_dict(data, path, strategies=strategies)
 
 
-def load_scenario_file(path: str | os.PathLike[str]) -> ScenarioFile:
+def load_scenario_file(
+    path: str | os.PathLike[str], *, strategies: Collection[str] | None = None
+) -> ScenarioFile:
     """Read a scenario file (or an arm64 capture); ``"-"`` reads standard input.
+
+    Args:
+        path: the file.
+        strategies: the strategy names the caller accepts; ``None`` leaves
+            the file's ``strategy`` unchecked (see :func:`scenario_from_dict`).
 
     Raises:
         InputError: the file cannot be read, or is not a valid scenario.
     """
     name = os.fspath(path)
     if name == "-":
-        return loads_scenario_file(_decode(_read_stdin(), "<stdin>"), None, "<stdin>")
-    return loads_scenario_file(_decode(_read_file(name), name), None, name)
+        text, name = _decode(_read_stdin(), "<stdin>"), "<stdin>"
+    else:
+        text = _decode(_read_file(name), name)
+    return loads_scenario_file(text, None, name, strategies=strategies)
 
 
 def loads_scenario(
-    text: str, fmt: ScenarioFormat | None = None, path: str = "<string>"
+    text: str,
+    fmt: ScenarioFormat | None = None,
+    path: str = "<string>",
+    *,
+    strategies: Collection[str] | None = None,
 ) -> tuple[Topology, Scenario, list[Driver]]:
     """The topology, scenario and extra drivers of a scenario file's text.
 
     See :func:`loads_scenario_file`, which also gives the file's strategy.
     """
-    sf = loads_scenario_file(text, fmt, path)
+    sf = loads_scenario_file(text, fmt, path, strategies=strategies)
     return sf.topology, sf.scenario, list(sf.drivers)
 
 
-def load_scenario(path: str | os.PathLike[str]) -> tuple[Topology, Scenario, list[Driver]]:
+def load_scenario(
+    path: str | os.PathLike[str], *, strategies: Collection[str] | None = None
+) -> tuple[Topology, Scenario, list[Driver]]:
     """The topology, scenario and extra drivers of a scenario file.
 
     See :func:`load_scenario_file`, which also gives the file's strategy.
     """
-    sf = load_scenario_file(path)
+    sf = load_scenario_file(path, strategies=strategies)
     return sf.topology, sf.scenario, list(sf.drivers)
 
 

@@ -572,18 +572,15 @@ def _why_unknown(fact: str, size: int) -> str:
 
 
 def _vf_claimed(pf: PciFunction | None, address: PciAddress, all_ones: bool) -> bool:
-    """Does ``pf``'s SR-IOV capability place a VF at ``address``?"""
-    if pf is None or pf.sriov is None or pf.address.domain != address.domain:
+    """Does ``pf``'s SR-IOV capability place a VF at ``address``?
+
+    Among its enabled VFs, or among all it offers when the function's
+    configuration space reads all-ones (a VF whose PF was reset).
+    """
+    if pf is None or pf.sriov is None:
         return False
-    sriov = pf.sriov
-    count = sriov.total_vfs if all_ones else sriov.num_vfs
-    delta = address.rid - sriov.vf_rid(pf.address.rid, 0)
-    if delta < 0:
-        return False
-    if sriov.stride == 0:
-        return delta == 0 and count > 0
-    index, rem = divmod(delta, sriov.stride)
-    return rem == 0 and index < count
+    count = pf.sriov.total_vfs if all_ones else pf.sriov.num_vfs
+    return pf.sriov.vf_index(pf.address, address, count) is not None
 
 
 def _as_vf(fn: PciFunction, pf_address: PciAddress, pf: PciFunction | None) -> PciFunction:

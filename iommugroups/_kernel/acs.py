@@ -33,6 +33,7 @@ __all__ = [
     "pci_acs_flags_enabled",
     "pci_acs_path_enabled",
     "pci_acs_verdict",
+    "pci_std_enable_acs",
 ]
 
 #: Unknown facts of a function that can change an ACS verdict (and so its
@@ -66,6 +67,20 @@ def pci_acs_flags_enabled(fn: PciFunction, flags: AcsFlags) -> bool:
     # int arithmetic: enum.Flag operators are slow and this is a hot path
     required = flags.value & (acs.cap.value | _EC)
     return (acs.ctrl.value & required) == required
+
+
+def pci_std_enable_acs(acs: Acs) -> AcsFlags:
+    """R2.7 ``pci_std_enable_acs``: the control word once the kernel has enabled ACS.
+
+    Every implemented SV, RR, CR and UF is turned on, the rest kept (TB, for
+    external-facing or untrusted devices and ``noats``, is not modelled).
+
+    >>> from iommugroups import Acs, AcsFlags
+    >>> port = Acs(cap=AcsFlags.SV | AcsFlags.RR | AcsFlags.EC, ctrl=AcsFlags.EC)
+    >>> pci_std_enable_acs(port).names()
+    'SV|RR|EC'
+    """
+    return AcsFlags((acs.ctrl.value | (acs.cap.value & REQ_ACS_FLAGS.value)) & 0x7F)
 
 
 class AcsVerdict(NamedTuple):
@@ -124,9 +139,10 @@ class AcsVerdict(NamedTuple):
 
 def _decide(fn: PciFunction, flags: AcsFlags, ctx: QuirkContext) -> AcsVerdict:
     """R2.3 step by step, for the facts as read."""
-    verdict, quirk = ctx.quirks.acs_decision(fn, flags, ctx)
-    if verdict is not None:  # R2.3 step 1 / R2.5: first quirk answer >= 0 wins
-        return AcsVerdict(verdict, "quirk", flags, quirk.name if quirk is not None else None)
+    if ctx.quirks.acs_entries_for(fn.vendor):  # most vendors have none
+        verdict, quirk = ctx.quirks.acs_decision(fn, flags, ctx)
+        if verdict is not None:  # R2.3 step 1 / R2.5: first quirk answer >= 0 wins
+            return AcsVerdict(verdict, "quirk", flags, quirk.name if quirk is not None else None)
     t = fn.pcie_type
     if t is None:  # R2.3 step 2
         return AcsVerdict(False, "not-pcie", flags)
@@ -164,19 +180,29 @@ def pci_acs_verdict(fn: PciFunction, flags: AcsFlags, ctx: QuirkContext) -> AcsV
     >>> v.enabled, v.decided_by, v.rule
     (False, 'no-capability', 'R2.3')
     """
+    cache = ctx.acs_cache if flags == REQ_ACS_FLAGS else None
+    if cache is not None:
+        known: AcsVerdict | None = cache.get(fn.address)
+        if known is not None:
+            return known
     verdict = _decide(fn, flags, ctx)
-    unknown = fn.unknown & GROUPING_FACTS
-    if not unknown:
-        return verdict
-    alt = _decide(isolating_reading(fn, ctx.topology), flags, ctx)
-    return verdict._replace(unknown=unknown, certain=alt.enabled == verdict.enabled)
+    unknown = fn.unknown & GROUPING_FACTS if fn.unknown else None
+    if unknown:
+        alt = _decide(isolating_reading(fn, ctx.topology), flags, ctx)
+        verdict = verdict._replace(unknown=unknown, certain=alt.enabled == verdict.enabled)
+    if cache is not None:
+        cache[fn.address] = verdict
+    return verdict
 
 
 def pci_acs_enabled(fn: PciFunction, flags: AcsFlags, ctx: QuirkContext) -> bool:
     """R2.3 ``pci_acs_enabled``: does ``fn`` provide the ACS ``flags``?
 
-    The verdict of :func:`pci_acs_verdict`.
+    The verdict of :func:`pci_acs_verdict` (for ``REQ_ACS_FLAGS`` made once
+    per device and kept in ``ctx``).
     """
+    if flags == REQ_ACS_FLAGS:
+        return pci_acs_verdict(fn, flags, ctx).enabled
     return _decide(fn, flags, ctx).enabled
 
 

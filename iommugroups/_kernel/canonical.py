@@ -32,13 +32,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import attrs
-
 from .._errors import UnknownDevice
 from .fwspec import StreamTree, pci_fwspec, platform_fwspec
-from .groups import HOW_RULES, AddLog, Decision, Grouping, GroupTable, device_sort_key
+from .groups import AddLog, Decision, Decisions, Found, Grouping, GroupTable, device_sort_key
 from .model import FwSpec, IommuKind, PciAddress, PciFunction, PlatformDevice, Topology
-from .pci_device_group import GroupDecision, GroupingEnv, find_group, pci_device_group
+from .pci_device_group import GroupingEnv, find_group
 from .quirks import Quirks, make_context
 
 __all__ = ["CANONICAL", "canonical_groups"]
@@ -115,19 +113,19 @@ def canonical_groups(
     ctx = make_context(topology, quirks)
     env = GroupingEnv(ctx)
     devices = _device_order(topology, order)
-    if not topology.iommus and not topology.platform_devices and not record:
-        return _implicit_iommu(devices, env)
+    if not topology.iommus and not topology.platform_devices:
+        return _implicit_iommu(devices, env, record)
 
     table = GroupTable()
     kinds = {i.name: i.kind for i in topology.iommus}
     streams = StreamTree()  # for SMMUv2 sharing and SMMUv3 clashes
     groups_by_addr: dict[PciAddress, int] = {}
-    decisions: dict[str, Decision] = {}
+    recorded = Decisions(env, groups_by_addr) if record else None
 
     def ungrouped(name: str, why: str, rule: str = "R3.8") -> None:
         table.ungrouped[name] = why
-        if record:
-            decisions[name] = Decision(name, None, "ungrouped", rule, why=why)
+        if recorded is not None:
+            recorded.add(name, Decision(name, None, "ungrouped", rule, why=why))
 
     for dev in devices:
         name = _name(dev)
@@ -143,80 +141,67 @@ def canonical_groups(
             continue
         kind = kinds.get(spec.iommu)
         group: int | None = None
-        decision: Decision | None = None
+        shared: tuple[str, tuple[int, ...]] | None = None
+        found: Found | None = None
         if kind is IommuKind.SMMU_V3:
             clash = streams.clash(spec, name)
             if clash is not None:  # R7.9
-                ungrouped(
-                    name, f"stream {clash[0]} already in tree from dev {clash[1]} (R7.9)", "R7.9"
-                )
+                why = f"stream {clash[0]} already in tree from dev {clash[1]} (R7.9)"
+                ungrouped(name, why, "R7.9")
                 continue
-        elif kind is IommuKind.SMMU_V2:  # R1.7
-            owners = streams.groups(spec, table.member_of)
-            if len(owners) > 1:
+        elif kind is IommuKind.SMMU_V2:  # R1.7 arm_smmu_device_group
+            v2 = streams.smmu_v2_group(spec)
+            if v2.conflict:
                 ungrouped(
                     name,
                     "its stream-match entries belong to different groups (-EINVAL, R1.7)",
                     "R1.7",
                 )
                 continue
-            if owners:
-                (group,) = owners
-                if record:
-                    shared = streams.shared(spec, name, table.member_of, group)
-                    assert shared is not None
-                    decision = Decision(
-                        name,
-                        group,
-                        "stream-sharing",
-                        "R1.7",
-                        shared[0],
-                        None,
-                        spec.iommu,
-                        shared[1],
-                    )
+            if v2.group is not None:
+                group = v2.group
+                if recorded is not None and v2.via is not None:
+                    shared = (v2.via, v2.stream_ids)
         if group is None:
             if isinstance(dev, PciFunction):
-                if record:
-                    dec = pci_device_group(dev, groups_by_addr, env, trace=True)
-                    group = dec.group
-                    decision = _pci_decision(name, dec)
-                else:
-                    group = find_group(dev, groups_by_addr, env)[0]
-            elif record:
-                decision = Decision(name, None, "generic", "R1.5")
+                found = find_group(dev, groups_by_addr, env)
+                group = found[0]
             if group is None:  # R4.4 / R1.5 generic_device_group
                 group = table.new_group()
+            if kind is IommuKind.SMMU_V2:  # "Remember group for faster lookups" (R1.7)
+                streams.remember(spec, group)
         if isinstance(dev, PciFunction):
             table.add(name, group, bus, dev.address)
             groups_by_addr[dev.address] = group
         else:
             table.add(name, group, bus)
-        if decision is not None:
-            decisions[name] = attrs.evolve(decision, group=group)
+        if recorded is not None:
+            if shared is not None:
+                owner, ids = shared
+                decision = Decision(
+                    name, group, "stream-sharing", "R1.7", owner, iommu=spec.iommu, streams=ids
+                )
+                recorded.add(name, decision)
+            elif found is not None:
+                assert isinstance(dev, PciFunction)
+                recorded.add_found(name, dev, group, found)
+            else:
+                recorded.add(name, Decision(name, group, "generic", "R1.5"))
         streams.add(spec, name)
-    return table.snapshot(CANONICAL, decisions)
+    return table.snapshot(CANONICAL, recorded)
 
 
-def _pci_decision(name: str, dec: GroupDecision) -> Decision:
-    """The :class:`Decision` a ``pci_device_group`` call made (the group is set by the caller)."""
-    via = str(dec.via) if dec.via is not None else None
-    rule = HOW_RULES[dec.step]
-    if dec.step == "alias" and via != name:
-        rule = "R3.4"  # the DMA of a device behind a bridge carries the bridge's id
-    return Decision(name, dec.group, dec.step, rule, via if dec.step != "new" else None, dec)
-
-
-def _implicit_iommu(devices: list[Device], env: GroupingEnv) -> Grouping:
+def _implicit_iommu(devices: list[Device], env: GroupingEnv, record: bool) -> Grouping:
     """The loop of :func:`canonical_groups` for PCI functions behind one implicit IOMMU.
 
     The same rules as the general loop (every PCI device translated), for a
     topology with no platform devices and no declared IOMMU instance,
-    without the firmware bookkeeping or the recording: the path grouping a
+    without the firmware bookkeeping: the path grouping a
     large x86 machine takes. Ids are dense because nothing is released
     (R1.1, R1.2).
     """
     groups_by_addr: dict[PciAddress, int] = {}
+    recorded = Decisions(env, groups_by_addr) if record else None
     log_devices: list[str] = []
     log_groups: list[int] = []
     wide = False  # a domain above ffff: names no longer sort as strings
@@ -224,12 +209,16 @@ def _implicit_iommu(devices: list[Device], env: GroupingEnv) -> Grouping:
     for dev in devices:
         assert isinstance(dev, PciFunction)
         addr = dev.address
-        gid = find_group(dev, groups_by_addr, env)[0]
+        found = find_group(dev, groups_by_addr, env)
+        gid = found[0]
         if gid is None:  # R4.4: a new group
             gid = n_groups
             n_groups += 1
         groups_by_addr[addr] = gid
-        log_devices.append(str(addr))
+        name = str(addr)
+        log_devices.append(name)
+        if recorded is not None:
+            recorded.add_found(name, dev, gid, found)
         log_groups.append(gid)
         wide = wide or addr.domain > 0xFFFF
     # Members per group, built once at the end (fewer long-lived objects
@@ -239,4 +228,9 @@ def _implicit_iommu(devices: list[Device], env: GroupingEnv) -> Grouping:
         buckets[gid].append(name)
     key = device_sort_key if wide else None
     groups = {gid: tuple(sorted(names, key=key)) for gid, names in enumerate(buckets)}
-    return Grouping(groups=groups, log=AddLog("pci", log_devices, log_groups), strategy=CANONICAL)
+    return Grouping(
+        groups=groups,
+        log=AddLog("pci", log_devices, log_groups),
+        strategy=CANONICAL,
+        decisions=recorded if recorded is not None else {},
+    )

@@ -13,13 +13,13 @@ stream-id semantics.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from typing import NamedTuple
 
 from .alias import pci_for_each_dma_alias
 from .model import FwSpec, PciFunction, PlatformDevice
 from .quirks import QuirkContext
 
-__all__ = ["IMPLICIT_IOMMU", "StreamTree", "pci_fwspec", "platform_fwspec"]
+__all__ = ["IMPLICIT_IOMMU", "SmmuV2Group", "StreamTree", "pci_fwspec", "platform_fwspec"]
 
 #: The name used for the implicit IOMMU of a topology that declares none.
 IMPLICIT_IOMMU = "iommu"
@@ -60,18 +60,43 @@ def platform_fwspec(dev: PlatformDevice) -> FwSpec | None:
     return FwSpec(dev.iommu, dev.stream_ids)
 
 
-class StreamTree:
-    """Which device holds each (IOMMU instance, stream id), as the SMMU drivers track it.
+class SmmuV2Group(NamedTuple):
+    """What ``arm_smmu_device_group`` found on a device's stream-map entries (R1.7).
 
-    The first device to register a stream id holds it until released. Used
-    for the SMMUv3 refusal of a stream id another device holds (R7.9) and
-    the SMMUv2 stream-match sharing (R1.7).
+    Attributes:
+        conflict: two successive entries remember different groups: -EINVAL,
+            the device gets no group.
+        group: the group remembered on the device's last entry (``None``:
+            none; the device's group is then made, R4/R1.5).
+        via: the device whose stream id carried that group.
+        stream_ids: the ids of the device that device holds.
     """
 
-    __slots__ = ("_holder",)
+    conflict: bool
+    group: int | None
+    via: str | None = None
+    stream_ids: tuple[int, ...] = ()
+
+
+class StreamTree:
+    """The SMMU drivers' view of stream ids: who holds each, and the group an entry remembers.
+
+    * SMMUv3 (R7.9): the first device to register a stream id holds it until
+      released; another device with that id is refused.
+    * SMMUv2 (R1.7, ``arm-smmu.c``): devices with the same stream id share
+      one stream-map entry (counted); when a device's group is *made*
+      (``pci_device_group``, ``generic_device_group``) it is remembered on
+      every entry of the device ("Remember group for faster lookups"), and
+      forgotten when an entry's last user leaves. Entries match by exact
+      stream id (stream-match masks are not modelled).
+    """
+
+    __slots__ = ("_holder", "_remembered", "_users")
 
     def __init__(self) -> None:
         self._holder: dict[tuple[str, int], str] = {}
+        self._remembered: dict[tuple[str, int], int] = {}
+        self._users: dict[tuple[str, int], int] = {}
 
     def holder(self, iommu: str, sid: int) -> str | None:
         """The device holding stream ``sid`` of ``iommu``, if any."""
@@ -85,37 +110,54 @@ class StreamTree:
                 return sid, other
         return None
 
-    def groups(self, spec: FwSpec, member_of: Mapping[str, int]) -> set[int]:
-        """R1.7: the groups of the devices holding any of ``spec``'s stream ids."""
-        return {
-            member_of[other]
-            for sid in spec.stream_ids
-            if (other := self._holder.get((spec.iommu, sid))) is not None and other in member_of
-        }
+    def smmu_v2_group(self, spec: FwSpec) -> SmmuV2Group:
+        """R1.7 ``arm_smmu_device_group``: the group the device's entries remember.
 
-    def shared(
-        self, spec: FwSpec, device: str, member_of: Mapping[str, int], group: int
-    ) -> tuple[str, tuple[int, ...]] | None:
-        """R1.7: a device of ``group`` holding one of ``spec``'s stream ids, and the ids it holds.
-
-        The first such holder in ``spec``'s stream-id order; ``None`` when none.
+        The kernel's loop over the entries, in fwspec order: the group is the
+        *last* entry's (which may be none even when an earlier one had one),
+        and two successive entries remembering different groups are -EINVAL.
         """
+        group: int | None = None
+        last: int | None = None
         for sid in spec.stream_ids:
-            owner = self._holder.get((spec.iommu, sid))
-            if owner is None or owner == device or member_of.get(owner) != group:
-                continue
-            ids = sorted(
-                {s for s in spec.stream_ids if self._holder.get((spec.iommu, s)) == owner}
-            )
-            return owner, tuple(ids)
-        return None
+            g = self._remembered.get((spec.iommu, sid))
+            if group is not None and g is not None and group != g:
+                return SmmuV2Group(True, None)
+            group = g
+            last = sid
+        if group is None or last is None:
+            return SmmuV2Group(False, None)
+        via = self._holder.get((spec.iommu, last))
+        held = tuple(
+            sorted({s for s in spec.stream_ids if self._holder.get((spec.iommu, s)) == via})
+        )
+        return SmmuV2Group(False, group, via, held)
+
+    def remember(self, spec: FwSpec, group: int) -> None:
+        """R1.7: a group made for a device is remembered on each of its entries."""
+        for sid in spec.stream_ids:
+            self._remembered[(spec.iommu, sid)] = group
 
     def add(self, spec: FwSpec, device: str) -> None:
         """Register ``spec``'s stream ids for ``device`` (ids already held stay so)."""
         for sid in spec.stream_ids:
-            self._holder.setdefault((spec.iommu, sid), device)
+            key = (spec.iommu, sid)
+            self._holder.setdefault(key, device)
+            self._users[key] = self._users.get(key, 0) + 1
 
-    def release(self, device: str) -> None:
-        """Forget every stream id ``device`` holds (``arm_smmu_remove_master``)."""
-        for key in [k for k, v in self._holder.items() if v == device]:
-            del self._holder[key]
+    def release(self, spec: FwSpec, device: str) -> None:
+        """``arm_smmu_remove_master`` / ``arm_smmu_master_free_smes``.
+
+        The device's stream ids leave the SMMUv3 tree; an SMMUv2 entry whose
+        last user leaves forgets its group.
+        """
+        for sid in spec.stream_ids:
+            key = (spec.iommu, sid)
+            if self._holder.get(key) == device:
+                del self._holder[key]
+            left = self._users.get(key, 0) - 1
+            if left > 0:
+                self._users[key] = left
+            else:
+                self._users.pop(key, None)
+                self._remembered.pop(key, None)

@@ -18,12 +18,14 @@ from typing import Any, NamedTuple, overload
 import attrs
 
 from .._errors import InvalidAddress
-from .model import PciAddress, full_name
-from .pci_device_group import GroupDecision
+from .model import PciAddress, PciFunction, full_name
+from .pci_device_group import GroupDecision, GroupingEnv, pci_device_group
 
 __all__ = [
     "HOW_RULES",
     "Decision",
+    "Decisions",
+    "Found",
     "Grouping",
     "GroupTable",
     "IdAllocator",
@@ -178,8 +180,7 @@ HOW_RULES = {
 }
 
 
-@attrs.frozen
-class Decision:
+class Decision(NamedTuple):
     """How one device came to its group (or to none) in one grouping run.
 
     Recorded by :func:`~iommugroups.canonical_groups` with ``record=True``
@@ -198,11 +199,15 @@ class Decision:
             its ``why`` names, else R3.8).
         via: the device whose group it joined (``None`` for a new group,
             ``"generic"`` and ``"ungrouped"``).
-        pci: the traced ``pci_device_group`` call that decided, for a PCI
-            device grouped by it.
+        pdev: for a PCI device grouped by ``pci_device_group``, the device
+            steps 3-4 ran on or would have (R4.3).
         iommu: for ``"stream-sharing"``, the SMMUv2 instance.
         streams: for ``"stream-sharing"``, the stream ids it shares with ``via``.
         why: for ``"ungrouped"``, why it has no group.
+        owner: the :class:`Decisions` it belongs to, which makes :attr:`pci`;
+            not part of equality.
+
+    (A named tuple: a large machine records one per device.)
     """
 
     device: str
@@ -210,10 +215,163 @@ class Decision:
     how: str
     rule: str
     via: str | None = None
-    pci: GroupDecision | None = None
+    pdev: str | None = None
     iommu: str | None = None
     streams: tuple[int, ...] = ()
     why: str = ""
+    owner: Decisions | None = None
+
+    @property
+    def pci(self) -> GroupDecision | None:
+        """The traced ``pci_device_group`` call that decided (PCI devices grouped by it).
+
+        Its steps, the links to ``via``, the walk and the ACS verdicts on the
+        way (:class:`~iommugroups.GroupDecision`). Made when first read (and
+        then kept): the call is run again, traced, against the groups the
+        devices added before this one held (groups only grow, R1.3), which
+        is the input it had during the run.
+        """
+        return self.owner.trace(self.device) if self.owner is not None else None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Decision):
+            return NotImplemented
+        return self[:-1] == other[:-1]  # the owner is where, not what
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def __hash__(self) -> int:
+        return hash(self[:-1])
+
+
+#: What ``find_group`` returned for one device: (group, via, step, pdev).
+Found = tuple["int | None", "PciFunction | None", str, PciFunction]
+
+
+class _Before(Mapping[PciAddress, int]):
+    """The groups held before the device at add position ``cutoff`` was grouped.
+
+    A view of the run's final ``groups_by_addr``: groups only grow and keep
+    their ids (R1.2, R1.3), so a device added earlier holds the same group
+    now as then, and one added later was invisible (R4.5).
+    """
+
+    __slots__ = ("_cutoff", "_groups", "_position")
+
+    def __init__(
+        self, groups: Mapping[PciAddress, int], position: Mapping[PciAddress, int], cutoff: int
+    ) -> None:
+        self._groups = groups
+        self._position = position
+        self._cutoff = cutoff
+
+    def __getitem__(self, key: PciAddress) -> int:
+        i = self._position.get(key)
+        if i is None or i >= self._cutoff:
+            raise KeyError(key)
+        return self._groups[key]
+
+    def __iter__(self) -> Iterator[PciAddress]:
+        return (a for a, i in self._position.items() if i < self._cutoff)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+class Decisions(Mapping[str, Decision]):
+    """The decisions of one grouping run by device name, in add order (``Grouping.decisions``).
+
+    A PCI device grouped by ``pci_device_group`` is kept as what
+    ``find_group`` returned during the run (in flat lists: a large machine's
+    run keeps no object per device); its :class:`Decision` is made when
+    read, and the decision's trace (:attr:`Decision.pci`) when that is read,
+    by running the traced call against the groups held before it. The fast
+    path of the run stays as it is.
+    """
+
+    def __init__(self, env: GroupingEnv, groups: Mapping[PciAddress, int]) -> None:
+        self.env = env
+        """The run's :class:`~iommugroups.GroupingEnv`: its memoised ACS verdicts and walks."""
+        self._groups = groups
+        self._index: dict[str, int] = {}  # name -> index in the lists below
+        self._fn: list[PciFunction | None] = []
+        self._group: list[int | None] = []
+        self._via: list[PciFunction | None] = []
+        self._step: list[str] = []
+        self._pdev: list[PciFunction | None] = []
+        self._made: dict[int, Decision] = {}  # decisions given whole, or already made
+        self._position: dict[PciAddress, int] | None = None
+        self._traces: dict[PciAddress, GroupDecision] = {}
+
+    def add(self, name: str, decision: Decision) -> None:
+        """Record a device's decision (in add order)."""
+        self._made[len(self._step)] = decision
+        self._append(name, None, decision.group, None, "", None)
+
+    def add_found(self, name: str, fn: PciFunction, group: int, found: Found) -> None:
+        """Record what ``find_group`` returned for ``fn``, which then joined ``group``."""
+        self._append(name, fn, group, found[1], found[2], found[3])
+
+    def _append(
+        self,
+        name: str,
+        fn: PciFunction | None,
+        group: int | None,
+        via: PciFunction | None,
+        step: str,
+        pdev: PciFunction | None,
+    ) -> None:
+        self._index[name] = len(self._step)
+        self._fn.append(fn)
+        self._group.append(group)
+        self._via.append(via)
+        self._step.append(step)
+        self._pdev.append(pdev)
+
+    def __getitem__(self, name: str) -> Decision:
+        i = self._index[name]
+        made = self._made.get(i)
+        if made is not None:
+            return made
+        group, step, rule, via, pdev = self.summary(name)
+        made = Decision(name, group, step, rule, via, pdev, owner=self)
+        self._made[i] = made
+        return made
+
+    def summary(self, name: str) -> tuple[int | None, str, str, str | None, str | None]:
+        """``(group, how, rule, via, pdev)`` of ``name``'s decision, without making the value."""
+        i = self._index[name]
+        made = self._made.get(i)
+        if made is not None:
+            return made.group, made.how, made.rule, made.via, made.pdev
+        step, via, pdev = self._step[i], self._via[i], self._pdev[i]
+        assert pdev is not None
+        via_name = str(via.address) if via is not None and step != "new" else None
+        # the DMA of a device behind a bridge carries the bridge's id (R3.4)
+        rule = "R3.4" if step == "alias" and via_name != name else HOW_RULES[step]
+        return self._group[i], step, rule, via_name, str(pdev.address)
+
+    def trace(self, name: str) -> GroupDecision | None:
+        """The traced ``pci_device_group`` call of ``name`` (``None``: not grouped by it)."""
+        fn = self._fn[self._index[name]]
+        if fn is None:
+            return None
+        done = self._traces.get(fn.address)
+        if done is not None:
+            return done
+        if self._position is None:  # the add order of the grouped PCI devices
+            self._position = {a: i for i, a in enumerate(self._groups)}
+        before = _Before(self._groups, self._position, self._position[fn.address])
+        done = pci_device_group(fn, before, self.env, trace=True)
+        self._traces[fn.address] = done
+        return done
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
 
 
 @attrs.frozen

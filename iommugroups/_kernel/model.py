@@ -4,7 +4,7 @@ Nothing here knows about files. A :class:`Topology` is a set of PCI functions
 (:class:`PciFunction`), optional non-PCI platform devices, and optional
 firmware facts (IOMMU instances and an IORT-like RID -> stream-id mapping).
 
-Vocabulary follows ``../shared/spec/kernel-semantics.md`` §0: a PCI device has
+Vocabulary is the kernel's (see the rule table in the docs): a PCI device has
 a domain, a bus number and a ``devfn``; buses have a ``self`` bridge (none for
 root buses and for the virtual buses SR-IOV VFs can sit on); every "for each
 PCI device" loop runs in *device-add order*.
@@ -50,6 +50,13 @@ class _Address(NamedTuple):
     bus: int
     device: int
     function: int
+
+
+#: Addresses already written out (names key every lookup the analyses do, and
+#: formatting one costs ten dictionary lookups); bounded, so a long-running
+#: process reading many machines does not grow without end.
+_NAMES: dict[_Address, str] = {}
+_NAMES_MAX = 1 << 21
 
 
 class PciAddress(_Address):
@@ -117,7 +124,12 @@ class PciAddress(_Address):
         return self[1] << 8 | self[2] << 3 | self[3]
 
     def __str__(self) -> str:
-        return f"{self[0]:04x}:{self[1]:02x}:{self[2]:02x}.{self[3]:x}"
+        name = _NAMES.get(self)
+        if name is None:
+            name = f"{self[0]:04x}:{self[1]:02x}:{self[2]:02x}.{self[3]:x}"
+            if len(_NAMES) < _NAMES_MAX:
+                _NAMES[self] = name
+        return name
 
     def __repr__(self) -> str:
         return f"PciAddress({str(self)!r})"
@@ -414,7 +426,11 @@ def make_vf(pf: PciFunction, address: PciAddress | str) -> PciFunction:
 
 
 class IommuKind(enum.Enum):
-    """IOMMU hardware families the model knows."""
+    """IOMMU hardware families the model knows.
+
+    Not modelled: fsl-mc devices and their container groups (R1.6), and
+    drivers that give every device of an instance one group (R1.8).
+    """
 
     SMMU_V3 = "smmuv3"
     SMMU_V2 = "smmuv2"

@@ -6,7 +6,8 @@ Models ``drivers/iommu/iommu.c`` ``pci_device_group()`` with its helpers
 at least v7.3 (R4). The function is faithful to one call: its input says
 which devices *already* hold which group (R4.5: a device that has not been
 through IOMMU probe is invisible), and it returns either the group found or
-"allocate a new one" (R4.4). Strategies decide the order of calls.
+"allocate a new one" (R4.4). It never looks at the IOMMU instance of the
+devices whose groups it finds (R4.6). Strategies decide the order of calls.
 
 With ``trace=True`` every decision is recorded as a :class:`Step` naming the
 rule id, the kind of step, the devices it went from and to, and the ACS
@@ -27,7 +28,6 @@ from .acs import (
     AcsPath,
     AcsVerdict,
     acs_path,
-    pci_acs_enabled,
     pci_acs_path_enabled,
     pci_acs_verdict,
 )
@@ -203,7 +203,6 @@ class GroupingEnv:
         "_paths",
         "_plans",
         "_up",
-        "_verdicts",
         "ctx",
         "topology",
     )
@@ -212,7 +211,6 @@ class GroupingEnv:
         self.ctx = ctx
         self.topology: Topology = ctx.topology
         self._acs: dict[PciAddress, bool] = {}
-        self._verdicts: dict[PciAddress, AcsVerdict] = {}
         self._paths: dict[PciAddress, AcsPath] = {}
         self._chain: dict[tuple[int, int], tuple[tuple[PciFunction, int], ...]] = {}
         self._up: dict[tuple[int, int], tuple[tuple[PciFunction, ...], PciFunction | None]] = {}
@@ -230,20 +228,16 @@ class GroupingEnv:
         self._buses: dict[tuple[int, int], _BusInfo] = {}
 
     def acs_enabled(self, fn: PciFunction) -> bool:
-        """``pci_acs_enabled(fn, REQ_ACS_FLAGS)``, cached (R2.3)."""
+        """``pci_acs_enabled(fn, REQ_ACS_FLAGS)`` (R2.3), made once per device."""
         verdict = self._acs.get(fn.address)
         if verdict is None:
-            verdict = pci_acs_enabled(fn, REQ_ACS_FLAGS, self.ctx)
+            verdict = pci_acs_verdict(fn, REQ_ACS_FLAGS, self.ctx).enabled
             self._acs[fn.address] = verdict
         return verdict
 
     def acs_verdict(self, fn: PciFunction) -> AcsVerdict:
-        """:func:`pci_acs_verdict` of ``fn`` for ``REQ_ACS_FLAGS``, cached (R2.3)."""
-        verdict = self._verdicts.get(fn.address)
-        if verdict is None:
-            verdict = pci_acs_verdict(fn, REQ_ACS_FLAGS, self.ctx)
-            self._verdicts[fn.address] = verdict
-        return verdict
+        """:func:`pci_acs_verdict` of ``fn`` for ``REQ_ACS_FLAGS`` (made once per device)."""
+        return pci_acs_verdict(fn, REQ_ACS_FLAGS, self.ctx)
 
     def acs_path(self, fn: PciFunction) -> AcsPath:
         """:func:`acs_path` of ``fn`` (R2.4 with the device that blocks it), cached."""

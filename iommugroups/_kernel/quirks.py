@@ -919,6 +919,10 @@ class Quirks:
         yield from self.user_acs
         yield from self.acs
 
+    def acs_entries_for(self, vendor: int) -> tuple[AcsQuirk, ...]:
+        """The ACS entries that can apply to a device of ``vendor``, in order (R2.5)."""
+        return self._acs_by_vendor.for_vendor(vendor)
+
     def acs_decision(
         self, fn: PciFunction, flags: AcsFlags, ctx: QuirkContext
     ) -> tuple[bool | None, AcsQuirk | None]:
@@ -1009,6 +1013,9 @@ class QuirkContext:
         amd_ivrs: an ACPI IVRS table (AMD IOMMU) exists (``pci_quirk_amd_sb_acs``).
         acs_requested: an IOMMU called ``pci_request_acs()`` before enumeration
             (R2.7); also drives the Intel PCH enable quirks.
+        acs_cache: per-topology cache of ``pci_acs_enabled(fn, REQ_ACS_FLAGS)``
+            verdicts (:class:`~iommugroups._kernel.acs.AcsVerdict`; not part of
+            equality).
         path_cache: per-topology cache for ``pci_acs_path_enabled`` (not
             part of equality).
     """
@@ -1018,6 +1025,7 @@ class QuirkContext:
     amd_ivrs: bool = False
     acs_requested: bool = True
     path_cache: dict[PciAddress, bool] = attrs.field(factory=dict, eq=False, repr=False)
+    acs_cache: dict[PciAddress, Any] = attrs.field(factory=dict, eq=False, repr=False)
 
 
 def make_context(topology: Topology, quirks: Quirks | None = None) -> QuirkContext:

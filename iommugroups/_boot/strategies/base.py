@@ -95,9 +95,9 @@ class Strategy:
         devices and ``generic_device_group`` (R1.5) for others."""
         spec = dev.fwspec
         if spec is not None and sim.kinds.get(spec.iommu) is IommuKind.SMMU_V2:
-            owners = sim.streams.groups(spec, sim.table.member_of)
-            if len(owners) == 1:
-                return owners.pop()
+            remembered = sim.streams.smmu_v2_group(spec).group  # arm_smmu_device_group
+            if remembered is not None:
+                return remembered
         fn = dev.fn
         if fn is None:
             return None
