@@ -4,6 +4,13 @@ Given a PCI topology, compute the IOMMU groups exactly as Linux does, explain
 why, and compare the strategies the kernel has used. Rule ids (``R4.2``...)
 refer to the project's rule table (the docs' "The rules, numbered").
 
+Everything public is importable from this package (its ``__all__``), plus
+three public submodules: :mod:`iommugroups.examples` (built-in topologies
+and boots), :mod:`iommugroups.schemas` (the JSON output schemas and a
+validator) and :mod:`iommugroups.testing` (Hypothesis strategies; it needs
+Hypothesis and is imported on first use). Modules whose names start with an
+underscore are internal.
+
 >>> import iommugroups
 >>> topo = iommugroups.examples.desktop()
 >>> groups = iommugroups.canonical_groups(topo)
@@ -13,67 +20,35 @@ True
 
 from __future__ import annotations
 
-from . import examples
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+from . import examples, schemas
 from ._analysis.change_grammar import parse_change
 from ._analysis.changes import (
     AcsOverride,
     AddQuirk,
-    Applied,
     Change,
     ConfigAcs,
     MoveCard,
     RemoveAcs,
     RemoveDevice,
     SetAcs,
-    Slot,
     WhatIfError,
 )
-from ._analysis.check import (
-    CHECK_SCHEMA,
-    CheckReport,
-    DeviceCheck,
-    Merge,
-    Split,
-    Verdict,
-    check,
-)
+from ._analysis.check import CheckReport, DeviceCheck, Merge, Split, Verdict, check
 from ._analysis.explain import Explainer, explain, explain_pair
-from ._analysis.filters import (
-    CLASS_KEYWORDS,
-    ShowFilterError,
-    by_address,
-    by_class,
-    by_group,
-    by_related,
-)
+from ._analysis.filters import ShowFilterError, by_address, by_class, by_group, by_related
 from ._analysis.partition import DeviceDiff, DeviceStatus, GroupMatch
-from ._analysis.reasons import EXPLAIN_SCHEMA, Explanation, Facts, PairExplanation, Reason
+from ._analysis.reasons import Explanation, PairExplanation, Reason
 from ._analysis.related import related
 from ._analysis.reproduce import Reproduction
-from ._analysis.show import (
-    SHOW_SCHEMA,
-    AcsState,
-    Clause,
-    GroupView,
-    Join,
-    Member,
-    Related,
-    ShowResult,
-    show,
-)
-from ._analysis.whatif import WHATIF_SCHEMA, WhatIfResult, what_if
+from ._analysis.show import AcsState, GroupView, Member, Related, ShowResult, show
+from ._analysis.whatif import WhatIfResult, what_if
 from ._boot.drivers import KNOWN_DRIVERS, Driver, ProbeResult
 from ._boot.run import simulate
 from ._boot.scenario import Action, Scenario, ScenarioError
-from ._boot.simulator import (
-    DeviceFate,
-    Marker,
-    Message,
-    SimDevice,
-    SimulationResult,
-    Simulator,
-    StrategyLike,
-)
+from ._boot.simulator import DeviceFate, SimDevice, SimulationResult, Simulator, StrategyLike
 from ._boot.strategies.base import Strategy
 from ._boot.strategies.registry import STRATEGIES, get_strategy, register_strategy
 from ._errors import (
@@ -81,41 +56,29 @@ from ._errors import (
     InputError,
     InvalidAddress,
     IommuGroupsError,
+    ParameterError,
     TopologyError,
     UnknownDevice,
 )
-from ._io.arm64_capture import Capture, read_capture
-from ._io.listing import read_observed
 from ._io.load import load, loads
-from ._io.lspci_tree import read_lspci_tree
-from ._io.lspci_verbose import read_lspci_text
 from ._io.read import read, read_text
 from ._io.scenario_file import (
     ScenarioFile,
     dumps_scenario,
-    load_scenario,
     load_scenario_file,
-    loads_scenario,
     loads_scenario_file,
 )
-from ._io.snapshot import read_snapshot, take_snapshot
+from ._io.snapshot import take_snapshot
 from ._io.sysfs import read_sysfs
 from ._io.topology_file import dumps_topology
-from ._kernel.acs import (
-    REQ_ACS_FLAGS,
-    pci_acs_enabled,
-    pci_acs_flags_enabled,
-    pci_acs_path_enabled,
-)
-from ._kernel.alias import dma_alias_mask, pci_devs_are_dma_aliases, pci_for_each_dma_alias
+from ._kernel.acs import AcsVerdict, pci_acs_enabled, pci_acs_path_enabled, pci_acs_verdict
+from ._kernel.alias import pci_for_each_dma_alias
 from ._kernel.canonical import canonical_groups
-from ._kernel.config import ConfigSpace, decode_config, functions_from_configs
-from ._kernel.fwspec import pci_fwspec
-from ._kernel.groups import Grouping, IdAllocator, LogLine
+from ._kernel.groups import Decision, Grouping, LogLine
 from ._kernel.model import (
+    REQ_ACS_FLAGS,
     Acs,
     AcsFlags,
-    FwSpec,
     IdMapping,
     IommuInstance,
     IommuKind,
@@ -134,167 +97,156 @@ from ._kernel.quirks import (
     BridgeFlagQuirk,
     DmaAliasKind,
     DmaAliasQuirk,
-    QuirkContext,
     Quirks,
     make_context,
 )
 from ._kernel.reading import Reading, Unknown
-from ._render.check import render_check
-from ._render.dot import GraphvizError, GraphvizMissing, to_dot, to_svg
-from ._render.explain import render_explanation, render_pair
-from ._render.show import render_show, render_tree
-from ._render.whatif import render_whatif
 from ._version import __version__
 
+if TYPE_CHECKING:
+    from . import testing
+
 __all__ = [
+    # modules
+    "examples",
+    "testing",
+    "schemas",
+    "__version__",
+    # errors
+    "IommuGroupsError",
+    "InputError",
+    "InvalidAddress",
+    "TopologyError",
+    "UnknownDevice",
+    "ConfigSpaceError",
+    "ParameterError",
+    "ScenarioError",
+    "ShowFilterError",
+    "WhatIfError",
+    # the model
+    "PciAddress",
+    "PciFunction",
+    "Topology",
+    "Acs",
+    "AcsFlags",
+    "PcieType",
+    "SriovCapability",
+    "PlatformDevice",
+    "IommuInstance",
+    "IommuKind",
+    "IdMapping",
+    "REQ_ACS_FLAGS",
+    # reading and writing
+    "load",
+    "loads",
+    "dumps_topology",
+    "read",
+    "read_text",
+    "read_sysfs",
+    "take_snapshot",
+    "Reading",
+    "Unknown",
+    "load_scenario_file",
+    "loads_scenario_file",
+    "dumps_scenario",
+    "ScenarioFile",
+    # groupings and the rules
+    "canonical_groups",
+    "Grouping",
+    "Decision",
+    "LogLine",
+    "pci_device_group",
+    "GroupDecision",
+    "Step",
+    "GroupingEnv",
+    "make_context",
+    "AcsVerdict",
+    "pci_acs_enabled",
+    "pci_acs_verdict",
+    "pci_acs_path_enabled",
+    "pci_for_each_dma_alias",
+    "Quirks",
     "DEFAULT_QUIRKS",
-    "KNOWN_DRIVERS",
+    "AcsQuirk",
+    "DmaAliasQuirk",
+    "DmaAliasKind",
+    "BridgeFlagQuirk",
+    "BridgeFlag",
+    # simulating a boot
+    "simulate",
+    "Scenario",
+    "Action",
+    "SimulationResult",
+    "DeviceFate",
+    "Simulator",
+    "SimDevice",
+    "Strategy",
+    "StrategyLike",
     "STRATEGIES",
-    "CHECK_SCHEMA",
+    "get_strategy",
+    "register_strategy",
+    "Driver",
+    "ProbeResult",
+    "KNOWN_DRIVERS",
+    # check
+    "check",
     "CheckReport",
     "DeviceCheck",
-    "Merge",
-    "Reading",
-    "Reproduction",
-    "Split",
-    "Unknown",
     "Verdict",
-    "check",
-    "SHOW_SCHEMA",
-    "CLASS_KEYWORDS",
-    "AcsState",
-    "Clause",
-    "GroupView",
-    "Join",
-    "Member",
-    "Related",
-    "Facts",
-    "Applied",
-    "DeviceDiff",
-    "DeviceStatus",
-    "GroupMatch",
-    "Slot",
-    "GraphvizError",
-    "GraphvizMissing",
-    "ShowFilterError",
-    "ShowResult",
-    "by_address",
-    "by_class",
-    "by_group",
-    "by_related",
-    "related",
-    "render_show",
-    "render_tree",
-    "show",
-    "to_dot",
-    "to_svg",
-    "EXPLAIN_SCHEMA",
+    "Split",
+    "Merge",
+    "Reproduction",
+    # explain
+    "explain",
+    "explain_pair",
     "Explainer",
     "Explanation",
     "PairExplanation",
     "Reason",
-    "explain",
-    "explain_pair",
-    "render_explanation",
-    "render_pair",
-    "WHATIF_SCHEMA",
-    "AcsOverride",
-    "AddQuirk",
-    "Change",
-    "ConfigAcs",
-    "MoveCard",
-    "RemoveAcs",
-    "RemoveDevice",
-    "SetAcs",
-    "WhatIfError",
+    # show
+    "show",
+    "ShowResult",
+    "GroupView",
+    "Member",
+    "AcsState",
+    "Related",
+    "related",
+    "by_class",
+    "by_group",
+    "by_address",
+    "by_related",
+    # what-if
+    "what_if",
     "WhatIfResult",
     "parse_change",
-    "render_whatif",
-    "what_if",
-    "read",
-    "read_lspci_text",
-    "read_lspci_tree",
-    "read_observed",
-    "read_snapshot",
-    "read_sysfs",
-    "read_text",
-    "render_check",
-    "take_snapshot",
-    "Action",
-    "ScenarioFile",
-    "dumps_scenario",
-    "load_scenario",
-    "load_scenario_file",
-    "loads_scenario",
-    "loads_scenario_file",
-    "Capture",
-    "DeviceFate",
-    "Driver",
-    "Marker",
-    "Message",
-    "ProbeResult",
-    "Scenario",
-    "ScenarioError",
-    "SimDevice",
-    "SimulationResult",
-    "Simulator",
-    "Strategy",
-    "StrategyLike",
-    "get_strategy",
-    "read_capture",
-    "register_strategy",
-    "simulate",
-    "REQ_ACS_FLAGS",
-    "Acs",
-    "AcsFlags",
-    "AcsQuirk",
-    "BridgeFlag",
-    "BridgeFlagQuirk",
-    "ConfigSpace",
-    "ConfigSpaceError",
-    "DmaAliasKind",
-    "DmaAliasQuirk",
-    "FwSpec",
-    "GroupDecision",
-    "Grouping",
-    "GroupingEnv",
-    "IdAllocator",
-    "IdMapping",
-    "InputError",
-    "InvalidAddress",
-    "IommuGroupsError",
-    "IommuInstance",
-    "IommuKind",
-    "LogLine",
-    "PciAddress",
-    "PciFunction",
-    "PcieType",
-    "PlatformDevice",
-    "QuirkContext",
-    "Quirks",
-    "SriovCapability",
-    "Step",
-    "Topology",
-    "TopologyError",
-    "UnknownDevice",
-    "__version__",
-    "canonical_groups",
-    "decode_config",
-    "dma_alias_mask",
-    "dumps_topology",
-    "examples",
-    "functions_from_configs",
-    "load",
-    "loads",
-    "make_context",
-    "pci_acs_enabled",
-    "pci_acs_flags_enabled",
-    "pci_acs_path_enabled",
-    "pci_device_group",
-    "pci_devs_are_dma_aliases",
-    "pci_for_each_dma_alias",
-    "pci_fwspec",
+    "Change",
+    "AcsOverride",
+    "ConfigAcs",
+    "SetAcs",
+    "RemoveAcs",
+    "AddQuirk",
+    "RemoveDevice",
+    "MoveCard",
+    "DeviceDiff",
+    "DeviceStatus",
+    "GroupMatch",
 ]
+
+
+def __getattr__(name: str) -> ModuleType:
+    """``iommugroups.testing``, imported on first use: it needs Hypothesis.
+
+    Without Hypothesis the attribute is missing (an :exc:`AttributeError`
+    saying why), so ``dir()``-driven tools such as ``help(iommugroups)``
+    still work; ``import iommugroups.testing`` raises the :exc:`ImportError`.
+    """
+    if name == "testing":
+        try:
+            import iommugroups.testing
+        except ImportError as exc:
+            raise AttributeError(f"iommugroups.testing is not available: {exc}") from exc
+        return iommugroups.testing
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:

@@ -14,9 +14,9 @@ from iommugroups import (
     Topology,
     make_context,
     pci_acs_enabled,
-    pci_acs_flags_enabled,
     pci_acs_path_enabled,
 )
+from iommugroups._kernel.acs import pci_acs_flags_enabled
 
 from .helpers import FULL, ISOLATING, bridge, ep
 

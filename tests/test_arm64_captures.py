@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from iommugroups import read_capture, simulate
+from iommugroups import simulate
+from iommugroups._io.arm64_capture import read_capture
 
 CAPTURES = sorted((Path(__file__).parent / "data" / "oracle" / "arm64").glob("*.json"))
 

@@ -20,8 +20,8 @@ from iommugroups import (
     UnknownDevice,
     canonical_groups,
     make_context,
-    pci_fwspec,
 )
+from iommugroups._kernel.fwspec import pci_fwspec
 
 from .helpers import ISOLATING, bridge, ep
 

@@ -25,16 +25,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iommugroups import (
-    Acs,
-    LogLine,
-    PcieType,
-    Topology,
-    canonical_groups,
-    examples,
-    load,
-    read_capture,
-)
+from iommugroups import Acs, LogLine, PcieType, Topology, canonical_groups, examples, load
 from iommugroups._analysis.check import (
     CHECK_SCHEMA,
     CheckReport,
@@ -43,6 +34,7 @@ from iommugroups._analysis.check import (
     isolating_topology,
 )
 from iommugroups._analysis.reproduce import replay_scenario
+from iommugroups._io.arm64_capture import read_capture
 from iommugroups._kernel.groups import Grouping
 from iommugroups._kernel.reading import Unknown
 from iommugroups._render.check import render_check

@@ -29,9 +29,9 @@ from iommugroups import (
     SriovCapability,
     Topology,
     examples,
-    read_capture,
 )
 from iommugroups._cli.app import main
+from iommugroups._io.arm64_capture import read_capture
 from iommugroups._io.scenario_file import SCHEMA, dumps_scenario
 from iommugroups._render.text import listing
 

@@ -45,11 +45,8 @@ from iommugroups import (
     examples,
     make_context,
     pci_acs_enabled,
-    pci_acs_flags_enabled,
     pci_acs_path_enabled,
-    pci_devs_are_dma_aliases,
     pci_for_each_dma_alias,
-    pci_fwspec,
 )
 from iommugroups._analysis.explain import Explainer, explain, explain_pair
 from iommugroups._analysis.reasons import (
@@ -59,7 +56,9 @@ from iommugroups._analysis.reasons import (
     PairExplanation,
     Reason,
 )
-from iommugroups._kernel.fwspec import platform_fwspec
+from iommugroups._kernel.acs import pci_acs_flags_enabled
+from iommugroups._kernel.alias import pci_devs_are_dma_aliases
+from iommugroups._kernel.fwspec import pci_fwspec, platform_fwspec
 from iommugroups._render.explain import render_explanation, render_pair
 
 from .helpers import FULL, ISOLATING, bridge, ep

@@ -32,7 +32,7 @@ from iommugroups._analysis.whatif import WHATIF_SCHEMA
 from iommugroups._cli.app import SIMULATION_SCHEMA, main
 from iommugroups._io.snapshot import SNAPSHOT_SCHEMA
 from iommugroups._kernel.groups import GROUPS_SCHEMA
-from iommugroups._render.schemas import SCHEMAS, validate
+from iommugroups.schemas import SCHEMAS, validate
 
 DATA = Path(__file__).parent / "data"
 CAPTURES = DATA / "oracle" / "captures"

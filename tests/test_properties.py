@@ -26,16 +26,15 @@ from iommugroups import (
     GroupingEnv,
     PciAddress,
     PciFunction,
-    QuirkContext,
     Topology,
     pci_acs_enabled,
     pci_acs_path_enabled,
     pci_device_group,
-    pci_devs_are_dma_aliases,
     pci_for_each_dma_alias,
 )
+from iommugroups._kernel.alias import pci_devs_are_dma_aliases
 from iommugroups._kernel.canonical import canonical_groups
-from iommugroups._kernel.quirks import make_context
+from iommugroups._kernel.quirks import QuirkContext, make_context
 from iommugroups.testing import shuffled, topologies
 
 TOPOLOGIES = topologies()

@@ -18,16 +18,8 @@ import pytest
 from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 
-from iommugroups import (
-    REQ_ACS_FLAGS,
-    Acs,
-    AcsFlags,
-    PciAddress,
-    PcieType,
-    PciFunction,
-    Topology,
-    pci_acs_flags_enabled,
-)
+from iommugroups import REQ_ACS_FLAGS, Acs, AcsFlags, PciAddress, PcieType, PciFunction, Topology
+from iommugroups._kernel.acs import pci_acs_flags_enabled
 from iommugroups.testing import FULL_ACS, acs, pci_addresses, shuffled, topologies
 
 # --- helpers -----------------------------------------------------------------------

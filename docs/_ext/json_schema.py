@@ -1,11 +1,11 @@
-"""Sphinx extension: a JSON output schema, rendered from ``iommugroups._render.schemas``.
+"""Sphinx extension: a JSON output schema, rendered from :mod:`iommugroups.schemas`.
 
 Usage in a MyST page::
 
     ```{json-schema} iommugroups.show/1
     ```
 
-emits, for the schema of that id in :data:`iommugroups._render.schemas.SCHEMAS`:
+emits, for the schema of that id in :data:`iommugroups.schemas.SCHEMAS`:
 a list of its top-level keys (type and meaning, from the schema's own
 ``type``/``description``), the same for each shared definition
 (``$defs``), then the whole schema as a JSON block. ``:keys-only:`` leaves
@@ -82,7 +82,7 @@ class JsonSchema(SphinxDirective):
     option_spec: ClassVar[dict[str, Any]] = {"keys-only": directives.flag}
 
     def run(self) -> list[nodes.Node]:
-        from iommugroups._render.schemas import SCHEMAS
+        from iommugroups.schemas import SCHEMAS
 
         schema_id = self.arguments[0].strip()
         schema = SCHEMAS.get(schema_id)

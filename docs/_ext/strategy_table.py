@@ -31,16 +31,30 @@ Each strategy's name links to the label ``strategy-<name>`` on the page; a
 strategy without such a section is an undefined-label warning, so a new
 strategy cannot be added to the registry without being described.
 
+``strategy-description`` takes a strategy's public *name*::
+
+    ```{strategy-description} walk-down
+    ```
+
+and renders, as reStructuredText, the docstring of the module that defines
+the strategy's class (found through :func:`iommugroups.get_strategy`), so a
+page names strategies as users do and never a module. An unknown name, or a
+module without a docstring, is a build error.
+
 The page is re-read on every build, so the table cannot drift from the code.
 """
 
 from __future__ import annotations
 
+import inspect
+import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import attrs
 from docutils import nodes
+from docutils.parsers.rst import Parser as RstParser
+from docutils.utils import new_document
 from sphinx.addnodes import pending_xref
 from sphinx.application import Sphinx
 from sphinx.util.docutils import SphinxDirective
@@ -54,6 +68,7 @@ from iommugroups import (
     SimulationResult,
     Topology,
     examples,
+    get_strategy,
     simulate,
 )
 
@@ -324,7 +339,36 @@ class StrategyOrders(SphinxDirective):
         return [items]
 
 
+class StrategyDescription(SphinxDirective):
+    """``strategy-description NAME``: the docstring of the module defining that strategy."""
+
+    required_arguments = 1
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        self.env.note_reread()  # the text is the code's
+        name = self.arguments[0].strip()
+        try:
+            strategy = get_strategy(name)
+        except KeyError as exc:
+            raise self.error(f"strategy-description: {exc.args[0]}") from None
+        module = sys.modules[type(strategy).__module__]
+        doc = inspect.getdoc(module)
+        if not doc:
+            raise self.error(f"strategy-description: {module.__name__} has no docstring")
+        # reStructuredText whatever the page's own markup (MyST pages included):
+        # parsed as a document of its own that shares the page's settings, so
+        # roles such as :class:`~iommugroups.Strategy` resolve as on the page
+        page = self.state.document
+        source = f"{module.__name__} (description of strategy {name!r})"
+        parsed = new_document(source, page.settings)
+        parsed.reporter = page.reporter
+        RstParser().parse(doc, parsed)
+        return list(parsed.children)
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("strategy-table", StrategyTable)
     app.add_directive("strategy-orders", StrategyOrders)
+    app.add_directive("strategy-description", StrategyDescription)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

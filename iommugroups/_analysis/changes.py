@@ -217,6 +217,11 @@ class Change(abc.ABC):
     def apply(self, topology: Topology, quirks: Quirks) -> Applied:
         """Apply the change.
 
+        Returns:
+            An object holding the changed ``topology`` and ``quirks``, the
+            functions ``renamed`` (old address -> new address) and
+            ``removed`` (old addresses), and ``notes`` on how it applied.
+
         Raises:
             WhatIfError: it cannot be applied to this topology.
         """
@@ -251,9 +256,8 @@ class AcsOverride(Change):
             comma-separated string or an iterable.
 
     Adds the patch's ``pcie_acs_overrides`` as the last ACS quirk entry
-    (:class:`~iommugroups._kernel.acs_override.AcsOverrideCheck`; its exact
-    conditions and where they were read are on the docs page "Kernel
-    parameters").
+    (its exact conditions and where they were read are on the docs page
+    "Kernel parameters").
 
     >>> o = AcsOverride("downstream,id:8086:1234")
     >>> o.modes, o.downstream, o.multifunction, sorted(o.ids)
@@ -345,8 +349,8 @@ class ConfigAcs(Change):
     """The upstream ``pci=config_acs=`` kernel parameter (v6.11+; v6.15 semantics).
 
     Args:
-        spec: ``FLAGS@DEVICE[;FLAGS@DEVICE...]``
-            (:func:`~iommugroups._kernel.config_acs.parse_config_acs`).
+        spec: ``FLAGS@DEVICE[;FLAGS@DEVICE...]`` (the kernel's syntax, on
+            the docs page "Kernel parameters").
         firmware_ctrl: the firmware's ACS control value, which the ``x`` bits
             keep; ``None`` (default): each device's recorded ``Acs.ctrl``.
 
@@ -757,7 +761,8 @@ class MoveCard(Change):
     """Move a card (every function of a slot, and a switch below it) below another port.
 
     Args:
-        from_slot: the card's slot (``[dddd:]bb:dd``; an address names its slot).
+        from_slot: the card's slot (``[dddd:]bb:dd``; an address names its
+            slot), kept as a named tuple ``(domain, bus, device)``.
         to_port: a bridge whose secondary bus is empty.
 
     The card lands in device 0 of the port's secondary bus, keeping its

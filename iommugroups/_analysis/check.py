@@ -277,7 +277,10 @@ class CheckReport:
         observed: the observation.
         reproduction: per strategy, whether replaying ``observed.log``
             reproduces the observed groups (empty without a log).
-        replay: the replayed scenario (``None`` without a log).
+        replay: the replayed scenario (``None`` without a log): an object
+            holding the ``scenario`` (a :class:`~iommugroups.Scenario`), the
+            stand-in ``drivers`` its actions load, the devices ``compared``
+            and those ``left_out`` of the comparison, with why.
         notes: caveats about the whole check.
     """
 

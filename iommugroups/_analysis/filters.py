@@ -87,7 +87,25 @@ def _class_prefixes(keyword: str) -> tuple[str, ...]:
 
 
 def by_class(result: ShowResult, *keywords: str) -> ShowResult:
-    """Keep the groups with a member of one of the classes (see :data:`CLASS_KEYWORDS`).
+    """Keep the groups with a member of one of the classes.
+
+    A keyword matches a class code whose hex digits start with one of its
+    prefixes:
+
+    ============  ==================  ============================================
+    keyword       class code prefix   PCI class
+    ============  ==================  ============================================
+    ``gpu``       ``03``              display controllers (VGA, XGA, 3D, other)
+    ``usb``       ``0c03``            USB controllers (UHCI, OHCI, EHCI, xHCI, ...)
+    ``net``       ``02``              network controllers (Ethernet, InfiniBand, ...)
+    ``nvme``      ``0108``            non-volatile memory controllers (NVMe)
+    ``audio``     ``0401``, ``0403``  multimedia audio controllers, HD audio devices
+    ``storage``   ``01``              mass storage controllers (SATA, SAS, RAID, NVMe)
+    ``bridge``    ``06``              bridges (host, ISA, PCI-PCI, ...)
+    ============  ==================  ============================================
+
+    A class may also be given as 2, 4 or 6 hex digits (``0c03``,
+    ``030000``), which match as a prefix of the 6-digit class code.
 
     Raises:
         ShowFilterError: a keyword is neither known nor a hex class code.

@@ -180,8 +180,10 @@ class Reason:
         rule: the spec rule id(s) (``"R4.2"``, ``"R2.2"``...).
         device: the device the rule looked at (an address or platform name).
         text: the sentence, for people. Programs use ``kind`` and ``facts``.
-        facts: what decided, as strings (keys depend on ``kind``; see the
-            module documentation).
+        facts: what decided, as an immutable, hashable ``str -> str``
+            mapping whose keys depend on ``kind`` (a link between two
+            devices has ``from`` and ``to``; an ``"acs"`` reason has
+            ``decided_by``, ``enabled``, ``acs_cap``, ``acs_ctrl``...).
         kind: what sort of reason this is (``"upstream-bridge"``, ``"acs"``...).
     """
 

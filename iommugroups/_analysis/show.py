@@ -253,7 +253,13 @@ class Member(NamedTuple):
         acs: its :class:`AcsState` (``None`` for a platform device).
         show_acs: the ACS state matters for grouping (a bridge, or a function
             of a multifunction device): renderers show it.
-        join: how it joined its group.
+        join: how it joined its group, as ``pci_device_group`` found it: a
+            named tuple ``(step, rule, via, pdev)``: the step (``"new"``,
+            R4.4; ``"alias"``, R4.1/R3.4; ``"upstream"``, R4.2;
+            ``"alias-group"``, R5.1; ``"function-alias"``, R5.2;
+            ``"platform"``, R1.5; ``"streams"``, R1.7; or ``"other"``), its
+            rule id, the device whose group it joined, if any, and the device
+            steps 3-4 ran on (R4.3), for PCI devices.
         observed_group: its group in the observation, if one was given.
         match: matches every filter applied (all members without filters).
 
@@ -313,7 +319,16 @@ class GroupView:
     Attributes:
         id: the group id.
         members: in address order (platform devices by name).
-        clauses: the reason, in parts.
+        clauses: the reason, in parts, one per way of joining found in the
+            group. Each has a ``kind`` (``"below"``, ``"behind"``,
+            ``"functions"``, ``"aliases"``, ``"streams"``, ``"isolated"``,
+            ``"alone"``, ``"platform"`` or ``"other"``), the ``rules`` it
+            rests on, the ``devices`` it names (full names: the
+            non-isolating top bridges for ``below``, the alias bridges for
+            ``behind``, the functions of the multifunction devices for
+            ``functions``, the aliasing devices for ``aliases``, the single
+            member for ``isolated``, ``alone`` and ``platform``, the members
+            otherwise) and its ``text``.
         observed: the observed groups of its members (empty without an
             observation).
         observed_same: with an observation, whether exactly these devices
@@ -433,7 +448,7 @@ class ShowResult:
         * ``filters``: the filters applied, in words (empty list: none).
         * ``groups``: the groups shown, by id: ``group`` (int), ``reason``
           (one line), ``rules`` (rule ids), ``clauses`` (``{"kind", "rules",
-          "devices", "text"}``, see :class:`Clause`), ``observed_groups``
+          "devices", "text"}``, see :attr:`GroupView.clauses`), ``observed_groups``
           (observed group ids of its members; null without an observation),
           ``observed_same`` (these devices are exactly one observed group;
           null without an observation), ``members``.
@@ -445,7 +460,7 @@ class ShowResult:
           ``"platform device"``, ...), ``bridge`` (bool), ``acs`` (an
           :class:`AcsState` label such as ``"ACS"``, ``"no ACS"``,
           ``"ACS off"``, ``"ACS quirk"``, ``"ACS ?"``), ``joined``
-          (``{"step", "rule", "via", "pdev"}``, see :class:`Join`),
+          (``{"step", "rule", "via", "pdev"}``, see :attr:`Member.join`),
           ``observed_group``, ``match`` (bool); ids, class and ``acs`` are
           null for a platform device.
         * ``ungrouped``: ``[{"device", "why"}]``.

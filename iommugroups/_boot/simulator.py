@@ -119,8 +119,12 @@ class SimulationResult:
         scenario: the scenario's name.
         grouping: the groups at the end (``grouping.log`` holds the
             ``Adding``/``Removing`` lines only).
-        events: every log event in order: group lines, messages (e.g.
-            ``stream 256 already in tree from dev ...``) and action markers.
+        events: every log event in order: group lines
+            (:class:`~iommugroups.LogLine`), messages (named tuples
+            ``(prefix, device, text)``, e.g. ``stream 256 already in tree
+            from dev ...``) and action markers (named tuples ``(text,)``,
+            e.g. ``ACTION insmod e1000``); each one's ``str`` is its line of
+            the log.
         fates: per device, in device order.
         topology: the topology simulated, including the VFs that ``sriov``
             actions enable.
@@ -173,7 +177,7 @@ class StrategyLike(Protocol):
     """What the simulator needs of a strategy: a name and five hooks.
 
     :class:`~iommugroups.Strategy` implements them as arm64 v5.3-v6.14 did;
-    see :mod:`iommugroups._boot.strategies.base` for what each hook models.
+    its methods say what each hook models.
     """
 
     @property
@@ -557,22 +561,32 @@ class Simulator:
         return [self.devices[str(f.address)] for f in self.topology.children(fn)]
 
     def rescan(self) -> None:
-        """``pci_rescan_bus``: re-add removed functions (not VFs), then bind them."""
-        found = [
-            d
-            for d in self.devices.values()
-            if d.bus == "pci" and not d.present and not _is_vf(d) and self._reachable(d)
-        ]
+        """``pci_rescan_bus``: re-add removed functions (not VFs), then bind them.
+
+        The scan goes down from the buses that are there: a function is found
+        when the bridge above it is present or found by this rescan (a
+        re-found bridge's bus is scanned too); all are added, parents first,
+        then bound.
+        """
+        found: list[SimDevice] = []
+        back: set[str] = set()
+        for d in self.devices.values():  # device order: parents first
+            if d.bus != "pci" or d.present or _is_vf(d):
+                continue
+            fn = d.fn
+            assert fn is not None
+            above = self.topology.bridge_above(fn.address)
+            if (
+                above is None
+                or self.devices[str(above.address)].present
+                or (str(above.address) in back)
+            ):
+                found.append(d)
+                back.add(d.name)
         for dev in found:
             self.device_add(dev)
         for dev in found:
             self.device_attach(dev)
-
-    def _reachable(self, dev: SimDevice) -> bool:
-        fn = dev.fn
-        assert fn is not None
-        above = self.topology.bridge_above(fn.address)
-        return above is None or self.devices[str(above.address)].present
 
     def enable_vfs(self, pf: SimDevice, count: int) -> None:
         """``sriov_numvfs``: add ``count`` VFs, each added then bound in turn."""

@@ -150,8 +150,11 @@ class ScenarioFile:
         drivers: drivers added to (or replacing some of) the simulator's
             catalogue, :data:`~iommugroups.KNOWN_DRIVERS`.
         strategy: the strategy the file asks for, if any.
-        capture: for an arm64 capture, the capture itself (the kernel's log
-            and groups); ``None`` for a scenario file.
+        capture: for an arm64 capture, what the kernel did: an object with
+            the capture's ``topology`` and ``scenario``, ``dmesg`` (the
+            kernel's log lines, in order, ``ACTION`` markers kept),
+            ``groups`` (the final groups, id -> addresses) and ``drivers``
+            (each device's driver at the end); ``None`` for a scenario file.
     """
 
     topology: Topology
@@ -721,8 +724,10 @@ def loads_scenario_file(
             suffix, else JSON when the text starts with ``{``, else TOML).
         path: where the text came from, for messages; a relative
             ``topology_file`` is resolved against its directory.
-        strategies: the strategy names the caller accepts; ``None`` leaves
-            the file's ``strategy`` unchecked (see :func:`scenario_from_dict`).
+        strategies: the strategy names the caller accepts (the registry's,
+            :data:`~iommugroups.STRATEGIES`); another name in the file is a
+            problem (``strategy: unknown strategy 'x' (did you mean ...)``).
+            ``None`` leaves the file's ``strategy`` unchecked.
 
     Raises:
         InputError: a syntax error (with its line) or schema errors (with
@@ -746,8 +751,10 @@ def load_scenario_file(
 
     Args:
         path: the file.
-        strategies: the strategy names the caller accepts; ``None`` leaves
-            the file's ``strategy`` unchecked (see :func:`scenario_from_dict`).
+        strategies: the strategy names the caller accepts (the registry's,
+            :data:`~iommugroups.STRATEGIES`); another name in the file is a
+            problem (``strategy: unknown strategy 'x' (did you mean ...)``).
+            ``None`` leaves the file's ``strategy`` unchecked.
 
     Raises:
         InputError: the file cannot be read, or is not a valid scenario.
@@ -923,8 +930,14 @@ def dumps_scenario(
 ) -> str:
     """Write a scenario file as JSON or TOML, ending in a newline.
 
-    What :func:`loads_scenario` reads back to equal values (see
-    :func:`scenario_to_dict` for the keyword arguments).
+    What :func:`~iommugroups.loads_scenario_file` reads back to equal
+    values. Defaults are left out. ``drivers`` and ``strategy`` are written
+    into the file; ``topology_file`` writes a reference to that path instead
+    of the topology itself (the caller writes the topology there).
+
+    Raises:
+        ValueError: a driver has a probe rule of its own (a function), which
+            a file cannot hold.
     """
     data = scenario_to_dict(
         topology, scenario, drivers=drivers, strategy=strategy, topology_file=topology_file

@@ -98,7 +98,8 @@ class AcsVerdict(NamedTuple):
         quirk: the name of the quirk entry, for ``"quirk"``.
         acs: the ACS capability the registers were read from (``None``: none).
         unknown: the facts of the device that could not be read and bear
-            on ACS (a subset of :data:`GROUPING_FACTS`).
+            on ACS (a subset of ``{"acs", "pcie", "config"}``, see
+            :attr:`PciFunction.unknown`).
         certain: no reading of those facts could change the verdict.
     """
 
@@ -112,12 +113,12 @@ class AcsVerdict(NamedTuple):
 
     @property
     def rule(self) -> str:
-        """The rule id that decided: R2.6 (quirk), R2.2 (registers) or R2.3."""
+        """The rule id that decided, R2.6 (quirk), R2.2 (registers) or R2.3."""
         return {"quirk": "R2.6", "registers": "R2.2"}.get(self.decided_by, "R2.3")
 
     @property
     def required(self) -> AcsFlags:
-        """The requested controls the capability implements (plus EC): these must be on."""
+        """The requested controls the capability implements, and EC; these must be on."""
         if self.acs is None:
             return AcsFlags.NONE
         return AcsFlags(self.flags.value & (self.acs.cap.value | _EC))
@@ -131,7 +132,7 @@ class AcsVerdict(NamedTuple):
 
     @property
     def unimplemented(self) -> AcsFlags:
-        """Requested controls the capability does not implement: hard-wired on (R2.2)."""
+        """Requested controls the capability does not implement, so hard-wired on (R2.2)."""
         if self.decided_by != "registers" or self.acs is None:
             return AcsFlags.NONE
         return AcsFlags(self.flags.value & ~self.acs.cap.value & ~_EC)
@@ -170,11 +171,11 @@ def pci_acs_verdict(fn: PciFunction, flags: AcsFlags, ctx: QuirkContext) -> AcsV
     "Multifunction" is the kernel's ``pdev->multifunction`` (R5.6). A device
     whose ACS or PCIe capability could not be read is decided as read (the
     capability absent: the least isolating reading); ``certain`` says
-    whether the most isolating reading (:func:`isolating_reading`) would
-    give the same verdict.
+    whether the most isolating reading (every such fact read as isolating
+    as it can be) would give the same verdict.
 
     >>> from iommugroups import examples
-    >>> from iommugroups._kernel.quirks import make_context
+    >>> from iommugroups import make_context
     >>> topo = examples.desktop()
     >>> v = pci_acs_verdict(topo.get("00:02.0"), REQ_ACS_FLAGS, make_context(topo))
     >>> v.enabled, v.decided_by, v.rule

@@ -50,11 +50,11 @@ def pci_for_each_dma_alias(
        for these is the bridge.
 
     >>> from iommugroups import PciFunction, Topology, PcieType
-    >>> from iommugroups._kernel.quirks import QuirkContext
+    >>> from iommugroups import make_context
     >>> br = PciFunction("00:1e.0", header_type=1, secondary_bus=1, subordinate_bus=1,
     ...                  pcie_type=PcieType.PCI_BRIDGE)
     >>> ep = PciFunction("01:03.0")
-    >>> ctx = QuirkContext(Topology([br, ep]))
+    >>> ctx = make_context(Topology([br, ep]))
     >>> [(str(d), f"{rid:04x}") for d, rid in pci_for_each_dma_alias(ep, ctx)]
     [('0000:01:03.0', '0118'), ('0000:00:1e.0', '0100')]
     """

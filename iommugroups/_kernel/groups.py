@@ -190,10 +190,10 @@ class Decision(NamedTuple):
     Attributes:
         device: the device's name (``dddd:bb:dd.f`` or a platform name).
         group: its group, ``None`` when it got none.
-        how: a key of :data:`HOW_RULES`: ``pci_device_group``'s step
-            (``"alias"``, ``"upstream"``, ``"alias-group"``,
-            ``"function-alias"``, ``"new"``), ``"generic"``,
-            ``"stream-sharing"`` or ``"ungrouped"``.
+        how: ``pci_device_group``'s step (``"alias"`` R4.1, ``"upstream"``
+            R4.2, ``"alias-group"`` R5.1, ``"function-alias"`` R5.2,
+            ``"new"`` R4.4), ``"generic"`` (a platform device, R1.5),
+            ``"stream-sharing"`` (SMMUv2, R1.7) or ``"ungrouped"`` (R3.8).
         rule: the rule that decided (``"alias"`` through a bridge's
             requester id is R3.4; an ``"ungrouped"`` device's rule is the one
             its ``why`` names, else R3.8).
@@ -204,8 +204,9 @@ class Decision(NamedTuple):
         iommu: for ``"stream-sharing"``, the SMMUv2 instance.
         streams: for ``"stream-sharing"``, the stream ids it shares with ``via``.
         why: for ``"ungrouped"``, why it has no group.
-        owner: the :class:`Decisions` it belongs to, which makes :attr:`pci`;
-            not part of equality.
+        owner: the run's record of decisions it belongs to (what
+            :attr:`Grouping.decisions` holds), which makes :attr:`pci`; not
+            part of equality.
 
     (A named tuple: a large machine records one per device.)
     """

@@ -699,7 +699,9 @@ class Topology:
         A VF is enabled at run time (``sriov_numvfs``), so a topology read from
         the PFs' configuration may not list the VFs an observation names. Each
         name that is the routing id of a VF some PF's SR-IOV capability offers
-        becomes a function as ``pci_iov_add_virtfn`` makes it (:func:`make_vf`).
+        becomes a function as ``pci_iov_add_virtfn`` makes it (the PF's vendor
+        and class, the capability's VF device id, a PCIe endpoint with
+        ``physfn`` set).
         Returns the topology and the names added (``self`` when none).
         """
         slots = self.vf_slots()

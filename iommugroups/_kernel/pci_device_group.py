@@ -51,7 +51,13 @@ class Step(NamedTuple):
 
     Attributes:
         rule: the rule id (``"R4.2"``, ``"R5.2"``, ...).
-        kind: what the step did (:data:`STEP_KINDS`).
+        kind: what the step did, in the order ``pci_device_group`` can take
+            them: ``"own-id"`` (R4.1, the device's own requester id),
+            ``"devfn-alias"`` (R4.1, R3.3), ``"bridge-alias"`` (R4.1, R3.4),
+            ``"upstream-bridge"`` (R4.2, a bridge whose path to the root is
+            not isolated), ``"isolated-stop"`` (R4.2), ``"in-group"``
+            (R5.1), ``"dma-alias-peer"`` (R5.1, R3.6), ``"function-alias"``
+            (R5.2), ``"function-peer"`` (R5.2) or ``"new-group"`` (R4.4).
         device: the device the rule looked at: for a link, where it leads
             (the alias bridge, the bridge above, the peer); for
             ``"isolated-stop"`` the isolated bridge.
@@ -65,7 +71,8 @@ class Step(NamedTuple):
             ``"function-alias"``.
         path: for a bridge of the upstream walk, its R2.4 path to the root
             (``"upstream-bridge"``: not isolated, with the device that blocks
-            it; ``"isolated-stop"``: isolated).
+            it; ``"isolated-stop"``: isolated), as :meth:`GroupingEnv.acs_path`
+            returns it.
     """
 
     rule: str
@@ -186,12 +193,12 @@ class _BusInfo:
 class GroupingEnv:
     """Per-topology working state for repeated ``pci_device_group`` calls.
 
-    Holds the :class:`QuirkContext` and what depends only on the topology,
-    never on which devices hold groups, memoised so that grouping a whole
-    topology is linear: ACS verdicts per device, DMA-alias masks, the
-    bridges' aliases above each bus (R3.4), the non-isolated bridges above
-    each bus (R4.2), alias candidates (R5.1) and slot peers (R5.2). Reuse one
-    across calls on the same topology.
+    Holds the quirk context (:func:`make_context`) and what depends only on
+    the topology, never on which devices hold groups, memoised so that
+    grouping a whole topology is linear: ACS verdicts per device, DMA-alias
+    masks, the bridges' aliases above each bus (R3.4), the non-isolated
+    bridges above each bus (R4.2), alias candidates (R5.1) and slot peers
+    (R5.2). Reuse one across calls on the same topology.
     """
 
     __slots__ = (
@@ -240,7 +247,13 @@ class GroupingEnv:
         return pci_acs_verdict(fn, REQ_ACS_FLAGS, self.ctx)
 
     def acs_path(self, fn: PciFunction) -> AcsPath:
-        """:func:`acs_path` of ``fn`` (R2.4 with the device that blocks it), cached."""
+        """R2.4 ``pci_acs_path_enabled(fn, NULL, REQ_ACS_FLAGS)``, with the device that blocks it.
+
+        A named tuple ``(isolated, blocker, certain)``: every device from
+        ``fn`` to the root bus is ACS-enabled; the first device on the path
+        that is not (``None`` when isolated); no unknown fact could change
+        ``isolated``. Made once per device.
+        """
         path = self._paths.get(fn.address)
         if path is None:
             path = acs_path(fn, self.ctx)

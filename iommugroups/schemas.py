@@ -608,7 +608,7 @@ _WHATIF_DOC = _doc(
     grouping=_GROUPING,
 )
 
-#: Schema id -> JSON Schema of that document (each a tree of its own: no shared parts).
+#: Schema id -> JSON Schema of that document; each is a tree of its own, with no shared parts.
 SCHEMAS: dict[str, Schema] = {
     s["title"]: copy.deepcopy(s)
     for s in (
