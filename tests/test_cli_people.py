@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-import iommugroups._cli.app as cli
+import iommugroups._cli.cmd_show as cmd_show
+import iommugroups._cli.common as cli_common
 from iommugroups import IommuGroupsError, canonical_groups, examples
 from iommugroups._cli.app import main
 
@@ -56,7 +57,7 @@ class TestShow:
     ) -> None:
         _, out, _ = run(capsys, "show", "--example", "desktop")
         assert "\x1b[" not in out
-        monkeypatch.setattr(cli, "use_color", lambda stream, env: True)
+        monkeypatch.setattr(cmd_show, "use_color", lambda stream, env: True)
         _, out, _ = run(capsys, "show", "--example", "desktop")
         assert "\x1b[" in out
 
@@ -66,7 +67,7 @@ class TestShow:
         def no_sysfs(root: str = "/") -> object:
             raise IommuGroupsError("no /sys/bus/pci/devices")
 
-        monkeypatch.setattr(cli, "read_sysfs", no_sysfs)
+        monkeypatch.setattr(cli_common, "read_sysfs", no_sysfs)
         status, out, err = run(capsys, "show")
         assert (status, out) == (2, "")
         assert "--example {d05, desktop}" in err or "--example {d05,desktop}" in err.replace(

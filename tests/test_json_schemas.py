@@ -29,9 +29,10 @@ from iommugroups._analysis.partition import GROUP_KINDS, DeviceStatus
 from iommugroups._analysis.reasons import EXPLAIN_SCHEMA, LINK_KINDS
 from iommugroups._analysis.show import SHOW_SCHEMA, AcsState
 from iommugroups._analysis.whatif import WHATIF_SCHEMA
-from iommugroups._cli.app import SIMULATION_SCHEMA, main
+from iommugroups._cli.app import main
 from iommugroups._io.snapshot import SNAPSHOT_SCHEMA
 from iommugroups._kernel.groups import GROUPS_SCHEMA
+from iommugroups._render.simulation import SIMULATION_SCHEMA
 from iommugroups.schemas import SCHEMAS, validate
 
 DATA = Path(__file__).parent / "data"

@@ -1,0 +1,95 @@
+"""``iommugroups check``: the kernel's groups against the rules, device by device."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .._analysis.check import assume_no_acs, check
+from .._io.read import read
+from .._render.check import render_check
+from .._render.text import to_json_text
+from .common import (
+    EXIT_FINDING,
+    EXIT_OK,
+    HelpFormatter,
+    UsageError,
+    add_format,
+    add_source,
+    output_format,
+    reading_of,
+    topology_of,
+)
+
+__all__ = ["add", "run"]
+
+_CHECK_EPILOG = """\
+examples:
+  iommugroups check snapshot.json                      # groups inside the snapshot
+  iommugroups check --sysfs /                          # this machine, live
+  iommugroups check lspci-vv.txt                       # lspci -vv with IOMMU group lines
+  iommugroups check --example d05 --observed dmesg.txt # a kernel log against a topology
+  iommugroups check tree.txt --observed dmesg.txt --assume-no-acs
+
+exit status: 0 no isolation hole, 1 a split (devices the rules put together are in
+different groups), 2 usage or input error.
+"""
+
+
+def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register the ``check`` command."""
+    c = sub.add_parser(
+        "check",
+        help="compare the kernel's groups with the rules: find isolation holes",
+        description="Compare the IOMMU groups a kernel made (from the source itself, e.g. a "
+        "snapshot, a sysfs tree or `lspci -vv` with IOMMU group lines, or from --observed) with "
+        "the canonical prediction for its topology. Per device: split (devices the rules put "
+        "together are in different groups: an isolation hole, exit status 1), merged (grouped "
+        "together though the rules would isolate them), unknown (the verdict depends on "
+        "missing data).",
+        epilog=_CHECK_EPILOG,
+        formatter_class=HelpFormatter,
+    )
+    add_source(c)
+    c.add_argument(
+        "--observed",
+        metavar="FILE",
+        help="the kernel's groups: a group listing, a kernel log (dmesg), `lspci -vv` or "
+        "`lspci -vmm` output; - for stdin",
+    )
+    c.add_argument(
+        "--assume-no-acs",
+        action="store_true",
+        help="take every device whose ACS capability or PCIe type could not be read as PCIe "
+        "without ACS (bridges on a root bus as root ports, other bridges as downstream ports)",
+    )
+    add_format(c, dot=False)
+
+    c.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    reading = reading_of(args)
+    topo = topology_of(reading)
+    unknowns = list(reading.unknowns)
+    observed = reading.observed
+    if args.observed is not None:
+        seen = read(args.observed)
+        observed = seen.observed
+        unknowns += seen.unknowns
+        if observed is None:
+            raise UsageError(f"{args.observed}: no IOMMU groups in it")
+    if observed is None:
+        raise UsageError(
+            "no observed groups: the source shows none; give --observed FILE (a group "
+            "listing, a kernel log or `lspci -vv` with IOMMU group lines)"
+        )
+    if args.assume_no_acs:
+        topo, kept = assume_no_acs(topo, unknowns)
+        unknowns = list(kept)
+    report = check(topo, observed, unknowns=unknowns)
+    if output_format(args) == "json":
+        sys.stdout.write(to_json_text(report.to_json()))
+    else:
+        sys.stdout.write(render_check(report))
+    return EXIT_FINDING if report.has_split else EXIT_OK

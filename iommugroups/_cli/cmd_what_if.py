@@ -1,0 +1,122 @@
+"""``iommugroups what-if``: hypothetical changes and the groups they would make."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from .._analysis.change_grammar import parse_change
+from .._analysis.whatif import what_if
+from .._render.text import to_json_text
+from .._render.whatif import render_whatif
+from .common import (
+    EXIT_OK,
+    HelpFormatter,
+    UsageError,
+    add_format,
+    add_input,
+    default_reading,
+    emit_graph,
+    output_format,
+    print_notes,
+    topology_of,
+)
+
+__all__ = ["add", "run"]
+
+_WHATIF_EPILOG = """\
+changes (positional CHANGE text, or the options):
+  acs-override=downstream,multifunction   out-of-tree pcie_acs_override= (NOT upstream)
+  acs-override=id:8086:1234               the same, for devices with these ids
+  config-acs=SPEC                         upstream pci=config_acs= (see the docs)
+  set-acs=00:1c.0:SV|RR|CR|UF             ACS control bits on a port
+  remove-acs=00:1c.0                      no ACS capability on a port
+  quirk=isolated:8086:1234                an ACS quirk for these ids
+  remove=01:00.0                          remove a device (and what is below it)
+  move=01:00=>00:1c.4                     move the card in slot 01:00 below port 00:1c.4
+
+examples:
+  iommugroups what-if --example desktop --acs-override downstream,multifunction
+  iommugroups what-if -i snapshot.json remove-acs=00:01.0 --json
+"""
+
+
+#: what-if options: (option, metavar, help); each becomes "option=VALUE".
+_WHATIF_OPTIONS = (
+    ("acs-override", "MODES", "out-of-tree pcie_acs_override= modes (not upstream)"),
+    ("config-acs", "SPEC", "upstream pci=config_acs= specification"),
+    ("set-acs", "PORT:FLAGS", "set a port's ACS control bits"),
+    ("remove-acs", "PORT", "remove a port's ACS capability"),
+    ("quirk", "QUIRK", "add an ACS quirk (isolated:VVVV:DDDD)"),
+    ("remove", "DEVICE", "remove a device and what is below it"),
+    ("move", "SLOT=>PORT", "move a card to below another port"),
+)
+
+
+class _ChangeAction(argparse.Action):
+    """Collect what-if changes, positional or by option, in command-line order."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        texts = list(getattr(namespace, "changes", None) or [])
+        if option_string is None:  # the positional CHANGE texts
+            texts.extend(str(v) for v in (values or ()))
+        else:
+            texts.append(f"{option_string.removeprefix('--')}={values}")
+        namespace.changes = texts
+
+
+def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register the ``what-if`` command."""
+    wi = sub.add_parser(
+        "what-if",
+        help="apply changes (ACS override, ACS on a port, a quirk, moving a card) and diff",
+        description="Apply hypothetical changes to the topology and print the difference of "
+        "the groups: which split, which merged, which are unchanged. Changes that no "
+        "upstream kernel makes (the out-of-tree pcie_acs_override patch) are labelled as "
+        "such, with what they cost in isolation. The source defaults to this machine.",
+        epilog=_WHATIF_EPILOG,
+        formatter_class=HelpFormatter,
+    )
+    wi.add_argument(
+        "changes",
+        nargs="*",
+        metavar="CHANGE",
+        action=_ChangeAction,
+        help="a change in the text form (see the epilog), e.g. acs-override=downstream; "
+        "changes apply in command-line order",
+    )
+    for opt, metavar, text in _WHATIF_OPTIONS:
+        wi.add_argument(
+            f"--{opt}", dest="changes", action=_ChangeAction, metavar=metavar, help=text
+        )
+    add_input(wi)
+    add_format(wi, dot=True)
+
+    wi.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    texts = list(args.changes or ())
+    if not texts:
+        raise UsageError("no change given (see `iommugroups what-if --help`)")
+    changes = [parse_change(t) for t in texts]
+    reading = default_reading(args)
+    topo = topology_of(reading)
+    print_notes(reading.unknowns)
+    result = what_if(topo, changes)
+    fmt = output_format(args)
+    if fmt == "json":
+        sys.stdout.write(to_json_text(result.to_json()))
+    elif fmt in ("dot", "svg"):
+        emit_graph(args, result.topology_after, result.after, "after: " + "; ".join(texts))
+    else:
+        sys.stdout.write(render_whatif(result))
+    return EXIT_OK

@@ -1,0 +1,165 @@
+"""What every command shares: exit statuses, the parser classes, how the source is named.
+
+Every command module (``cmd_*``) registers its sub-parser with ``add(sub)``
+and runs with ``run(args) -> int``; :mod:`iommugroups._cli.app` assembles
+them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from .. import examples
+from .._errors import IommuGroupsError
+from .._io.read import read
+from .._io.sysfs import read_sysfs
+from .._kernel.groups import Grouping
+from .._kernel.model import Topology
+from .._kernel.reading import Reading, Unknown
+from .._render.dot import to_dot, to_svg
+
+__all__ = [
+    "EXIT_ERROR",
+    "EXIT_FINDING",
+    "EXIT_OK",
+    "HelpFormatter",
+    "Parser",
+    "UsageError",
+    "add_format",
+    "add_input",
+    "add_source",
+    "default_reading",
+    "emit_graph",
+    "output_format",
+    "print_notes",
+    "reading_of",
+    "topology_of",
+]
+
+EXIT_OK = 0
+
+EXIT_FINDING = 1
+
+EXIT_ERROR = 2
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Wraps one-paragraph descriptions; keeps multi-line epilogs (examples) as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text.strip("\n"):
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message}\n")
+
+
+class UsageError(Exception):
+    pass
+
+
+def add_source(p: argparse.ArgumentParser, *, required: bool = True) -> None:
+    src = p.add_mutually_exclusive_group(required=required)
+    src.add_argument(
+        "file",
+        nargs="?",
+        metavar="FILE",
+        help="topology file (JSON/TOML), snapshot, `lspci -vvv`/`-xxxx` output, "
+        "`lspci -tv` tree or oracle capture; - for stdin",
+    )
+    src.add_argument("--example", metavar="NAME", help="a built-in example topology")
+    src.add_argument("--sysfs", metavar="DIR", help="a live (/) or copied sysfs tree")
+
+
+def add_input(p: argparse.ArgumentParser) -> None:
+    src = p.add_mutually_exclusive_group()
+    src.add_argument(
+        "-i",
+        "--input",
+        dest="file",
+        metavar="FILE",
+        help="the source: topology file, snapshot, lspci output, capture; - for stdin "
+        "(default: this machine)",
+    )
+    src.add_argument("--example", metavar="NAME", help="a built-in example topology")
+    src.add_argument("--sysfs", metavar="DIR", help="a live (/) or copied sysfs tree")
+
+
+def add_format(p: argparse.ArgumentParser, *, dot: bool) -> None:
+    choices = ["text", "json", "dot", "svg"] if dot else ["text", "json"]
+    p.add_argument(
+        "--format",
+        choices=choices,
+        default="text",
+        help="output format (svg needs Graphviz's `dot`)" if dot else "output format",
+    )
+    p.add_argument("--json", action="store_true", help="the same as --format json")
+
+
+def output_format(args: argparse.Namespace) -> str:
+    return "json" if args.json else str(args.format)
+
+
+def default_reading(args: argparse.Namespace) -> Reading:
+    """The source, or this machine when none is given (saying so when unusable)."""
+    if args.file is not None or args.example is not None or args.sysfs is not None:
+        return reading_of(args)
+    names = ", ".join(sorted(examples.EXAMPLES))
+    try:
+        reading = read_sysfs("/")
+    except IommuGroupsError as exc:
+        raise UsageError(
+            f"this machine shows no PCI devices to read ({exc}); give a FILE, --sysfs DIR "
+            f"or a built-in example: --example {{{names}}}"
+        ) from None
+    if reading.topology is None or not len(reading.topology):
+        raise UsageError(
+            "this machine shows no PCI devices; give a FILE, --sysfs DIR or a built-in "
+            f"example: --example {{{names}}}"
+        )
+    return reading
+
+
+def reading_of(args: argparse.Namespace) -> Reading:
+    if args.example is not None:
+        try:
+            return Reading(topology=examples.get(args.example), source="example")
+        except KeyError as exc:
+            raise UsageError(str(exc.args[0])) from None
+    if args.sysfs is not None:
+        return read_sysfs(args.sysfs)
+    return read(args.file)
+
+
+def topology_of(reading: Reading) -> Topology:
+    if reading.topology is None:
+        raise UsageError(
+            f"{reading.path or 'the input'}: a {reading.source or 'file'} carries the kernel's "
+            "groups but no topology; give a topology file, a snapshot, a sysfs tree or "
+            "`lspci -vvv`/`-xxxx` output (use `check --observed` for the groups)"
+        )
+    return reading.topology
+
+
+def print_notes(unknowns: Sequence[Unknown], limit: int = 20) -> None:
+    for u in unknowns[:limit]:
+        print(f"iommugroups: note: {u}", file=sys.stderr)
+    if len(unknowns) > limit:
+        print(f"iommugroups: note: ... and {len(unknowns) - limit} more", file=sys.stderr)
+
+
+def emit_graph(
+    args: argparse.Namespace, topology: Topology, grouping: Grouping, title: str
+) -> None:
+    dot_text = to_dot(topology, grouping, title=title)
+    if output_format(args) == "dot":
+        sys.stdout.write(dot_text)
+        return
+    sys.stdout.flush()
+    sys.stdout.buffer.write(to_svg(dot_text))
