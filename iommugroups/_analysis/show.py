@@ -207,8 +207,7 @@ class Join(NamedTuple):
         return {"step": self.step, "rule": self.rule, "via": self.via, "pdev": self.pdev}
 
 
-@attrs.frozen
-class Clause:
+class Clause(NamedTuple):
     """One part of a group's reason (see the module docstring).
 
     Attributes:
@@ -243,13 +242,8 @@ class Member(NamedTuple):
 
     Attributes:
         name: ``dddd:bb:dd.f``, or a platform device's name.
-        shown: the short form (``short_name``).
-        class_code: 24-bit class code (``None`` for a platform device).
-        class_name: its ``pci.ids`` name (``""`` for a platform device).
-        vendor, device: ids (``None`` for a platform device).
-        driver: bound driver, if known.
-        kind: ``device_kind``, or ``"platform device"``.
-        bridge: a bridge header (VFIO never assigns it).
+        node: the device (a :class:`~iommugroups.PciFunction` or
+            :class:`~iommugroups.PlatformDevice`).
         acs: its :class:`AcsState` (``None`` for a platform device).
         show_acs: the ACS state matters for grouping (a bridge, or a function
             of a multifunction device): renderers show it.
@@ -263,23 +257,70 @@ class Member(NamedTuple):
         observed_group: its group in the observation, if one was given.
         match: matches every filter applied (all members without filters).
 
+    The display values (``shown``, ``class_code``, ``class_name``,
+    ``vendor``, ``device``, ``driver``, ``kind``, ``bridge``) are read from
+    the device itself (``node``) when asked for.
+
     (A named tuple: a large machine shows one per device.)
     """
 
     name: str
-    shown: str
-    class_code: int | None
-    class_name: str
-    vendor: int | None
-    device: int | None
-    driver: str | None
-    kind: str
-    bridge: bool
+    node: PciFunction | PlatformDevice
     acs: AcsState | None
     show_acs: bool
     join: Join | None
     observed_group: int | None = None
     match: bool = True
+
+    @property
+    def shown(self) -> str:
+        """The short form of the name (a PCI address in domain 0 without it)."""
+        return short_name(self.name)
+
+    @property
+    def class_code(self) -> int | None:
+        """The 24-bit class code (``None``: a platform device, or not known)."""
+        fn = self.node
+        if not isinstance(fn, PciFunction) or "class" in fn.unknown:
+            return None
+        return fn.class_code
+
+    @property
+    def class_name(self) -> str:
+        """The ``pci.ids`` name of the class (``""`` for a platform device)."""
+        fn = self.node
+        if not isinstance(fn, PciFunction):
+            return ""
+        return "unknown class" if "class" in fn.unknown else class_name(fn.class_code)
+
+    @property
+    def vendor(self) -> int | None:
+        """The vendor id (``None``: a platform device, or not known)."""
+        fn = self.node
+        return fn.vendor if isinstance(fn, PciFunction) and "ids" not in fn.unknown else None
+
+    @property
+    def device(self) -> int | None:
+        """The device id (``None``: a platform device, or not known)."""
+        fn = self.node
+        return fn.device if isinstance(fn, PciFunction) and "ids" not in fn.unknown else None
+
+    @property
+    def driver(self) -> str | None:
+        """The bound driver, if known."""
+        return self.node.driver
+
+    @property
+    def kind(self) -> str:
+        """``device_kind`` of a PCI function, or ``"platform device"``."""
+        fn = self.node
+        return device_kind(fn) if isinstance(fn, PciFunction) else "platform device"
+
+    @property
+    def bridge(self) -> bool:
+        """A bridge header: VFIO never assigns it."""
+        fn = self.node
+        return isinstance(fn, PciFunction) and _is_interconnect(fn)
 
     @property
     def ids(self) -> str:
@@ -545,13 +586,8 @@ def _show(topology: Topology, observed: Grouping | None, quirks: Quirks | None) 
     decisions = grouping.decisions
     assert isinstance(decisions, Decisions)  # what record=True returns
     env = decisions.env  # the run's own ACS verdicts and walks
-    by_name = {str(f.address): f for f in topology.functions}
-    joins = {name: _join(decisions.summary(name)) for name in decisions if name in by_name}
-    joins.update(
-        (name, _join(decisions.summary(name)))
-        for name in grouping.decisions
-        if name not in by_name and decisions[name].group is not None
-    )
+    by_name = topology.by_name()
+    joins = {s[0]: _join(s) for s in decisions.summaries() if s[1] is not None}
     platform = {p.name: p for p in topology.platform_devices}
     explainer = _Explainer(topology, by_name, env, joins)
     make = _Members(by_name, platform, env)
@@ -566,7 +602,7 @@ def _show(topology: Topology, observed: Grouping | None, quirks: Quirks | None) 
             seen = tuple(sorted({g for n in names if (g := obs_of.get(n)) is not None}))
             same = len(seen) == 1 and obs_members[seen[0]] == set(names)
         views.append(GroupView(gid, members, explainer.clauses(names), seen, same))
-    known = {str(f.address) for f in topology.functions} | set(platform)
+    known = by_name.keys() | platform.keys() if observed is not None else set()
     return ShowResult(
         groups=views,
         ungrouped=tuple(sorted(grouping.ungrouped.items(), key=lambda i: device_sort_key(i[0]))),
@@ -595,40 +631,18 @@ class _Members:
         self.by_name = by_name
         self.platform = platform
         self.env = env
-        self._class_names: dict[int, str] = {}
         self._verdicts = env.ctx.acs_cache
 
     def __call__(self, name: str, join: Join | None, observed_group: int | None) -> Member:
         fn = self.by_name.get(name)
         if fn is None:
-            dev = self.platform[name]
-            return Member(
-                name, name, None, "", None, None, dev.driver, "platform device", False, None,
-                False, join, observed_group,
-            )  # fmt: skip
-        unknown = fn.unknown
-        cc: int | None = fn.class_code
-        if unknown and "class" in unknown:
-            cc, cname = None, "unknown class"
-        else:
-            known = self._class_names.get(fn.class_code)
-            if known is None:
-                known = self._class_names[fn.class_code] = class_name(fn.class_code)
-            cname = known
+            return Member(name, self.platform[name], None, False, join, observed_group)
         verdict = self._verdicts.get(fn.address)  # the run's own verdicts, read directly
         if verdict is None:
             verdict = self.env.acs_verdict(fn)
-        ids_known = not unknown or "ids" not in unknown
         return Member(
             name,
-            short_name(fn.address),
-            cc,
-            cname,
-            fn.vendor if ids_known else None,
-            fn.device if ids_known else None,
-            fn.driver,
-            device_kind(fn),
-            _is_interconnect(fn),
+            fn,
             _state(verdict),
             fn.is_bridge or self.env.topology.is_multifunction(fn),
             join,
@@ -636,9 +650,9 @@ class _Members:
         )
 
 
-def _join(summary: tuple[int | None, str, str, str | None, str | None]) -> Join:
+def _join(summary: tuple[str, int | None, str, str, str | None, str | None]) -> Join:
     """How a device joined its group, from the decision the grouping recorded."""
-    _group, how, rule, via, pdev = summary
+    _name, _group, how, rule, via, pdev = summary
     if how == "generic":
         return Join("platform", rule)
     if how == "stream-sharing":
@@ -685,11 +699,12 @@ class _Explainer:
             if join.step == "upstream":
                 fn = self.by_name[name]
                 a = fn.address
-                inside = walks.get((a.domain, a.bus)) if not self.env.alias_mask(fn) else None
+                own = self.env.alias_mask(fn)  # without its own aliases, the walk is the bus's
+                inside = None if own else walks.get((a.domain, a.bus))
                 if inside is None:
                     walked = self.env.plan(fn)[1]  # the whole walk (R4.2)
                     inside = [str(b.address) for b in walked if str(b.address) in group_set]
-                    if not self.env.alias_mask(fn):  # then the walk is the bus's
+                    if not own:
                         walks[(a.domain, a.bus)] = inside
                 tops[inside[-1] if inside else (join.via or name)] = None
             elif join.step == "alias" and join.via is not None and join.via != name:

@@ -353,6 +353,24 @@ class Decisions(Mapping[str, Decision]):
         rule = "R3.4" if step == "alias" and via_name != name else HOW_RULES[step]
         return self._group[i], step, rule, via_name, str(pdev.address)
 
+    def summaries(self) -> Iterator[tuple[str, int | None, str, str, str | None, str | None]]:
+        """``(name, group, how, rule, via, pdev)`` of every decision, in add order.
+
+        :meth:`summary` of each, in one pass, without making the values.
+        """
+        made = self._made
+        for name, i in self._index.items():
+            d = made.get(i)
+            if d is not None:
+                yield name, d.group, d.how, d.rule, d.via, d.pdev
+                continue
+            step, via, pdev = self._step[i], self._via[i], self._pdev[i]
+            assert pdev is not None
+            via_name = str(via.address) if via is not None and step != "new" else None
+            # the DMA of a device behind a bridge carries the bridge's id (R3.4)
+            rule = "R3.4" if step == "alias" and via_name != name else HOW_RULES[step]
+            yield name, self._group[i], step, rule, via_name, str(pdev.address)
+
     def trace(self, name: str) -> GroupDecision | None:
         """The traced ``pci_device_group`` call of ``name`` (``None``: not grouped by it)."""
         fn = self._fn[self._index[name]]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 import attrs
@@ -558,6 +558,14 @@ class Topology:
         except KeyError:
             raise UnknownDevice(f"no PCI function {addr} in the topology") from None
 
+    def by_name(self) -> Mapping[str, PciFunction]:
+        """Every function by its full name (``dddd:bb:dd.f``), made once per topology."""
+        index = self._index
+        if index.names is None:
+            object.__setattr__(index, "names", {str(a): f for a, f in index.by_addr.items()})
+        assert index.names is not None
+        return index.names
+
     def bridge_above(self, address: PciAddress) -> PciFunction | None:
         """``dev->bus->self``: the bridge whose secondary bus the device is on.
 
@@ -755,6 +763,7 @@ class _Index:
     vfs: dict[PciAddress, tuple[PciFunction, ...]]
     child_buses: dict[tuple[int, int], tuple[int, ...]]
     chains: dict[tuple[int, int], tuple[PciFunction, ...]]
+    names: dict[str, PciFunction] | None = None
 
     def bridges_above(self, domain: int, bus: int) -> tuple[PciFunction, ...]:
         """The bridges above a device on ``bus``, nearest first (memoised per bus)."""
