@@ -658,15 +658,10 @@ def _alias_text(q: DmaAliasQuirk) -> str | None:
 
 
 def _subtree(topology: Topology, top: Sequence[PciFunction]) -> dict[PciAddress, PciFunction]:
-    """``top``, everything in its bridges' bus ranges, and the VFs of all of them."""
+    """``top``, everything below its bridges, and the VFs of all of them."""
     out = {f.address: f for f in top}
-    dom = top[0].address.domain
-    ranges = [(f.secondary_bus or 0, _subordinate(f)) for f in top if f.is_bridge]
-    if ranges:
-        for f in topology.functions:
-            a = f.address
-            if a.domain == dom and any(lo <= a.bus <= hi for lo, hi in ranges):
-                out[a] = f
+    for br in top:
+        out.update((f.address, f) for f in topology.subtree(br))
     for pf in list(out.values()):
         for vf in topology.vfs_of(pf.address):
             out[vf.address] = vf
@@ -823,13 +818,7 @@ class MoveCard(Change):
         sec_t, sub_t = target.secondary_bus or 0, _subordinate(target)
         if (tdom, sec_t) == (slot.domain, slot.bus):
             raise WhatIfError(f"move: the card in slot {slot} is already below {port}")
-        occupants = sorted(
-            f.address
-            for f in topology.functions
-            if f.address.domain == tdom
-            and sec_t <= f.address.bus <= sub_t
-            and f.address not in moved
-        )
+        occupants = sorted(f.address for f in topology.subtree(target) if f.address not in moved)
         if occupants:
             shown = _names(occupants[:4]) + (" ..." if len(occupants) > 4 else "")
             raise WhatIfError(f"move: {port} is occupied: {shown} already below it")
