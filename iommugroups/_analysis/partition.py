@@ -159,7 +159,33 @@ def _device_diffs(
     fwd: Mapping[str, str],
     removed: frozenset[str],
 ) -> tuple[DeviceDiff, ...]:
+    """Each device's change, worked out once per (group before, group after) pair.
+
+    For a device in group ``gb`` before and ``ga`` after, the companions that
+    left, joined and were removed depend only on the two groups (the device
+    itself is in the kept members of ``gb`` and in ``ga``, so it drops out of
+    both differences): linear in the number of devices, however large the
+    groups.
+    """
     pb, pa = Partition(before.groups), Partition(after.groups)
+    kept_of: dict[int, tuple[str, ...]] = {}  # a group's members still there, sorted
+    sorted_of: dict[int, tuple[str, ...]] = {}  # a group after, sorted
+    pairs: dict[tuple[int, int], tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {}
+
+    def kept(gb: int) -> tuple[str, ...]:
+        found = kept_of.get(gb)
+        if found is None:
+            members = pb.members(gb)
+            found = _sorted(fwd.get(x, x) for x in members if x not in removed)
+            kept_of[gb] = found
+        return found
+
+    def after_sorted(ga: int) -> tuple[str, ...]:
+        found = sorted_of.get(ga)
+        if found is None:
+            found = sorted_of[ga] = _sorted(pa.members(ga))
+        return found
+
     out: list[DeviceDiff] = []
     for b in names:
         gb = pb.group_of(b)
@@ -169,11 +195,24 @@ def _device_diffs(
         a = fwd.get(b, b)
         was = b if a != b else None
         ga = pa.group_of(a)
-        old = pb.companions(b)
-        gone = _sorted(x for x in old if x in removed)
-        kept = {fwd.get(x, x) for x in old if x not in removed}
-        new = pa.companions(a)
-        left, joined = _sorted(kept - new), _sorted(new - kept)
+        if gb is not None and ga is not None:
+            diff = pairs.get((gb, ga))
+            if diff is None:  # filtering sorted members keeps them sorted
+                k, new = kept(gb), pa.members(ga)
+                k_set = frozenset(k)
+                gone = _sorted(x for x in pb.members(gb) if x in removed)
+                diff = (
+                    tuple(x for x in k if x not in new),
+                    tuple(x for x in after_sorted(ga) if x not in k_set),
+                    gone,
+                )
+                pairs[(gb, ga)] = diff
+            left, joined, gone = diff
+        else:  # no group on one side: the other side's companions
+            old = pb.companions(b)
+            gone = _sorted(x for x in old if x in removed)
+            left = _sorted({fwd.get(x, x) for x in old if x not in removed})
+            joined = _sorted(pa.companions(a))
         if gb is None and ga is None:
             status = DeviceStatus.UNCHANGED
         elif gb is None:

@@ -226,17 +226,22 @@ class Simulator:
             self.devices[pd.name] = SimDevice(pd.name, pd, pd.bus)
         for fn in self.topology.enumeration_order():
             self.devices[str(fn.address)] = SimDevice(str(fn.address), fn, "pci")
-        self.order: list[str] = []  # present devices, device-add order (klist)
+        # Ordered sets (dicts with no values): present devices in device-add order
+        # (the bus's klist); the deferred-probe pending and active lists (FIFO).
+        self.order: dict[str, None] = {}
+        self.add_seq: dict[str, int] = {}  # when each present device was last added
+        self.added = 0
         self.drivers: list[Driver] = []  # registered, in registration order
         self.iommus: list[str] = []  # registered instances
         self.kinds = {i.name: i.kind for i in self.topology.iommus}
         self.pci_groups: dict[PciAddress, int] = {}
         self.streams = StreamTree()
-        self.pending: list[str] = []
-        self.active: list[str] = []
+        self.pending: dict[str, None] = {}
+        self.active: dict[str, None] = {}
         self.deferred_enabled = False
         self.initcalls_done = False
         self.links: dict[str, list[str]] = {}  # consumer -> suppliers (R9)
+        self.consumers: dict[str, dict[str, None]] = {}  # supplier -> consumers, link order
         self.state: dict[str, object] = {}  # strategies' own state
         self.notes: list[str] = []
 
@@ -352,10 +357,14 @@ class Simulator:
         """``device_add``: on the bus, links made, bus notifier run."""
         dev.present = True
         dev.added = True
-        self.order.append(dev.name)
+        self.order[dev.name] = None
+        self.added += 1
+        self.add_seq[dev.name] = self.added
         suppliers = self.strategy.links_for(self, dev)
         if suppliers:
             self.links[dev.name] = list(suppliers)
+            for supplier in suppliers:
+                self.consumers.setdefault(supplier, {})[dev.name] = None
         self.strategy.device_added(self, dev)
 
     def driver_register(self, drv: Driver) -> None:
@@ -413,11 +422,11 @@ class Simulator:
 
     def driver_bound(self, dev: SimDevice) -> None:
         """``driver_bound``: AUTOPROBE consumers queued (R9.2), then the trigger (R8.3)."""
-        for consumer, suppliers in self.links.items():
-            if dev.name in suppliers:
-                c = self.devices[consumer]
-                if c.present and c.driver is None and c.ever_probed:
-                    self._queue(c)
+        # in the order the links were first made, as the kernel's supplier list
+        for consumer in self.consumers.get(dev.name, ()):
+            c = self.devices[consumer]
+            if c.present and c.driver is None and c.ever_probed:
+                self._queue(c)
         self.trigger()
 
     def defer(self, dev: SimDevice) -> None:
@@ -426,19 +435,21 @@ class Simulator:
 
     def _queue(self, dev: SimDevice) -> None:
         if dev.name not in self.pending and dev.name not in self.active:
-            self.pending.append(dev.name)
+            self.pending[dev.name] = None
 
     def trigger(self) -> None:
         """``driver_deferred_probe_trigger``: a no-op until late_initcall (R8.3)."""
         if not self.deferred_enabled:
             return
-        self.active.extend(n for n in self.pending if n not in self.active)
+        for name in self.pending:
+            self.active.setdefault(name, None)
         self.pending.clear()
 
     def _flush(self) -> None:
         """The deferred-probe worker: retry the active list, head first."""
         while self.active:
-            name = self.active.pop(0)
+            name = next(iter(self.active))
+            del self.active[name]
             dev = self.devices[name]
             if dev.present and dev.driver is None:
                 self.device_attach(dev)
@@ -548,10 +559,9 @@ class Simulator:
         dev.override = None
         dev.failed.clear()
         dev.ever_probed = False
-        self.order.remove(dev.name)
-        for lst in (self.pending, self.active):
-            if dev.name in lst:
-                lst.remove(dev.name)
+        del self.order[dev.name]
+        self.pending.pop(dev.name, None)
+        self.active.pop(dev.name, None)
 
     def _below(self, dev: SimDevice) -> list[SimDevice]:
         """Devices on the bus below a bridge, in device order (VF buses included)."""

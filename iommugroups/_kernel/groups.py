@@ -38,8 +38,22 @@ __all__ = [
 GROUPS_SCHEMA = "iommugroups.groups/1"
 
 
+_HEX = frozenset("0123456789abcdef")
+
+
 def device_sort_key(name: str) -> tuple[int, tuple[int, int, int, int], str]:
     """Sort PCI addresses numerically first, then other device names."""
+    if (  # the full form dddd:bb:dd.f, as names are kept: read without the parser
+        len(name) == 12
+        and name[4] == ":"
+        and name[7] == ":"
+        and name[10] == "."
+        and name[11] in "01234567"
+        and _HEX.issuperset(name[:4] + name[5:7] + name[8:10])
+    ):
+        dev = int(name[8:10], 16)
+        if dev <= 0x1F:
+            return (0, (int(name[:4], 16), int(name[5:7], 16), dev, int(name[11])), "")
     try:
         return (0, PciAddress.parse(name).sort_key(), "")
     except InvalidAddress:

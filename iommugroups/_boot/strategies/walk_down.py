@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
+from ..._kernel.model import PciAddress, PciFunction
 from ..._kernel.pci_device_group import find_group
 from .base import Strategy
 
@@ -54,14 +55,35 @@ class WalkDown(Strategy):
         group, _via, _step, pdev = find_group(fn, sim.pci_groups, sim.env)
         if group is not None:
             return group
-        for other in sim.present_devices():
-            ofn = other.fn
-            if ofn is None or other is dev:
+        # The first present device (in device-add order) with a group whose own
+        # walk up passes through pdev: it aliases to it, or pdev is among the
+        # non-isolated bridges above it.
+        best: tuple[int, int] | None = None
+        for other in _through(sim).get(pdev.address, ()):
+            name = str(other.address)
+            g = sim.pci_groups.get(other.address)
+            if g is None or name == dev.name or name not in sim.order:
                 continue
-            g = sim.pci_groups.get(ofn.address)
-            if g is None:
-                continue
-            aliases, walked, _stop = sim.env.plan(ofn)
-            if pdev in walked or any(who is pdev for who, _rid in aliases):
-                return g
-        return None
+            seq = sim.add_seq[name]
+            if best is None or seq < best[0]:
+                best = (seq, g)
+        return None if best is None else best[1]
+
+
+def _through(sim: Simulator) -> dict[PciAddress, list[PciFunction]]:
+    """pdev -> the devices whose walk up (steps 1-2, R4.1-R4.2) passes through it.
+
+    Depends only on the topology: made once per simulation, in the
+    strategy's own state.
+    """
+    found = sim.state.get("walk-down:through")
+    if isinstance(found, dict):
+        return found
+    index: dict[PciAddress, list[PciFunction]] = {}
+    for fn in sim.topology.enumeration_order():
+        aliases, walked, _stop = sim.env.plan(fn)
+        passed = {b.address for b in walked} | {who.address for who, _rid in aliases}
+        for p in passed:
+            index.setdefault(p, []).append(fn)
+    sim.state["walk-down:through"] = index
+    return index

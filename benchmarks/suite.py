@@ -1,0 +1,238 @@
+"""The benchmark suite: every operation, at 1k to 1M functions, time and peak memory.
+
+For each shape of :mod:`shapes` and each size, a topology file is written
+once; then every operation runs in a fresh process that loads the file and
+runs it, so that each figure is one process's: the seconds the operation
+took (the loading is an operation of its own, ``load``), and the process's
+peak resident memory, also per function above the interpreter's own (an
+empty run's peak, measured first). The operations:
+
+* ``load``: ``iommugroups.load`` of the topology file;
+* ``groups``: ``canonical_groups``;
+* ``show``: ``show`` of the whole machine;
+* ``check``: ``check`` against the canonical groups as a kernel would list
+  them;
+* ``what-if``: ``what_if`` with ``acs-override=downstream,multifunction``;
+* ``explain``: ``explain`` of the device added last;
+* ``simulate:<strategy>``: ``simulate`` of an ACPI boot with the default
+  built-in drivers, for every strategy of the registry.
+
+Each row gives, per size, the seconds (median of ``--repeat`` runs in one
+process) and the peak memory, and the scaling ratio between consecutive
+sizes: ``(t_big / t_small) / (n_big / n_small)`` x 10, i.e. how many times
+longer 10x the functions take (10: linear). A size is skipped for an
+operation once the smaller size took more than ``--budget`` seconds.
+
+Run: ``python benchmarks/suite.py [--quick] [--shapes realistic,...]
+[--sizes 1000,10000,...] [--markdown OUT.md]``. ``--quick`` (the CI smoke:
+1k and 10k functions, the realistic shape, one run) asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+STRATEGIES = (
+    "legacy-probe-time",
+    "walk-down",
+    "device-link",
+    "bus-replay",
+    "device-add",
+    "canonical",
+)
+OPERATIONS = (
+    "load",
+    "groups",
+    "show",
+    "check",
+    "what-if",
+    "explain",
+    *(f"simulate:{s}" for s in STRATEGIES),
+)
+
+#: What each measuring process runs (argv: topology file, operation, repeat).
+CHILD = r"""
+import gc, json, re, statistics, sys, time
+path, op, repeat = sys.argv[1], sys.argv[2], int(sys.argv[3])
+import iommugroups as ig
+
+def timed(f):
+    times = []
+    for _ in range(repeat):
+        gc.collect()
+        t = time.perf_counter()
+        result = f()
+        times.append(time.perf_counter() - t)
+        del result
+    return statistics.median(times)
+
+if op == "baseline":
+    seconds = 0.0
+    n = 0
+else:
+    if op == "load":
+        seconds = timed(lambda: ig.load(path))
+    topo = ig.load(path)
+    n = len(topo)
+    if op == "groups":
+        seconds = timed(lambda: ig.canonical_groups(topo))
+    elif op == "show":
+        seconds = timed(lambda: ig.show(topo))
+    elif op == "check":
+        observed = ig.canonical_groups(topo)
+        listed = ig.Grouping(dict(observed.groups), source="listing")
+        seconds = timed(lambda: ig.check(topo, listed))
+    elif op == "what-if":
+        seconds = timed(lambda: ig.what_if(topo, ["acs-override=downstream,multifunction"]))
+    elif op == "explain":
+        last = str(topo.enumeration_order()[-1].address)
+        seconds = timed(lambda: ig.explain(topo, last))
+    elif op.startswith("simulate:"):
+        strategy = op.split(":", 1)[1]
+        seconds = timed(lambda: ig.simulate(topo, ig.Scenario(), strategy))
+# VmHWM: this process's peak resident memory (ru_maxrss would count the
+# parent's, which it inherits across exec)
+with open("/proc/self/status") as status:
+    peak = int(re.search(r"VmHWM:\s*(\d+) kB", status.read())[1]) * 1024
+print(json.dumps({"seconds": seconds, "peak": peak, "functions": n}))
+"""
+
+
+def _child(path: Path, op: str, repeat: int, timeout: float) -> dict[str, float]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, str(path), op, str(repeat)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{op} on {path.name}: {done.stderr.strip().splitlines()[-1:]}")
+    return json.loads(done.stdout.splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def _mib(n: float) -> str:
+    return f"{n / 2**20:.0f} MiB"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="CI smoke: 1k and 10k, realistic")
+    ap.add_argument("--shapes", default="", help="comma-separated shapes (default: all)")
+    ap.add_argument("--sizes", default="1000,10000,100000,1000000")
+    ap.add_argument("--ops", default="", help="comma-separated operations (default: all)")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per figure (median)")
+    ap.add_argument("--budget", type=float, default=60.0, help="seconds before a size is skipped")
+    ap.add_argument("--markdown", help="also write the table as Markdown to this file")
+    args = ap.parse_args()
+    sys.path.insert(0, str(HERE))
+    from shapes import SHAPES, build  # the generator, beside this file
+
+    from iommugroups import dumps_topology
+
+    shapes = [s for s in args.shapes.split(",") if s] or list(SHAPES)
+    sizes = [int(x) for x in args.sizes.split(",")]
+    ops = [o for o in args.ops.split(",") if o] or list(OPERATIONS)
+    repeat = args.repeat
+    if args.quick:
+        shapes, sizes, repeat = ["realistic"], [1000, 10_000], 1
+    started = time.time()
+    rows: list[tuple[str, str, list[tuple[int, float, float] | None]]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        baseline = _child(Path(tmp) / "none.json", "baseline", 1, 120)["peak"]
+        for shape in shapes:
+            files: dict[int, Path] = {}
+            for n in sizes:
+                path = Path(tmp) / f"{shape}-{n}.json"
+                path.write_text(dumps_topology(build(shape, n), "json"), encoding="utf-8")
+                files[n] = path
+            for op in ops:
+                cells: list[tuple[int, float, float] | None] = []
+                over = False
+                for n in sizes:
+                    if over:
+                        cells.append(None)
+                        continue
+                    try:
+                        r = _child(files[n], op, repeat, timeout=max(args.budget * 20, 600))
+                    except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                        print(f"  {shape} {op} {n}: {exc}", file=sys.stderr)
+                        cells.append(None)
+                        over = True
+                        continue
+                    cells.append((int(r["functions"]), r["seconds"], r["peak"]))
+                    over = r["seconds"] > args.budget
+                rows.append((shape, op, cells))
+                _print_row(shape, op, cells, baseline)
+    elapsed = time.time() - started
+    head = (
+        f"{platform.python_implementation()} {platform.python_version()}, "
+        f"{os.cpu_count()} CPUs; baseline peak {_mib(baseline)}; {elapsed:.0f} s in all"
+    )
+    print(head)
+    if args.markdown:
+        Path(args.markdown).write_text(_markdown(rows, sizes, baseline, head), encoding="utf-8")
+
+
+def _ratio(a: tuple[int, float, float] | None, b: tuple[int, float, float] | None) -> str:
+    if a is None or b is None or a[1] <= 0:
+        return "-"
+    return f"{(b[1] / a[1]) / (b[0] / a[0]) * 10:.1f}"
+
+
+def _per_fn(cell: tuple[int, float, float], baseline: float) -> str:
+    n, _s, peak = cell
+    return f"{max(peak - baseline, 0) / max(n, 1):.0f} B/fn" if n else "-"
+
+
+def _print_row(
+    shape: str, op: str, cells: list[tuple[int, float, float] | None], baseline: float
+) -> None:
+    parts = []
+    for i, c in enumerate(cells):
+        if c is None:
+            parts.append("skipped")
+            continue
+        ratio = _ratio(cells[i - 1], c) if i else ""
+        parts.append(
+            f"{c[0]:>8,} {c[1]:8.3f} s {_mib(c[2]):>8} ({_per_fn(c, baseline)})"
+            + (f" x{ratio}" if ratio else "")
+        )
+    print(f"{shape:12} {op:28} " + " | ".join(parts), flush=True)
+
+
+def _markdown(
+    rows: list[tuple[str, str, list[tuple[int, float, float] | None]]],
+    sizes: list[int],
+    baseline: float,
+    head: str,
+) -> str:
+    out = [
+        "| shape | operation | " + " | ".join(f"{n:,}" for n in sizes) + " | 10x ratios |",
+        "|---|---|" + "---|" * (len(sizes) + 1),
+    ]
+    for shape, op, cells in rows:
+        shown = [
+            "skipped" if c is None else f"{c[1]:.3f} s, {_mib(c[2])} ({_per_fn(c, baseline)})"
+            for c in cells
+        ]
+        ratios = [_ratio(cells[i - 1], cells[i]) for i in range(1, len(cells))]
+        out.append(f"| {shape} | {op} | " + " | ".join(shown) + f" | {', '.join(ratios)} |")
+    return "\n".join(out) + f"\n\n{head}\n"
+
+
+if __name__ == "__main__":
+    main()
