@@ -7,6 +7,7 @@ No network is used: intersphinx is off.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -19,6 +20,10 @@ from sphinx.application import Sphinx
 from sphinx.environment import BuildEnvironment
 
 sys.path.insert(0, str(Path(__file__).parent / "_ext"))
+
+# Device names in the pages come from the bundled pci.ids subset, whatever
+# database the machine building the docs has.
+os.environ.setdefault("IOMMUGROUPS_PCI_IDS", "bundled")
 
 import iommugroups
 
@@ -37,6 +42,7 @@ extensions = [
     "command_output",
     "json_schema",
     "strategy_table",
+    "orders_table",
 ]
 
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}

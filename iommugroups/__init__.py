@@ -36,9 +36,19 @@ from ._analysis.changes import (
     SetAcs,
     WhatIfError,
 )
-from ._analysis.check import CheckReport, DeviceCheck, Merge, Split, Verdict, check
+from ._analysis.check import (
+    CheckReport,
+    DeviceCheck,
+    Merge,
+    NotListed,
+    Split,
+    Verdict,
+    check,
+)
 from ._analysis.explain import Explainer, explain, explain_pair
 from ._analysis.filters import ShowFilterError, by_address, by_class, by_group, by_related
+from ._analysis.orders import OrderDependence, OrderWitness, order_dependence
+from ._analysis.orders_space import OrderEvent, OrderOutcome, OrdersError, OrderSpace
 from ._analysis.partition import DeviceDiff, DeviceStatus, GroupMatch
 from ._analysis.reasons import Explanation, PairExplanation, Reason
 from ._analysis.related import related
@@ -79,15 +89,19 @@ from ._kernel.model import (
     REQ_ACS_FLAGS,
     Acs,
     AcsFlags,
+    BusConflict,
     IdMapping,
     IommuInstance,
     IommuKind,
+    IommuUnit,
     PciAddress,
     PcieType,
     PciFunction,
+    Platform,
     PlatformDevice,
     SriovCapability,
     Topology,
+    VmdDomain,
 )
 from ._kernel.pci_device_group import GroupDecision, GroupingEnv, Step, pci_device_group
 from ._kernel.quirks import (
@@ -135,6 +149,10 @@ __all__ = [
     "IommuInstance",
     "IommuKind",
     "IdMapping",
+    "Platform",
+    "IommuUnit",
+    "VmdDomain",
+    "BusConflict",
     "REQ_ACS_FLAGS",
     # reading and writing
     "load",
@@ -195,6 +213,7 @@ __all__ = [
     "Verdict",
     "Split",
     "Merge",
+    "NotListed",
     "Reproduction",
     # explain
     "explain",
@@ -230,6 +249,14 @@ __all__ = [
     "DeviceDiff",
     "DeviceStatus",
     "GroupMatch",
+    # order dependence
+    "order_dependence",
+    "OrderDependence",
+    "OrderWitness",
+    "OrderSpace",
+    "OrderEvent",
+    "OrderOutcome",
+    "OrdersError",
 ]
 
 

@@ -13,6 +13,7 @@ schema id                     printed by
 ``iommugroups.show/1``        ``show --json``
 ``iommugroups.explain/1``     ``explain --json`` (one device, or a pair)
 ``iommugroups.whatif/1``      ``what-if --json``
+``iommugroups.orders/1``      ``orders --json`` (:meth:`~iommugroups.OrderDependence.to_json`)
 ============================  ======================================================
 
 :data:`SCHEMAS` holds each format as a JSON Schema (draft 2020-12), written
@@ -63,10 +64,17 @@ def _t(kind: str | list[str], description: str = "", **more: Any) -> Schema:
     return out
 
 
-def _obj(props: Mapping[str, Schema], description: str = "", *, nullable: bool = False) -> Schema:
-    """An object with exactly these keys, all required."""
+def _obj(
+    props: Mapping[str, Schema],
+    description: str = "",
+    *,
+    nullable: bool = False,
+    optional: Mapping[str, Schema] | None = None,
+) -> Schema:
+    """An object with these keys, all required, and the ``optional`` ones (added later in
+    the version: documents written before them lack them)."""
     out = _t(["object", "null"] if nullable else "object", description)
-    out["properties"] = dict(props)
+    out["properties"] = {**props, **(optional or {})}
     out["required"] = list(props)
     return out
 
@@ -93,10 +101,17 @@ def _enum(values: list[str], description: str = "", *, nullable: bool = False) -
     return out
 
 
-def _doc(schema_id: str, about: str, props: Mapping[str, Schema], **defs: Schema) -> Schema:
-    """A top-level document: ``schema`` is ``schema_id``, then ``props``."""
+def _doc(
+    schema_id: str,
+    about: str,
+    props: Mapping[str, Schema],
+    *,
+    optional: Mapping[str, Schema] | None = None,
+    **defs: Schema,
+) -> Schema:
+    """A top-level document: ``schema`` is ``schema_id``, then ``props`` (and ``optional``)."""
     out: Schema = {"$schema": _DIALECT, "title": schema_id, "description": about}
-    out.update(_obj({"schema": {"const": schema_id}, **props}))
+    out.update(_obj({"schema": {"const": schema_id}, **props}, optional=optional))
     if defs:
         out["$defs"] = defs
     return out
@@ -282,6 +297,19 @@ _CHECK_DOC = _doc(
         ),
         "notes": _STRS,
     },
+    optional={
+        "not_listed": _arr(
+            _obj({"device": _STR, "observed_group": _GID, "why": _STR}),
+            "devices the kernel grouped that the input does not list (no verdict)",
+        ),
+        "details": _arr(
+            _obj({"device": _STR, "fact": _STR, "why": _STR}),
+            "what the input lacks that no verdict rests on",
+        ),
+        "missing": _map(
+            _NAMES, "grouping fact (acs, pcie, config) -> the devices it is not known of"
+        ),
+    },
     step=_STEP,
     grouping=_GROUPING,
 )
@@ -311,7 +339,14 @@ _SNAPSHOT_DOC = _doc(
                     "vendor": _t(["string", "null"], pattern=_HEX_ID),
                     "device": _t(["string", "null"], pattern=_HEX_ID),
                     "class": _t(["string", "null"], pattern=r"^0x[0-9a-f]{6}$"),
-                }
+                },
+                optional={
+                    "vmd_domain": _t(
+                        ["string", "null"],
+                        "a VMD endpoint's domain link (R11.1)",
+                        pattern=r"^0x[0-9a-f]{5,8}$",
+                    ),
+                },
             ),
             "PCI address (dddd:bb:dd.f) -> its sysfs files",
         ),
@@ -323,6 +358,17 @@ _SNAPSHOT_DOC = _doc(
         ),
         "unknowns": _arr(
             _obj({"device": _STR, "fact": _STR, "why": _STR}), "problems met reading"
+        ),
+    },
+    optional={
+        "iommus": _map(
+            _obj(
+                {
+                    "devices": _arr(_STR, "the devices it translates"),
+                    "function": _t(["string", "null"], "an AMD IOMMU's own PCI function"),
+                }
+            ),
+            "class/iommu: an x86 IOMMU's name (dmarN, ivhdN) -> its devices",
         ),
     },
 )
@@ -337,6 +383,7 @@ _JOIN_STEPS = [
     "function-alias",
     "platform",
     "streams",
+    "vmd",
     "other",
 ]
 _CLAUSE_KINDS = [
@@ -345,6 +392,7 @@ _CLAUSE_KINDS = [
     "functions",
     "aliases",
     "streams",
+    "vmd",
     "isolated",
     "alone",
     "platform",
@@ -458,6 +506,7 @@ _REASON_KINDS = [
     "no-group",
     "platform",
     "reach",
+    "vmd",
 ]
 _JOINED = [
     "new",
@@ -468,6 +517,7 @@ _JOINED = [
     "stream-sharing",
     "generic",
     "ungrouped",
+    "vmd",
 ]
 
 _REASON = _obj(
@@ -608,6 +658,53 @@ _WHATIF_DOC = _doc(
     grouping=_GROUPING,
 )
 
+# ---------------------------------------------------------------------- orders/1
+_ORDER_OUTCOME = _obj(
+    {
+        "groups": _arr(_NAMES, "the groups the order ends with (ids forgotten), each sorted"),
+        "ungrouped": _arr(_STR, "the present devices it leaves without a group, sorted"),
+    },
+    "what one order ends with",
+)
+
+_ORDERS_DOC = _doc(
+    "iommugroups.orders/1",
+    "orders --json: whether the order of adds and probes can change the groups",
+    {
+        "strategy": _STR,
+        "kernel": _t(["string", "null"], "the kernel model (null: the current one)"),
+        "verdict": _enum(["independent", "dependent", "unknown"]),
+        "reason": _t("string", "why, in words with rule ids"),
+        "rules": _arr(_STR, "the rule ids the reason rests on"),
+        "space": _obj(
+            {
+                "adds": _enum(["kernel", "any"], "device-add orders compared"),
+                "hotplug": _t("boolean", "hot-remove and rescan included"),
+                "iommu_builtin": _t("boolean", "the IOMMU driver is built in"),
+            },
+            "the orders compared",
+        ),
+        "devices": _t("integer", "devices the orders probe", minimum=0),
+        "witness": _obj(
+            {
+                "kind": _enum(["scenario", "add-order"]),
+                "first": _arr(_STR, "order A, step by step (probe D, iommu I, ...)"),
+                "second": _arr(_STR, "order B"),
+                "differ_at": _t("integer", "index of the first step that differs", minimum=0),
+                "differences": _t("integer", "steps that differ", minimum=0),
+                "devices": _arr(_STR, "two devices whose groups differ"),
+                "why": _STR,
+                "first_groups": _ref("outcome"),
+                "second_groups": _ref("outcome"),
+            },
+            "for a dependent verdict, two orders that end differently",
+            nullable=True,
+        ),
+        "notes": _STRS,
+    },
+    outcome=_ORDER_OUTCOME,
+)
+
 #: Schema id -> JSON Schema of that document; each is a tree of its own, with no shared parts.
 SCHEMAS: dict[str, Schema] = {
     s["title"]: copy.deepcopy(s)
@@ -619,6 +716,7 @@ SCHEMAS: dict[str, Schema] = {
         _SHOW_DOC,
         _EXPLAIN_DOC,
         _WHATIF_DOC,
+        _ORDERS_DOC,
     )
 }
 

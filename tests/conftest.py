@@ -10,13 +10,22 @@ Hypothesis profiles (the property tests, ``tests/test_properties.py``):
   the environment, as CI services do.
 
 ``HYPOTHESIS_PROFILE=<name>`` selects a profile explicitly and wins over ``CI``.
+
+Tests marked ``kernel`` boot a real kernel under QEMU (``tools/kernel_harness``)
+and are skipped unless ``--run-kernel KERNEL`` names one (a Debian series such
+as ``6.1``, or a kernel image path; the option may be repeated).
 """
 
 from __future__ import annotations
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
+
+# Names come from the bundled pci.ids subset, not the machine's database, so
+# that expected CLI output does not depend on the machine the tests run on.
+os.environ.setdefault("IOMMUGROUPS_PCI_IDS", "bundled")
 
 settings.register_profile("dev", max_examples=100)
 settings.register_profile(
@@ -30,3 +39,23 @@ settings.register_profile(
 settings.load_profile(
     os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
 )
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--run-kernel",
+        action="append",
+        default=[],
+        metavar="KERNEL",
+        help="run the tests marked kernel, booting KERNEL under QEMU: a Debian series "
+        "(6.1, 6.12, 7.2, 7.3) or a kernel image path; may be repeated",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--run-kernel"):
+        return
+    skip = pytest.mark.skip(reason="boots a real kernel: give --run-kernel 6.1 (or a bzImage)")
+    for item in items:
+        if item.get_closest_marker("kernel") is not None:
+            item.add_marker(skip)

@@ -239,9 +239,11 @@ def test_a_seed_shaped_topology_without_the_vfs() -> None:
     report = check(seed_shaped(), observed_from(seed_logs()[0]))
     assert report.has_split
     assert {d.device for d in report.devices if d.verdict is Verdict.SPLIT} == {PORT, PF0, PF1}
-    vf = report.device(VF0)
-    assert vf.verdict is Verdict.UNKNOWN
-    assert "not in the topology" in vf.reasons[0]
+    # the VF the topology does not list has no verdict: it is reported as such
+    (vf,) = [n for n in report.not_listed if n.device == VF0]
+    assert "does not list it" in vf.why
+    with pytest.raises(KeyError):
+        report.device(VF0)
     assert "legacy-probe-time" in report.reproduced_by
     assert "device-add" not in report.reproduced_by
 
@@ -377,10 +379,15 @@ class TestUnknownAcs:
             unknowns=[Unknown(PF0, "ids", "vendor id unreadable"), Unknown("ff:00.0", "acs", "x")],
         )
         assert report.verdict is Verdict.OK
-        assert len(report.notes) == 2
-        assert report.notes[0].startswith("not used by the comparison: ")
-        assert "ids unknown" in report.notes[0]
-        assert "no such PCI function" in report.notes[1]
+        assert report.notes == ()
+        ids, stray = report.details
+        assert (ids.device, ids.fact) == (PF0, "ids")
+        assert "no such PCI function" in stray.why
+        assert report.to_json()["details"][0] == {
+            "device": PF0,
+            "fact": "ids",
+            "why": "vendor id unreadable",
+        }
 
 
 class TestMissingDevices:
@@ -396,11 +403,14 @@ class TestMissingDevices:
         assert not report.has_split
 
     def test_observed_not_in_the_topology(self) -> None:
+        """A device the input does not list is reported as such, with no verdict: it
+        says nothing of the model (the kernel grouped something the input hides)."""
         report = check(seed_shaped(), observed({0: [PORT, PF0, PF1], 1: ["ARMH0011:00"]}))
-        other = report.device("ARMH0011:00")
-        assert other.verdict is Verdict.UNKNOWN
-        assert other.observed_group == 1
-        assert "not in the topology" in other.reasons[0]
+        (other,) = report.not_listed
+        assert (other.device, other.observed_group) == ("ARMH0011:00", 1)
+        assert "does not list it" in other.why
+        assert "ARMH0011:00" not in {d.device for d in report.devices}
+        assert report.to_json()["not_listed"] == [other.to_json()]
 
     def test_no_group_predicted(self) -> None:
         d05 = examples.d05()
@@ -472,6 +482,9 @@ def test_json_schema() -> None:
         "observed",
         "reproduction",
         "notes",
+        "not_listed",
+        "details",
+        "missing",
     }
     pf0 = next(d for d in data["devices"] if d["device"] == PF0)
     assert pf0["verdict"] == "split"

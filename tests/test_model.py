@@ -107,9 +107,17 @@ class TestTopologyValidation:
         with pytest.raises(TopologyError, match=r"outside the range of the bridge above it"):
             Topology([bridge("00:01.0", 1, 2), bridge("01:00.0", 2, 5, kind=PcieType.UPSTREAM)])
 
-    def test_bus_inside_range_without_bridge(self) -> None:
-        with pytest.raises(TopologyError, match="no bridge has it as its secondary bus"):
-            Topology([bridge("00:01.0", 1, 4), ep("03:00.0")])
+    def test_bus_inside_range_without_bridge_is_a_root_bus(self) -> None:
+        """R11.8: a bus inside a bridge's range that no bridge has as its secondary
+        bus is another host bridge's root bus; ``pci_scan_bridge_extend`` scans only
+        the bridge's secondary bus, so nothing is added below the bridge."""
+        topo = Topology([bridge("00:01.0", 1, 4), ep("03:00.0")])
+        assert topo.is_root_bus(0, 3)
+        assert topo.bridges_above(PciAddress.parse("03:00.0")) == ()
+        (conflict,) = topo.bus_conflicts()
+        assert (str(conflict.bridge), conflict.bus) == ("0000:00:01.0", 3)
+        assert "buses 01-04" in conflict.why
+        assert "root bus" in conflict.why
 
     def test_vf_without_pf(self) -> None:
         with pytest.raises(TopologyError, match="names PF 0000:01:00.0, which is not"):

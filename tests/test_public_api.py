@@ -42,6 +42,10 @@ PUBLIC = {
         "IommuInstance",
         "IommuKind",
         "IdMapping",
+        "Platform",
+        "IommuUnit",
+        "VmdDomain",
+        "BusConflict",
         "REQ_ACS_FLAGS",
     ],
     "reading and writing": [
@@ -99,7 +103,16 @@ PUBLIC = {
         "ProbeResult",
         "KNOWN_DRIVERS",
     ],
-    "check": ["check", "CheckReport", "DeviceCheck", "Verdict", "Split", "Merge", "Reproduction"],
+    "check": [
+        "check",
+        "CheckReport",
+        "DeviceCheck",
+        "Verdict",
+        "Split",
+        "Merge",
+        "NotListed",
+        "Reproduction",
+    ],
     "explain": [
         "explain",
         "explain_pair",
@@ -136,6 +149,15 @@ PUBLIC = {
         "DeviceDiff",
         "DeviceStatus",
         "GroupMatch",
+    ],
+    "order dependence": [
+        "order_dependence",
+        "OrderDependence",
+        "OrderWitness",
+        "OrderSpace",
+        "OrderEvent",
+        "OrderOutcome",
+        "OrdersError",
     ],
 }
 

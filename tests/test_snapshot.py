@@ -105,6 +105,7 @@ class TestFormat:
             "devices",
             "groups",
             "unknowns",
+            "iommus",
         ]
         assert snapshot["schema"] == SNAPSHOT_SCHEMA == "iommugroups.snapshot/1"
         taken = datetime.datetime.fromisoformat(snapshot["taken"])
@@ -121,6 +122,7 @@ class TestFormat:
             "vendor",
             "device",
             "class",
+            "vmd_domain",
         ]
         assert sata["driver"] == "ahci"
         assert sata["vendor"] == "0x8086"

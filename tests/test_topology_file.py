@@ -683,6 +683,19 @@ class TestDocs:
         (fn,) = loads_topology(short, "toml").functions
         assert (fn.vendor, fn.device, fn.class_code) == (0x1B36, 0x0008, 0x060000)
 
+    def test_platform_example(self) -> None:
+        """The x86 platform section's example (rules R11, R1.9) reads, and the ids
+        follow the DMAR units: the graphics unit's device gets group 0."""
+        from iommugroups import canonical_groups
+
+        topo = loads_topology(_doc_blocks("toml")[2], "toml")
+        assert [u.name for u in topo.platform.units] == ["dmar0", "dmar1"]
+        assert topo.platform.vmd_endpoint(0x10000) == PciAddress.parse("00:0e.0")
+        groups = canonical_groups(topo)
+        assert groups.group_of("00:02.0") == 0
+        assert groups.same_group("00:0e.0", "10000:e1:00.0")
+        assert loads_topology(dumps_topology(topo, "toml"), "toml") == topo
+
     def test_error_examples_are_real(self) -> None:
         (errors,) = re.findall(r"^```text\n(.*?)^```$", DOC.read_text(), re.MULTILINE | re.DOTALL)
         data = _base()

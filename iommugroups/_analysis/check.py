@@ -54,14 +54,31 @@ one per unknown device). The verdicts:
   - ``I != R`` and neither of the above: the grouping of ``d`` changes with
     the unknown facts of the devices named in ``depends_on`` (under one
     assumption the observation is correct, under the other it is not);
-  - the device is missing from one side: observed but not in the topology;
-    in the topology (and given a group by the rules) but in no observed group
-    (e.g. on arm64 IORT/DT before v6.15 a device gets a group only when its
-    driver probes, R7.8, so a device without a driver has none); or the rules
-    give it no group (no IOMMU translates it, R3.8; or an SMMUv3 stream-id
-    clash, R7.9) while the kernel did.
+  - the device is missing from one side: in the topology (and given a
+    group by the rules) but in no observed group (e.g. on arm64 IORT/DT
+    before v6.15 a device gets a group only when its driver probes, R7.8, so
+    a device without a driver has none); or the rules give it no group (no
+    IOMMU translates it, R3.8; or an SMMUv3 stream-id clash, R7.9) while the
+    kernel did;
+  - its real DMA device is a VMD endpoint the input does not name (R3.1),
+    or it shares a canonical group with such a device.
 
 * **ok** otherwise: ``O == R == I``, or no group on either side.
+
+A device the kernel grouped that the topology does not list gets no verdict:
+it is reported in :attr:`CheckReport.not_listed` (a function the firmware
+hides, such as Intel's P2SB, which the kernel adds and removes again, R11.7;
+a device removed since; a platform device when the topology comes from
+``lspci``).
+
+On x86 (:func:`~iommugroups._kernel.x86.platform_iommu`), an observation
+that says of every device whether it has a group (``lspci -v``/``-vv``,
+sysfs, a snapshot) also says which devices no IOMMU translates: an x86
+kernel groups every device an IOMMU translates when it is added, so a device
+it left without a group is outside IVRS (AMD-Vi, R11.3) or every DMAR unit
+(VT-d, R11.5). That is taken as a fact of the machine
+(:attr:`Platform.untranslated`) before the prediction is made; an AMD IOMMU's
+own function has no group by rule anyway (R11.2).
 
 Members of ``d``'s canonical group that have no observed group do not change
 ``d``'s verdict (they get ``unknown`` themselves); ``d``'s reasons name them.
@@ -87,10 +104,11 @@ from .._boot.strategies.registry import STRATEGIES
 from .._kernel.acs import GROUPING_FACTS, isolating_reading
 from .._kernel.canonical import canonical_groups
 from .._kernel.groups import Grouping, device_sort_key
-from .._kernel.model import PcieType, PciFunction, Topology, full_name
+from .._kernel.model import IommuKind, PcieType, PciFunction, Topology, full_name
 from .._kernel.pci_device_group import Step
 from .._kernel.quirks import Quirks
 from .._kernel.reading import Unknown
+from .._kernel.x86 import platform_iommu, x86_view
 from .names import listed
 from .partition import Partition
 from .reproduce import Replay, Reproduction, replay_scenario, reproduce
@@ -102,10 +120,12 @@ __all__ = [
     "CheckReport",
     "DeviceCheck",
     "Merge",
+    "NotListed",
     "Split",
     "Verdict",
     "check",
     "isolating_topology",
+    "untranslated_from_observation",
 ]
 
 
@@ -144,6 +164,10 @@ def _steps(value: Iterable[Step]) -> tuple[Step, ...]:
 
 
 def _strs(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
+def _unknown_tuple(value: Iterable[Unknown]) -> tuple[Unknown, ...]:
     return tuple(value)
 
 
@@ -265,6 +289,29 @@ class Merge:
 
 
 @attrs.frozen
+class NotListed:
+    """A device in the kernel's groups that the input does not list.
+
+    Not a verdict: nothing is known of the device to predict its group. A
+    hidden function (Intel's P2SB, R11.7) or one removed since, a non-PCI
+    device when the topology comes from ``lspci``.
+
+    Attributes:
+        device: its name.
+        observed_group: its group in the observation.
+        why: in words.
+    """
+
+    device: str
+    observed_group: int
+    why: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The device's entry of the report's ``not_listed``."""
+        return {"device": self.device, "observed_group": self.observed_group, "why": self.why}
+
+
+@attrs.frozen
 class CheckReport:
     """What :func:`check` found.
 
@@ -282,6 +329,15 @@ class CheckReport:
             stand-in ``drivers`` its actions load, the devices ``compared``
             and those ``left_out`` of the comparison, with why.
         notes: caveats about the whole check.
+        not_listed: devices the kernel grouped that the input does not list
+            (:class:`NotListed`); they have no verdict.
+        details: what the reader could not establish that no verdict rests
+            on (a name that fits several ids none of the quirk tables lists,
+            a missing group line, a repaired paste), one :class:`Unknown`
+            each.
+        missing: each grouping fact (``"acs"``, ``"pcie"``, ``"config"``) ->
+            the devices it is not known of; the verdicts that depend on them
+            name them in ``depends_on``.
     """
 
     devices: tuple[DeviceCheck, ...]
@@ -292,6 +348,9 @@ class CheckReport:
     reproduction: tuple[Reproduction, ...] = ()
     replay: Replay | None = None
     notes: tuple[str, ...] = ()
+    not_listed: tuple[NotListed, ...] = ()
+    details: tuple[Unknown, ...] = attrs.field(default=(), converter=_unknown_tuple)
+    missing: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict)
 
     @property
     def has_split(self) -> bool:
@@ -368,6 +427,11 @@ class CheckReport:
           why), ``"strategies": [{"strategy", "reproduced", "detail"}],
           "reproduced_by"}``.
         * ``notes``: strings.
+        * ``not_listed``: ``{"device", "observed_group", "why"}`` for each
+          device the kernel grouped that the input does not list (no verdict).
+        * ``details``: ``{"device", "fact", "why"}``: what the input lacks
+          that no verdict rests on.
+        * ``missing``: grouping fact -> the devices it is not known of.
 
         Within one schema version keys are only ever added.
         """
@@ -402,6 +466,9 @@ class CheckReport:
             },
             "reproduction": reproduction,
             "notes": list(self.notes),
+            "not_listed": [n.to_json() for n in self.not_listed],
+            "details": [{"device": u.device, "fact": u.fact, "why": u.why} for u in self.details],
+            "missing": {fact: list(names) for fact, names in self.missing.items()},
         }
 
 
@@ -419,20 +486,20 @@ class _Normaliser:
 
 def _unknown_facts(
     topology: Topology, unknowns: Sequence[Unknown]
-) -> tuple[dict[str, frozenset[str]], list[str]]:
+) -> tuple[dict[str, frozenset[str]], list[Unknown]]:
     """Per PCI function, the grouping facts not known (from both sources)."""
     facts: dict[str, set[str]] = {}
     for fn in topology.functions:
         f = fn.unknown & GROUPING_FACTS
         if f:
             facts[str(fn.address)] = set(f)
-    notes: list[str] = []
+    notes: list[Unknown] = []
     if not unknowns:
         return {k: frozenset(v) for k, v in facts.items()}, notes
     names = {str(fn.address) for fn in topology.functions}
     for u in unknowns:
         if u.fact not in GROUPING_FACTS:
-            notes.append(f"not used by the comparison: {u}")
+            notes.append(u)
             continue
         if not u.device:
             for n in names:
@@ -440,7 +507,11 @@ def _unknown_facts(
             continue
         name = full_name(u.device)
         if name not in names:
-            notes.append(f"not taken into account (no such PCI function in the topology): {u}")
+            notes.append(
+                Unknown(
+                    u.device, u.fact, f"{u.why} (not taken into account: no such PCI function)"
+                )
+            )
             continue
         facts.setdefault(name, set()).add(u.fact)
     return {k: frozenset(v) for k, v in facts.items()}, notes
@@ -528,13 +599,26 @@ def check(
     observed_names = {norm(m) for members in observed.groups.values() for m in members}
     observed_names.update(norm(line.device) for line in observed.log)
     topology, added = topology.with_vfs(observed_names)
+    topology, untranslated = untranslated_from_observation(topology, observed, observed_names)
     canon = canonical_groups(topology, quirks=quirks)
-    facts, notes = _unknown_facts(topology, unknowns)
+    facts, details = _unknown_facts(topology, unknowns)
+    notes: list[str] = []
     if added:
         notes.insert(
             0,
             f"SR-IOV VFs observed and added to the topology: {', '.join(added)} "
             "(placed as their PF's SR-IOV capability says)",
+        )
+    notes.extend(f"{c.why} (R11.8)" for c in topology.bus_conflicts())
+    if untranslated:
+        kind = platform_iommu(topology)
+        table, rule = ("IVRS", "R11.3") if kind is IommuKind.AMD_VI else ("DMAR", "R11.5")
+        them = "them" if len(untranslated) > 1 else "it"
+        notes.insert(
+            0,
+            f"{kind.value if kind is not None else 'x86'}: the kernel gave "
+            f"{listed(untranslated)} no group: no IOMMU translates {them} (the {table} table "
+            f"leaves {them} out, {rule}), taken as a fact of this machine",
         )
     iso_topology = isolating_topology(topology, facts)
     iso = canonical_groups(iso_topology, quirks=quirks) if facts else canon
@@ -561,14 +645,11 @@ def check(
 
     judge = _Judge(canon, iso, obs_of, obs_members, topo_names, facts)
     results: dict[str, DeviceCheck] = {name: judge(name) for name in topo_names}
-    for name in sorted((n for n in obs_of if n not in topo_set), key=device_sort_key):
-        gid = obs_of[name]
-        results[name] = DeviceCheck(
-            name,
-            Verdict.UNKNOWN,
-            observed_group=gid,
-            reasons=(f"in observed group {gid}, but not in the topology",),
-        )
+    _vmd_unknown(topology, canon, results)
+    not_listed = tuple(
+        NotListed(name, obs_of[name], _not_listed_why(name, topology))
+        for name in sorted((n for n in obs_of if n not in topo_set), key=device_sort_key)
+    )
 
     # The evidence: how each device that is not ok came to its group, as the
     # grouping recorded it (a second, recorded run only when there is any).
@@ -602,7 +683,104 @@ def check(
         reproduction=reproduction,
         replay=replay,
         notes=tuple(notes),
+        not_listed=not_listed,
+        details=tuple(details),
+        missing=_missing(facts),
     )
+
+
+def _missing(facts: Mapping[str, frozenset[str]]) -> dict[str, tuple[str, ...]]:
+    """Fact -> the devices it is not known of (grouping facts only), in address order."""
+    out: dict[str, list[str]] = {}
+    for name in sorted(facts, key=device_sort_key):
+        for fact in sorted(facts[name]):
+            out.setdefault(fact, []).append(name)
+    return {fact: tuple(names) for fact, names in sorted(out.items())}
+
+
+#: Sources whose groups say of every device whether it has one (a device they
+#: do not list has none); a log or a listing may be cut short.
+_COMPLETE_SOURCES = frozenset({"lspci-vv", "lspci-v", "sysfs", "snapshot", "capture"})
+
+
+def untranslated_from_observation(
+    topology: Topology, observed: Grouping, observed_names: set[str] | None = None
+) -> tuple[Topology, tuple[str, ...]]:
+    """On x86, a device the kernel gave no group is one no IOMMU translates (R11.3, R11.5).
+
+    An x86 kernel groups every device an IOMMU translates when it is added
+    (R10.1), so when the observation says of each device whether it has a
+    group (``lspci -v``/``-vv``, sysfs, a snapshot), one it lists without a
+    group is outside IVRS or every DMAR unit: a fact of the machine, which
+    the prediction then takes as given (:attr:`Platform.untranslated`).
+    """
+    if observed.source not in _COMPLETE_SOURCES or not observed.groups:
+        return topology, ()
+    if observed_names is None:
+        observed_names = {full_name(m) for ms in observed.groups.values() for m in ms}
+    if platform_iommu(topology) is None:
+        return topology, ()
+    view = x86_view(topology)
+    missing = tuple(
+        f.address
+        for f in topology.functions
+        if str(f.address) not in observed_names
+        and f.address not in view.untranslated
+        and "vmd" not in f.unknown
+    )
+    if not missing:
+        return topology, ()
+    platform = attrs.evolve(
+        topology.platform, untranslated=(*topology.platform.untranslated, *missing)
+    )
+    return topology.replace(platform=platform), tuple(str(a) for a in sorted(missing))
+
+
+def _vmd_unknown(topology: Topology, canon: Grouping, results: dict[str, DeviceCheck]) -> None:
+    """R3.1: a device whose VMD endpoint is not known, and its canonical group, are unknown."""
+    dark = [str(f.address) for f in topology.functions if "vmd" in f.unknown]
+    if not dark:
+        return
+    affected: set[str] = set(dark)
+    for name in dark:
+        gid = canon.group_of(name)
+        if gid is not None:
+            affected.update(canon.groups[gid])
+    why = (
+        "its VMD endpoint (through which it does its DMA, R3.1) is not known"
+        if len(dark) == 1
+        else "the VMD endpoints of its domain (through which its devices do their DMA, R3.1) "
+        "are not known"
+    )
+    for name in sorted(affected, key=device_sort_key):
+        r = results.get(name)
+        if r is None or r.verdict is Verdict.UNKNOWN:
+            continue
+        if r.canonical_group is None and r.observed_group is None:
+            continue
+        results[name] = attrs.evolve(
+            r,
+            verdict=Verdict.UNKNOWN,
+            reasons=(
+                *r.reasons,
+                why if name in dark else f"{why} of {listed(sorted(set(dark) & affected))}",
+            ),
+        )
+
+
+#: Where Intel's Primary-to-Sideband bridge sits (``p2sb.c``: 1f.1; 0d.0, and
+#: the SPI controller 0d.2 it brings along, on Goldmont): R11.7.
+_P2SB = frozenset({"0000:00:1f.1", "0000:00:0d.0", "0000:00:0d.2"})
+
+
+def _not_listed_why(name: str, topology: Topology) -> str:
+    if name in _P2SB and platform_iommu(topology) is IommuKind.VTD:
+        return (
+            "the input does not list it: the firmware hides this function (Intel's P2SB); "
+            "the kernel adds it to read its BAR and removes it again, which gives it a "
+            "group for a moment (R11.7)"
+        )
+    return "the input does not list it (a hidden or removed function, or a non-PCI device)"
 
 
 class _Judge:
@@ -788,7 +966,7 @@ def _merges(
     out: list[Merge] = []
     for gid in sorted(obs_members):
         members = obs_members[gid]
-        if not any(results[d].verdict is Verdict.MERGED for d in members):
+        if not any(d in results and results[d].verdict is Verdict.MERGED for d in members):
             continue
         parts: dict[int, list[str]] = {}
         for d in members:

@@ -55,6 +55,7 @@ _LINK_VERBS = {
     "dma-alias-peer": "is a DMA alias of",
     "function-peer": "is a non-isolated sibling function of",
     "stream-sharing": "shares a stream id with",
+    "vmd": "does its DMA as the VMD endpoint",
 }
 
 
@@ -387,6 +388,24 @@ class Explainer:
             }
             hop = Reason("R1.7", name, text, facts, "stream-sharing")
             return _Join(name, gid, "stream-sharing", d.via, (hop,), None, None, ())
+        if d.how == "vmd":  # R3.1: grouped from the VMD endpoint, its real DMA device
+            endpoint = d.pdev or ""
+            domain = name.split(":", 1)[0]
+            joined = (
+                f"joins its group {gid}"
+                if d.via is not None
+                else f"gets a new group {gid} (the endpoint has none)"
+            )
+            text = (
+                f"{name} is in VMD domain {domain}: it does its DMA as the VMD endpoint "
+                f"{endpoint} (pci_real_dma_dev), so pci_device_group starts from the endpoint and "
+                f"{name} {joined} (R3.1, R11.1)"
+            )
+            facts = {"device": name, "endpoint": endpoint, "domain": domain}
+            hop = Reason("R3.1", name, text, facts, "vmd")
+            if d.via is not None:
+                return _Join(name, gid, "vmd", d.via, (hop,), None, None, ())
+            return _Join(name, gid, "vmd", None, (), None, hop, ())
         if d.pci is None:  # a platform device: generic_device_group (R1.5)
             text = (
                 f"{name} is a {self._platform[name].bus} device: generic_device_group gives "
@@ -458,10 +477,13 @@ class Explainer:
         if j is None:
             why = self.grouping.ungrouped.get(name, "no group")
             m = re.search(r"R\d+\.\d+", why)
+            decided = self.grouping.decisions.get(name)
+            rule = decided.rule if decided is not None and decided.how == "ungrouped" else None
+            rule = rule or (m.group(0) if m else "R3.8")
             reason = Reason(
-                m.group(0) if m else "R3.8",
+                rule,
                 name,
-                f"{name} gets no IOMMU group: {why}",
+                f"{name} gets no IOMMU group: {why}" + ("" if rule in why else f" ({rule})"),
                 {"device": name, "why": why},
                 "ungrouped",
             )

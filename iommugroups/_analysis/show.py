@@ -190,7 +190,9 @@ class Join(NamedTuple):
             already had the group, R4.1/R3.4), ``"upstream"`` (a bridge above
             it had it, R4.2), ``"alias-group"`` (R5.1), ``"function-alias"``
             (R5.2), ``"platform"`` (a platform device's own group, R1.5),
-            ``"streams"`` (IOMMU stream ids shared, R1.7) or ``"other"``.
+            ``"streams"`` (IOMMU stream ids shared, R1.7), ``"vmd"`` (a device
+            in a VMD domain, grouped as the VMD endpoint's DMA, R3.1) or
+            ``"other"``.
         rule: the rule id of the step.
         via: the device whose group it joined, if any.
         pdev: the device steps 3-4 ran on (R4.3), for PCI devices.
@@ -212,7 +214,7 @@ class Clause(NamedTuple):
 
     Attributes:
         kind: ``"below"``, ``"behind"``, ``"functions"``, ``"aliases"``,
-            ``"streams"``, ``"isolated"``, ``"alone"``, ``"platform"`` or
+            ``"streams"``, ``"vmd"``, ``"isolated"``, ``"alone"``, ``"platform"`` or
             ``"other"``.
         rules: the rule ids it rests on.
         devices: the devices it names: the non-isolating top bridges
@@ -690,6 +692,7 @@ class _Explainer:
         slots: dict[tuple[int, int, int], list[str]] = {}
         aliases: list[str] = []
         streams: list[str] = []
+        vmd: dict[str, list[str]] = {}  # endpoint -> the devices of its domain
         other: list[str] = []
         group_set = set(names)
         for name in names:
@@ -718,6 +721,8 @@ class _Explainer:
                         aliases.append(d)
             elif join.step == "streams":
                 streams.append(name)
+            elif join.step == "vmd" and join.pdev is not None:
+                vmd.setdefault(join.pdev, []).append(name)
             elif join.step == "other":  # pragma: no cover - see _joins
                 other.append(name)
         out: list[Clause] = []
@@ -766,6 +771,17 @@ class _Explainer:
                     ("R1.7",),
                     devs,
                     f"sharing IOMMU stream ids: {_and([short_name(d) for d in devs])} (R1.7)",
+                )
+            )
+        for endpoint, members in vmd.items():
+            domain = members[0].split(":", 1)[0]
+            out.append(
+                Clause(
+                    "vmd",
+                    ("R3.1",),
+                    (endpoint, *members),
+                    f"devices of VMD domain {domain}, which do their DMA as the VMD endpoint "
+                    f"{short_name(endpoint)} (R3.1)",
                 )
             )
         if other or not out:  # pragma: no cover - every join above is explained
@@ -837,10 +853,15 @@ class _Explainer:
         else:
             rules.append("R5.2")
             peers = self.env.slot_peers(fn)
+            grouped = [t for t in peers if str(t.address) in self.joins]
             if self.env.acs_enabled(fn):
                 parts.append("its ACS isolates it from the other functions of its slot")
-            elif peers:
+            elif grouped and all(self.env.acs_enabled(t) for t in grouped):
                 parts.append("the other functions of its slot are ACS-isolated")
+            elif grouped:  # pragma: no cover - a non-isolated peer would share its group
+                parts.append("the other functions of its slot are in other groups")
+            elif peers:
+                parts.append("the other functions of its slot have no group")
             else:
                 parts.append("no other function of its slot is present")
         walked, stop = self.env.upstream(fn.address.domain, fn.address.bus)

@@ -13,13 +13,33 @@ from collections.abc import Sequence
 
 from .._errors import IommuGroupsError
 from .._version import __version__
-from . import cmd_check, cmd_explain, cmd_groups, cmd_show, cmd_simulate, cmd_snapshot, cmd_what_if
+from . import (
+    cmd_check,
+    cmd_explain,
+    cmd_groups,
+    cmd_orders,
+    cmd_show,
+    cmd_simulate,
+    cmd_snapshot,
+    cmd_vm,
+    cmd_what_if,
+)
 from .common import EXIT_ERROR, EXIT_OK, Parser, UsageError
 
 __all__ = ["main"]
 
 #: The commands, in the order ``--help`` lists them.
-COMMANDS = (cmd_groups, cmd_check, cmd_show, cmd_explain, cmd_what_if, cmd_snapshot, cmd_simulate)
+COMMANDS = (
+    cmd_groups,
+    cmd_check,
+    cmd_show,
+    cmd_explain,
+    cmd_what_if,
+    cmd_snapshot,
+    cmd_simulate,
+    cmd_orders,
+    cmd_vm,
+)
 
 
 def build_parser() -> Parser:

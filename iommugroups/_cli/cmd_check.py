@@ -15,7 +15,9 @@ from .common import (
     HelpFormatter,
     UsageError,
     add_format,
+    add_notes_options,
     add_source,
+    names_database,
     output_format,
     reading_of,
     topology_of,
@@ -30,6 +32,7 @@ examples:
   iommugroups check lspci-vv.txt                       # lspci -vv with IOMMU group lines
   iommugroups check --example d05 --observed dmesg.txt # a kernel log against a topology
   iommugroups check tree.txt --observed dmesg.txt --assume-no-acs
+  iommugroups check lspci-vv.txt -v                    # every note, not a summary
 
 exit status: 0 no isolation hole, 1 a split (devices the rules put together are in
 different groups), 2 usage or input error.
@@ -64,32 +67,34 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "without ACS (bridges on a root bus as root ports, other bridges as downstream ports)",
     )
     add_format(c, dot=False)
+    add_notes_options(c)
 
     c.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    reading = reading_of(args)
-    topo = topology_of(reading)
-    unknowns = list(reading.unknowns)
-    observed = reading.observed
-    if args.observed is not None:
-        seen = read(args.observed)
-        observed = seen.observed
-        unknowns += seen.unknowns
+    with names_database(args) as db:
+        reading = reading_of(args)
+        topo = topology_of(reading)
+        unknowns = list(reading.unknowns)
+        observed = reading.observed
+        if args.observed is not None:
+            seen = read(args.observed)
+            observed = seen.observed
+            unknowns += seen.unknowns
+            if observed is None:
+                raise UsageError(f"{args.observed}: no IOMMU groups in it")
         if observed is None:
-            raise UsageError(f"{args.observed}: no IOMMU groups in it")
-    if observed is None:
-        raise UsageError(
-            "no observed groups: the source shows none; give --observed FILE (a group "
-            "listing, a kernel log or `lspci -vv` with IOMMU group lines)"
-        )
-    if args.assume_no_acs:
-        topo, kept = assume_no_acs(topo, unknowns)
-        unknowns = list(kept)
-    report = check(topo, observed, unknowns=unknowns)
-    if output_format(args) == "json":
-        sys.stdout.write(to_json_text(report.to_json()))
-    else:
-        sys.stdout.write(render_check(report))
+            raise UsageError(
+                "no observed groups: the source shows none; give --observed FILE (a group "
+                "listing, a kernel log or `lspci -vv` with IOMMU group lines)"
+            )
+        if args.assume_no_acs:
+            topo, kept = assume_no_acs(topo, unknowns)
+            unknowns = list(kept)
+        report = check(topo, observed, unknowns=unknowns)
+        if output_format(args) == "json":
+            sys.stdout.write(to_json_text(report.to_json()))
+        else:
+            sys.stdout.write(render_check(report, verbose=args.verbose, names=db.source))
     return EXIT_FINDING if report.has_split else EXIT_OK

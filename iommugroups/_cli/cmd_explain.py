@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from .._analysis.explain import explain, explain_pair
+from .._kernel.pci_ids import PciIdsDatabase
 from .._render.explain import render_explanation, render_pair
 from .._render.text import to_json_text
 from .common import (
@@ -14,9 +15,11 @@ from .common import (
     UsageError,
     add_format,
     add_input,
+    add_notes_options,
     default_reading,
+    names_database,
     output_format,
-    print_notes,
+    report_notes,
     topology_of,
 )
 
@@ -46,14 +49,20 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ex.add_argument("device2", nargs="?", metavar="DEVICE2", help="a second device")
     add_input(ex)
     add_format(ex, dot=False)
+    add_notes_options(ex)
 
     ex.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    with names_database(args) as db:
+        return _run(args, db)
+
+
+def _run(args: argparse.Namespace, db: PciIdsDatabase) -> int:
     reading = default_reading(args)
     topo = topology_of(reading)
-    print_notes(reading.unknowns)
+    report_notes(reading, args, db)
     if args.device2 is None:
         one = explain(topo, args.device)
         doc, text = one.to_json(), render_explanation(one)

@@ -8,6 +8,7 @@ import sys
 
 from .._analysis.filters import ShowFilterError, by_address, by_class, by_group, by_related
 from .._analysis.show import show
+from .._kernel.pci_ids import PciIdsDatabase
 from .._render.show import render_show, render_tree, use_color
 from .._render.text import to_json_text
 from .common import (
@@ -15,11 +16,13 @@ from .common import (
     HelpFormatter,
     UsageError,
     add_format,
+    add_notes_options,
     add_source,
     default_reading,
     emit_graph,
+    names_database,
     output_format,
-    print_notes,
+    report_notes,
     topology_of,
 )
 
@@ -74,14 +77,20 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     sh.add_argument("--tree", action="store_true", help="the bus tree, like `lspci -tv`")
     add_format(sh, dot=True)
+    add_notes_options(sh)
 
     sh.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    with names_database(args) as db:
+        return _run(args, db)
+
+
+def _run(args: argparse.Namespace, db: PciIdsDatabase) -> int:
     reading = default_reading(args)
     topo = topology_of(reading)
-    print_notes(reading.unknowns)
+    report_notes(reading, args, db)
     result = show(topo, observed=reading.observed)
     try:
         if args.classes:

@@ -8,17 +8,22 @@ them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from .. import examples
 from .._errors import IommuGroupsError
+from .._io.pci_ids_file import choose_pci_ids
 from .._io.read import read
 from .._io.sysfs import read_sysfs
 from .._kernel.groups import Grouping
 from .._kernel.model import Topology
+from .._kernel.pci_ids import PciIdsDatabase, using_database
 from .._kernel.reading import Reading, Unknown
+from .._kernel.x86 import x86_view
 from .._render.dot import to_dot, to_svg
+from .._render.text import note_lines
 
 __all__ = [
     "EXIT_ERROR",
@@ -29,12 +34,16 @@ __all__ = [
     "UsageError",
     "add_format",
     "add_input",
+    "add_notes_options",
     "add_source",
     "default_reading",
     "emit_graph",
+    "names_database",
     "output_format",
+    "platform_notes",
     "print_notes",
     "reading_of",
+    "report_notes",
     "topology_of",
 ]
 
@@ -148,10 +157,60 @@ def topology_of(reading: Reading) -> Topology:
 
 
 def print_notes(unknowns: Sequence[Unknown], limit: int = 20) -> None:
-    for u in unknowns[:limit]:
-        print(f"iommugroups: note: {u}", file=sys.stderr)
-    if len(unknowns) > limit:
-        print(f"iommugroups: note: ... and {len(unknowns) - limit} more", file=sys.stderr)
+    """Every note (up to ``limit``), worded as ``note_lines`` words them."""
+    for line in note_lines(unknowns, verbose=True, limit=limit):
+        print(f"iommugroups: note: {line}", file=sys.stderr)
+
+
+def add_notes_options(p: argparse.ArgumentParser) -> None:
+    """``-v`` (every note) and ``--pci-ids`` (the PCI ID database for names and ids)."""
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show every note about the input (default: a summary)",
+    )
+    p.add_argument(
+        "--pci-ids",
+        metavar="FILE",
+        help="the PCI ID database that names and ids are read and printed with: a pci.ids "
+        "file, or 'bundled' (default: $IOMMUGROUPS_PCI_IDS, else /usr/share/misc/pci.ids or "
+        "/usr/share/hwdata/pci.ids, else the bundled subset)",
+    )
+
+
+@contextlib.contextmanager
+def names_database(args: argparse.Namespace) -> Iterator[PciIdsDatabase]:
+    """Make the chosen PCI ID database current for the command's reading and printing."""
+    db = choose_pci_ids(getattr(args, "pci_ids", None))
+    with using_database(db) as current:
+        yield current
+
+
+def platform_notes(topology: Topology, kernel: str | None = None) -> list[Unknown]:
+    """What the topology's tree and platform make of the input: bus conflicts (R11.8) and
+    the assumptions of the group numbering (R1.9)."""
+    out = [Unknown(str(c.bridge), "assumed", f"{c.why} (R11.8)") for c in topology.bus_conflicts()]
+    out.extend(Unknown("", "assumed", n) for n in x86_view(topology, kernel).notes)
+    return out
+
+
+def report_notes(
+    reading: Reading,
+    args: argparse.Namespace,
+    db: PciIdsDatabase | None = None,
+    extra: Sequence[Unknown] = (),
+) -> None:
+    """The reading's notes on standard error: a summary, or all of them with ``-v``."""
+    unknowns = [*reading.unknowns, *extra]
+    if reading.topology is not None:
+        unknowns.extend(platform_notes(reading.topology, reading.kernel))
+    verbose = bool(getattr(args, "verbose", False))
+    lines = note_lines(unknowns, verbose=verbose)
+    if db is not None and (verbose or lines):
+        lines.append(f"names and ids: {db.source}")
+    for line in lines:
+        print(f"iommugroups: note: {line}", file=sys.stderr)
 
 
 def emit_graph(

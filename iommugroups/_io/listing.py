@@ -64,7 +64,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import attrs
@@ -448,6 +448,16 @@ def read_listing(text: str, path: str = "<string>") -> Reading:
     return _listing_reading(merged, path)
 
 
+def _agree(listings: Sequence[_Listing]) -> bool:
+    """No device is in two different groups across ``listings``."""
+    seen: dict[str, int] = {}
+    for lst in listings:
+        for name, (gid, _line) in lst.member_of.items():
+            if seen.setdefault(name, gid) != gid:
+                return False
+    return True
+
+
 def looks_like_listing(text: str) -> bool:
     """Does ``text`` hold an ``IOMMU Group N`` listing (in its first lines)?
 
@@ -810,6 +820,20 @@ def read_observed(text: str, path: str = "<string>") -> Reading:
     if looks_like_vmm(text):
         return read_vmm(text, path)
     if looks_like_listing(text):
+        listings = _parse_listings(text, path)
+        if len(listings) > 1 and not _agree(listings):
+            # A bug report comparing kernels: the last listing, as for the
+            # boots of a log (read_listings gives each).
+            last = _listing_reading(listings[-1], path)
+            starts = ", ".join(str(x.line) for x in listings)
+            note = Unknown(
+                "",
+                "group",
+                f"the text holds {len(listings)} listings that disagree (starting on lines "
+                f"{starts}); this is the last one, from line {listings[-1].line}; "
+                "read_listings gives them all",
+            )
+            return attrs.evolve(last, unknowns=(*last.unknowns, note))
         return read_listing(text, path)
     if looks_like_dmesg(text):
         return read_dmesg(text, path)

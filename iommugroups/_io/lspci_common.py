@@ -33,6 +33,7 @@ __all__ = [
     "reading_unknowns",
     "show",
     "shown_names",
+    "split_suffixes",
     "strip_suffixes",
     "topology_of",
 ]
@@ -90,15 +91,26 @@ def strip_suffixes(desc: str) -> tuple[str, int | None]:
     >>> strip_suffixes("Intel Corporation Device a110 (rev f1) (prog-if 00 [Normal decode])")
     ('Intel Corporation Device a110', 0)
     """
-    progif = None
+    desc, progif, _rev = split_suffixes(desc)
+    return desc, progif
+
+
+def split_suffixes(desc: str) -> tuple[str, int | None, int | None]:
+    """``(desc without its suffixes, prog-if, revision)``.
+
+    >>> split_suffixes("NVIDIA Corporation GP104 [GeForce GTX 1080] [10de:1b80] (rev a1)")
+    ('NVIDIA Corporation GP104 [GeForce GTX 1080] [10de:1b80]', None, 161)
+    """
+    progif = revision = None
     m = _PROGIF_SUFFIX_RE.search(desc)
     if m:
         progif = int(m["pi"], 16)
         desc = desc[: m.start()]
     m = _REV_SUFFIX_RE.search(desc)
     if m:
+        revision = int(m["rev"], 16)
         desc = desc[: m.start()]
-    return desc, progif
+    return desc, progif, revision
 
 
 def shown_names(text: str) -> Iterator[str]:

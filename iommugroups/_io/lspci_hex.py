@@ -20,6 +20,10 @@ line is ignored: the configuration space is decoded by
 :func:`~iommugroups._kernel.config.functions_from_configs`, which also identifies
 SR-IOV VFs (their vendor id reads 0xffff) from their PFs.
 
+The x86 platform facts the dump shows (an AMD IOMMU's own function, VMD
+domains with ``-D``) are recorded in the topology's
+:class:`~iommugroups.Platform` (:mod:`~iommugroups._io.platform_facts`).
+
 Offsets must be multiples of 16, increase strictly and stay below 4096;
 missing lines are unreadable bytes (see the degradation table of
 :mod:`iommugroups._kernel.config`). Every malformed line is an
@@ -35,6 +39,7 @@ from pathlib import PurePath
 from .._errors import ConfigSpaceError, InputError, InvalidAddress, TopologyError
 from .._kernel.config import ConfigSpace, _AddressedConfigSpaceError, functions_from_configs
 from .._kernel.model import PciAddress, PciFunction, Topology
+from .platform_facts import text_hints, with_platform
 
 __all__ = ["MAX_DEVICES", "MAX_TEXT_CHARS", "looks_like_lspci_hex", "read_lspci_hex"]
 
@@ -220,7 +225,8 @@ def read_lspci_hex(text: str, path: str = "<string>") -> Topology:
         raise InputError(path, str(exc), line=lines.get(exc.address)) from exc
     except ConfigSpaceError as exc:
         raise InputError(path, str(exc)) from exc
-    return topology_at_lines(functions, lines, path, name)
+    topology = topology_at_lines(functions, lines, path, name)
+    return with_platform(topology, hints=text_hints(text))[0]
 
 
 def topology_at_lines(

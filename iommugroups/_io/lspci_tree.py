@@ -290,12 +290,16 @@ def _tree_reading(devices: Mapping[PciAddress, _TreeDev], path: str) -> Reading:
                 found = (
                     lookup_device_name(shown)
                     if not shown.endswith("...")
-                    else IdLookup(None, None, why=f"name {show(shown)} was truncated")
+                    else IdLookup(
+                        None, None, why=f"name {show(shown)} was truncated", matters=True
+                    )
                 )
                 vendor, device = found.vendor, found.device
                 if found.why is not None:
                     unknown.add("ids")
-                    unknowns.append(Unknown(str(a), "ids", found.why))
+                    # a tree shows no ACS anyway; only the ids that matter are notes
+                    fact = "ids" if found.matters else "name"
+                    unknowns.append(Unknown(str(a), fact, found.why))
         sec = sub = None
         if d.bus_range is not None:
             sec, sub = d.bus_range

@@ -106,7 +106,8 @@ import re
 
 import attrs
 
-from .._errors import InputError, InvalidAddress
+from .._errors import ConfigSpaceError, InputError, InvalidAddress
+from .._kernel.config import ConfigSpace, decode_config
 from .._kernel.groups import Grouping
 from .._kernel.model import (
     HEADER_BRIDGE,
@@ -131,9 +132,10 @@ from .lspci_common import (
     check_length,
     reading_unknowns,
     show,
-    strip_suffixes,
+    split_suffixes,
     topology_of,
 )
+from .platform_facts import text_hints, with_platform
 
 __all__ = ["looks_like_lspci_text", "read_lspci_text"]
 
@@ -273,6 +275,7 @@ class _Facts:
     device: int | None = None
     ids_why: str | None = None
     ids_exact: bool = False  # numeric ids (-n/-nn or a hex dump)
+    ids_matters: bool = False  # the grouping may depend on which ids the name stands for
     subsys: tuple[int, int] | None = None
     verbose: int = 0  # 2: -vv lines seen, 1: -v "Flags:" seen
     cap_list: bool | None = None
@@ -294,27 +297,46 @@ class _Facts:
     driver: str | None = None
     bad_header_type: int | None = None
     hex_header: bytes | None = None
+    hex_rows: dict[int, bytes] = attrs.field(factory=dict)
+    revision: int | None = None
+    rev_shown: bool = False  # "(rev xx)" printed (lspci omits it for 00)
     tail_seen: bool = False  # a line lspci prints after the capabilities
 
 
 #: A line this long (or ending in a space) may have been wrapped by a mail client.
 _WRAP_MIN = 60
+#: A message of ``lspci``'s library on standard error, interleaved in a paste.
+_PCILIB_RE = re.compile(r"pcilib: ")
+#: A detail line of a device block, by its content (``Subsystem: ...``,
+#: ``Capabilities: [40] ...``, ``LnkSta:``, ``Kernel driver in use: ...``).
+_DETAIL_KEY_RE = re.compile(r"[A-Za-z][A-Za-z0-9/()#+_. -]{0,40}?:(?:[ \t]|$)")
 
 
 def _logical_lines(text: str, path: str) -> list[tuple[str, _Line]]:
-    """Classify lines: ``("header"|"hex"|"detail"|"junk"|"blank", line)``.
+    """Classify lines: ``("header"|"hex"|"detail"|"junk"|"blank"|"pcilib"|"stripped", line)``.
 
-    Joins wrapped lines: inside a block, a line at column 0 that is neither a
-    header nor a hex row continues the previous line if that one looks
-    wrapped (it ends in a space, as format=flowed mail leaves it, or it is at
-    least ``_WRAP_MIN`` characters long). Any other line at column 0 ends the
-    block, like a blank line.
+    Inside a block, a line at column 0 that is not a header is told apart by
+    its content:
+
+    * a hex row (an offset and 16 bytes) is a hex row;
+    * ``pcilib: ...`` (lspci's library writing to standard error, which the
+      paste interleaved) is skipped, and does not end the block;
+    * a line that starts like an ``lspci`` detail (``Key: ...``) is a detail
+      line whose leading tab was stripped (a mail archive); once a block has
+      one, any other line continues the line before it (lspci's own
+      multi-line values lost their indentation too);
+    * otherwise it continues the previous line if that one looks wrapped (it
+      ends in a space, as format=flowed mail leaves it, or it is at least
+      ``_WRAP_MIN`` characters long): a device name wrapped onto the next
+      line (``... Renoir Device`` / ``24: Function 0``) is joined back.
+
+    Any other line at column 0 ends the block, like a blank line.
     """
     check_length(text, path)
     if text.startswith("\ufeff"):
         text = text[1:]
     out: list[tuple[str, _Line]] = []
-    in_block = seen_header = False
+    in_block = seen_header = untabbed = False
     previous = ""  # the last physical line of the current logical line
     for number, raw in enumerate(text.split("\n"), start=1):
         line = raw.rstrip("\r").translate(ODD_SPACE)
@@ -327,22 +349,47 @@ def _logical_lines(text: str, path: str) -> list[tuple[str, _Line]]:
             if m:
                 out.append(("header", _Line(number, line)))
                 in_block = seen_header = True
+                untabbed = False
                 previous = line
                 continue
-            if in_block and _HEXROW_START_RE.match(line):
+            if in_block and _HEXROW_RE.fullmatch(line):
                 out.append(("hex", _Line(number, line)))
                 previous = ""
                 continue
+            if in_block and _PCILIB_RE.match(line):
+                out.append(("pcilib", _Line(number, line)))
+                continue
             kind, last = out[-1] if out else ("", _Line(0, ""))
+            for back in range(len(out) - 1, -1, -1):  # markers and pcilib lines do not count
+                if out[back][0] not in ("pcilib", "stripped"):
+                    kind, last = out[back]
+                    break
+            if in_block and kind in ("header", "detail") and _DETAIL_KEY_RE.match(line):
+                out.append(("detail", _Line(number, line)))
+                if not untabbed:
+                    untabbed = True
+                    out.append(("stripped", _Line(number, line)))
+                previous = line
+                continue
             wrapped = previous[-1:].isspace() or len(previous) >= _WRAP_MIN
-            if in_block and kind in ("header", "detail") and wrapped:
+            if in_block and kind in ("header", "detail") and (wrapped or untabbed):
                 last.text = last.text + ("" if previous[-1:].isspace() else " ") + line
                 previous = line
                 continue
+            if in_block and _HEXROW_START_RE.match(line):
+                raise InputError(
+                    path,
+                    f"malformed hex dump row (expected an offset and 16 bytes): "
+                    f"{show(line.strip())}",
+                    number,
+                )
             out.append(("junk", _Line(number, line)))
             in_block = False
             continue
         if in_block:
+            if _PCILIB_RE.match(line.lstrip()):
+                out.append(("pcilib", _Line(number, line.strip())))
+                continue
             out.append(("detail", _Line(number, line)))
             previous = line
             continue
@@ -360,10 +407,35 @@ def _logical_lines(text: str, path: str) -> list[tuple[str, _Line]]:
     return out
 
 
-def _blocks(text: str, path: str) -> list[_Block]:
+def _blocks(text: str, path: str, notes: list[Unknown] | None = None) -> list[_Block]:
     blocks: list[_Block] = []
     block: _Block | None = None
     for kind, ln in _logical_lines(text, path):
+        if kind == "pcilib":
+            if notes is not None:
+                where = f" (in the block of {block.path})" if block is not None else ""
+                notes.append(
+                    Unknown(
+                        "",
+                        "paste",
+                        f"line {ln.number}: lspci's standard error interleaved{where}, "
+                        f"skipped: {show(ln.text.strip())}",
+                    )
+                )
+            continue
+        if kind == "stripped":
+            if notes is not None and not any(
+                n.fact == "paste" and "indentation" in n.why for n in notes
+            ):
+                notes.append(
+                    Unknown(
+                        "",
+                        "paste",
+                        f"line {ln.number}: detail lines without their leading tabs (a mail "
+                        "archive stripped them): told from device headers by their content",
+                    )
+                )
+            continue
         if kind == "header":
             m = HEADER_RE.match(ln.text)
             assert m is not None
@@ -422,8 +494,10 @@ def _parse_header(facts: _Facts, rest: str, path: str, line: int) -> None:
             facts.class_why = f"class name {show(cls)} is not in pci.ids"
         else:
             facts.class16 = code
-    desc, progif = strip_suffixes(desc)
+    desc, progif, revision = split_suffixes(desc)
     facts.progif = progif
+    facts.revision = revision if revision is not None else 0  # lspci omits "(rev 00)"
+    facts.rev_shown = revision is not None
     # ids
     m = NUM_IDS_RE.fullmatch(desc) or MIXED_IDS_RE.fullmatch(desc)
     if m:
@@ -432,9 +506,11 @@ def _parse_header(facts: _Facts, rest: str, path: str, line: int) -> None:
         return
     if desc.endswith("..."):
         facts.ids_why = f"name {show(desc)} was truncated by lspci"
+        facts.ids_matters = True
         return
     found = lookup_device_name(desc)
     facts.vendor, facts.device, facts.ids_why = found.vendor, found.device, found.why
+    facts.ids_matters = found.matters
 
 
 def _parse_acs_bits(bits: str, path: str, line: int, reg: str) -> AcsFlags:
@@ -618,10 +694,22 @@ def _apply_hex(facts: _Facts, block: _Block, path: str) -> None:
             f"{facts.class16:04x}",
             line,
         )
+    if facts.rev_shown and facts.revision != row[8]:
+        raise InputError(
+            path,
+            f"device {facts.address}: the hex dump reads revision {row[8]:02x}, the text says "
+            f"{facts.revision:02x}",
+            line,
+        )
     facts.vendor, facts.device, facts.ids_exact, facts.ids_why = vendor, device, True, None
     facts.class16, facts.class_why = class16, None
     facts.progif = row[9]
+    facts.revision, facts.rev_shown = row[8], True
     _set(facts, "hex_header", bytes(row), "hex dumps", path, line)
+    for off, data in block.hexrows.items():
+        if facts.hex_rows.get(off, data) != data:
+            raise InputError(path, f"device {facts.address}: hex row {off:03x} given twice", line)
+        facts.hex_rows[off] = data
 
 
 #: Facts two blocks of one device must agree on, and how errors name them.
@@ -664,10 +752,19 @@ def _merge(into: _Facts, other: _Facts, path: str, line: int) -> None:
         )
     elif not into.ids_exact and into.ids_why is not None and other.ids_why is None:
         into.vendor, into.device, into.ids_why = other.vendor, other.device, None
+        into.ids_matters = False
     if into.class_why is not None and other.class16 is not None:
         into.class_why = None
     if other.progif is not None:
         into.progif = other.progif
+    if other.rev_shown and into.rev_shown:
+        _set(into, "revision", other.revision, "revisions", path, line)
+    elif other.rev_shown or (other.revision is not None and into.revision is None):
+        into.revision, into.rev_shown = other.revision, other.rev_shown
+    for off, data in other.hex_rows.items():
+        if into.hex_rows.get(off, data) != data:
+            raise InputError(path, f"device {into.address}: hex row {off:03x} given twice", line)
+        into.hex_rows[off] = data
     into.verbose = max(into.verbose, other.verbose)
     into.access_denied |= other.access_denied
     into.caps |= other.caps
@@ -786,7 +883,8 @@ def read_lspci_text(text: str, path: str = "<string>") -> Reading:
     >>> dict(r.observed.groups)
     {7: ('0000:00:1c.0',), 8: ('0000:02:00.0',)}
     """
-    blocks = _blocks(text, path)
+    paste_notes: list[Unknown] = []
+    blocks = _blocks(text, path, paste_notes)
     facts_of: list[_Facts | None] = [None] * len(blocks)
     _resolve_addresses(blocks, facts_of, path)
     merged: dict[PciAddress, _Facts] = {}
@@ -802,7 +900,7 @@ def read_lspci_text(text: str, path: str = "<string>") -> Reading:
             merged[facts.address] = facts
         else:
             _merge(first, facts, path, block.header.number)
-    return _build(list(merged.values()), text, path)
+    return _build(list(merged.values()), text, path, paste_notes)
 
 
 def _sriov(facts: _Facts, num_vfs: int) -> SriovCapability:
@@ -819,8 +917,90 @@ def _sriov(facts: _Facts, num_vfs: int) -> SriovCapability:
     )
 
 
-def _build(all_facts: list[_Facts], text: str, path: str) -> Reading:
-    unknowns: list[Unknown] = []
+def _hex_function(f: _Facts, path: str) -> PciFunction | None:
+    """The function its hex dump shows, when the dump goes past the 64-byte header.
+
+    ``lspci -vvv -xxx`` (256 bytes) or ``-xxxx`` (4096) appends the raw
+    configuration space; it is decoded like an ``lspci -xxxx`` dump
+    (:func:`~iommugroups._kernel.config.decode_config`), so every byte is used.
+    """
+    if len(f.hex_rows) <= 4 or f.hex_rows.get(0) is None:
+        return None
+    try:
+        return decode_config(f.address, ConfigSpace.from_chunks(f.hex_rows))
+    except (ConfigSpaceError, ValueError):
+        return None  # the header facts were already checked; a VF reads 0xffff
+
+
+def _reconcile(
+    f: _Facts, dec: PciFunction, values: dict[str, object], unknown: set[str], path: str
+) -> None:
+    if f.acs_seen and dec.acs is None and "acs" not in dec.unknown:
+        raise InputError(
+            path,
+            f"device {f.address}: the text lists an Access Control Services capability, the "
+            "hex dump has none",
+            f.line,
+        )
+    """Fold what the hex dump decodes into the text's facts; they must agree.
+
+    A fact the text does not show (``lspci -v`` prints no ACS bits) is taken
+    from the dump; a fact both show must be the same.
+    """
+    checks = (
+        ("pcie_type", "pcie", "PCIe port type"),
+        ("acs", "acs", "ACS capability"),
+        ("sriov", "sriov", "SR-IOV capability"),
+    )
+    for field, fact, what in checks:
+        if fact in dec.unknown:
+            continue
+        value = getattr(dec, field)
+        if fact in unknown:
+            values[field] = value
+            unknown.discard(fact)
+            continue
+        text_value = values.get(field)
+        if field == "sriov" and text_value is not None and value is not None:
+            assert isinstance(value, SriovCapability)
+            assert isinstance(text_value, SriovCapability)
+            same = (value.total_vfs, value.offset, value.stride, value.vf_device) == (
+                text_value.total_vfs,
+                text_value.offset,
+                text_value.stride,
+                text_value.vf_device,
+            )
+        else:
+            same = text_value == value or (field == "sriov" and text_value is None)
+        if not same:
+            raise InputError(
+                path,
+                f"device {f.address}: the hex dump reads {what} {value!r}, the text says "
+                f"{text_value!r}",
+                f.line,
+            )
+        if field == "sriov" and text_value is None:
+            values[field] = value
+    if dec.is_bridge and values.get("secondary_bus") is None and "bus-numbers" in unknown:
+        pass  # not configured: the text already said so
+    elif dec.is_bridge and values.get("secondary_bus") is None and f.bus is None:
+        values["secondary_bus"], values["subordinate_bus"] = (
+            dec.secondary_bus,
+            dec.subordinate_bus,
+        )
+    if "subsystem" in unknown and "subsystem" not in dec.unknown:
+        values["subsys"] = (dec.subsystem_vendor, dec.subsystem_device)
+        unknown.discard("subsystem")
+    shown = values.get("capabilities")
+    assert isinstance(shown, frozenset)
+    values["capabilities"] = shown | dec.capabilities
+    unknown.discard("capabilities")
+
+
+def _build(
+    all_facts: list[_Facts], text: str, path: str, paste_notes: list[Unknown] | None = None
+) -> Reading:
+    unknowns: list[Unknown] = list(paste_notes or ())
     facts_list: list[_Facts] = []
     for f in all_facts:
         if f.bad_header_type is not None:
@@ -914,8 +1094,18 @@ def _build(all_facts: list[_Facts], text: str, path: str) -> Reading:
             vendor, device = pf.vendor, vf_device
             if pf.ids_why is not None:
                 note("ids", f"its PF's ids are unknown: {pf.ids_why}")
-        elif f.ids_why is not None:
+        elif f.ids_why is not None and f.ids_matters:
             note("ids", f.ids_why)
+            # R2.5: a quirk of one candidate, not of another, decides its ACS:
+            # the verdict must not rest on either (no false split).
+            note(
+                "acs",
+                "whether a kernel ACS quirk applies depends on which of the ids its name "
+                "stands for",
+            )
+        elif f.ids_why is not None:
+            unknown.add("ids")  # shown as ????; the grouping is the same for each
+            unknowns.append(Unknown(name, "name", f.ids_why))
         elif vendor == 0xFFFF:
             note("ids", "vendor id reads ffff and no PF's SR-IOV capability places a VF here")
 
@@ -1008,10 +1198,37 @@ def _build(all_facts: list[_Facts], text: str, path: str) -> Reading:
                 unknown.add("sriov")
         if f.caps_unrecognised:
             unknown.add("capabilities")
+        subsys_seen = f.subsys
+        caps = frozenset(f.caps)
+        dec = _hex_function(f, path)
+        if dec is not None:
+            values: dict[str, object] = {
+                "pcie_type": pcie,
+                "acs": acs,
+                "sriov": sriov,
+                "secondary_bus": secondary,
+                "subordinate_bus": subordinate,
+                "subsys": subsys_seen,
+                "capabilities": caps,
+            }
+            before = set(unknown)
+            if f.subsys is None:
+                unknown.add("subsystem")
+            _reconcile(f, dec, values, unknown, path)
+            pcie = values["pcie_type"]  # type: ignore[assignment]
+            acs = values["acs"]  # type: ignore[assignment]
+            sriov = values["sriov"]  # type: ignore[assignment]
+            secondary = values["secondary_bus"]  # type: ignore[assignment]
+            subordinate = values["subordinate_bus"]  # type: ignore[assignment]
+            subsys_seen = values["subsys"]  # type: ignore[assignment]
+            caps = values["capabilities"]  # type: ignore[assignment]
+            learned = before - unknown
+            if learned:
+                unknowns[:] = [u for u in unknowns if not (u.device == name and u.fact in learned)]
         if physfn is not None:
             sriov = None
-        subsys = f.subsys or (0, 0)
-        if f.subsys is None:
+        subsys = subsys_seen or (0, 0)
+        if subsys_seen is None:
             unknown.add("subsystem")
             if (
                 vendor is not None
@@ -1040,13 +1257,17 @@ def _build(all_facts: list[_Facts], text: str, path: str) -> Reading:
                     subsystem_vendor=subsys[0],
                     subsystem_device=subsys[1],
                     unknown=unknown,
-                    capabilities=f.caps,
+                    capabilities=caps,
+                    revision=f.revision,
                 )
             )
         except (ValueError, TypeError) as exc:
             raise InputError(path, f"device {f.address}: {exc}", f.line) from None
 
     topology = topology_of(functions, lines, path)
+    hints = text_hints(text)
+    topology, platform_notes = with_platform(topology, hints=hints)
+    unknowns.extend(platform_notes)
     observed = None
     if any_group:
         groups: dict[int, list[str]] = {}
@@ -1064,6 +1285,7 @@ def _build(all_facts: list[_Facts], text: str, path: str) -> Reading:
         **reading_unknowns(unknowns),
         source=("lspci", "lspci-v", "lspci-vv")[level],
         path=path,
+        kernel=hints.kernel,
     )
 
 

@@ -22,24 +22,31 @@ topology file JSON/TOML   yes        no        ``functions`` / ``schema``
 group listing             no         yes       ``IOMMU Group N``
 ``lspci -vmm``            no         yes       ``Slot:`` blocks
 kernel log                no         yes       ``Adding to iommu group``
+kernel command line       no         no        ``BOOT_IMAGE=``, ``root=``
 ========================  =========  ========  =========================
+
+A kernel command line (``/proc/cmdline``) gives only the kernel release
+(``Reading.kernel``, from ``BOOT_IMAGE=.../vmlinuz-<release>``) and its
+IOMMU parameters, which the reading's notes name.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
 from .._kernel.groups import Grouping, LogLine
-from .._kernel.reading import Reading
+from .._kernel.reading import Reading, Unknown
 from .arm64_capture import looks_like_capture, read_capture
 from .listing import looks_like_dmesg, looks_like_listing, looks_like_vmm, read_observed
 from .load import _decode, _read_file, _read_stdin, loads
 from .lspci_tree import looks_like_lspci_tree, read_lspci_tree
 from .lspci_verbose import looks_like_lspci_text, read_lspci_text
+from .platform_facts import text_hints
 from .snapshot import looks_like_snapshot, read_snapshot
 from .sysfs import read_sysfs
 from .topology_file import parse_json
@@ -74,8 +81,47 @@ def read_text(text: str, path: str = "<string>") -> Reading:
         return _with_log(read_lspci_text(text, path), text, path)
     if looks_like_vmm(text) or looks_like_listing(text) or looks_like_dmesg(text):
         return read_observed(text, path)
+    if looks_like_cmdline(text):
+        return _read_cmdline(text, path)
     # topology files (TOML) and lspci -xxxx dumps: the topology loader detects them
     return Reading(topology=loads(text, path=path), source="topology", path=path)
+
+
+_CMDLINE_TOKEN_RE = re.compile(r"^(?:[A-Za-z_][\w.-]*(?:=\S*)?|--)$")
+_IOMMU_PARAM_RE = re.compile(
+    r"^(?:intel_iommu|amd_iommu|iommu(?:\.\w+)?|pcie_acs_override|pci|vfio[-_]pci\.\w+)="
+)
+
+
+def looks_like_cmdline(text: str) -> bool:
+    """Is ``text`` a kernel command line (one line of ``key=value`` words, with ``root=`` or
+    ``BOOT_IMAGE=``)?
+
+    >>> looks_like_cmdline("BOOT_IMAGE=/boot/vmlinuz-6.1.0 root=UUID=f00 ro quiet")
+    True
+    >>> looks_like_cmdline("IOMMU Group 0:")
+    False
+    """
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    if len(lines) != 1 or len(lines[0]) > 4096:
+        return False
+    words = lines[0].split()
+    return any(w.startswith(("BOOT_IMAGE=", "root=")) for w in words) and all(
+        _CMDLINE_TOKEN_RE.match(w) for w in words
+    )
+
+
+def _read_cmdline(text: str, path: str) -> Reading:
+    hints = text_hints(text)
+    params = [w for w in text.split() if _IOMMU_PARAM_RE.match(w)]
+    shown = ", ".join(params) if params else "none"
+    note = Unknown(
+        "",
+        "topology",
+        "a kernel command line holds no topology and no IOMMU groups (its IOMMU parameters: "
+        f"{shown})",
+    )
+    return Reading(source="cmdline", path=path, kernel=hints.kernel, unknowns=(note,))
 
 
 def _read_json(data: Any, text: str, path: str) -> Reading:

@@ -23,12 +23,17 @@ Format, version 1 (``json.dumps`` of the dict; keys in this order)::
           "iommu_group": 7,                    # name of the iommu_group link, or null
           "vendor": "0x8086",                  # the vendor, device, class files,
           "device": "0xa110",                  #   as sysfs writes them, or null
-          "class": "0x060400"
-        }
+          "class": "0x060400",
+          "vmd_domain": null                   # a VMD endpoint's domain link
+        },                                     #   ("0x10000"), or null
       },
       "groups": {"7": ["0000:00:1c.0", "0000:02:00.0"]},   # kernel/iommu_groups
                                                #   (non-PCI devices too), or null
                                                #   when the tree had none
+      "iommus": {"dmar0": {"devices": ["0000:00:02.0"], "function": null}},
+                                               # class/iommu: each x86 IOMMU's
+                                               #   devices, and an AMD one's own
+                                               #   function
       "unknowns": [{"device": "0000:00:1c.0", "fact": "config",
                     "why": "config: permission denied"}]    # problems met reading
     }
@@ -54,10 +59,12 @@ from .sysfs import (
     MAX_CONFIG_BYTES,
     MAX_DEVICES,
     _Device,
+    _Iommu,
     _Machine,
     _read_machine,
     _reading,
     _sorted_groups,
+    _unit_kind,
 )
 
 __all__ = ["SNAPSHOT_SCHEMA", "looks_like_snapshot", "read_snapshot", "take_snapshot"]
@@ -103,6 +110,10 @@ def take_snapshot(root: str | os.PathLike[str] = "/") -> dict[str, Any]:
             else {str(gid): list(members) for gid, members in machine.groups.items()}
         ),
         "unknowns": [{"device": u.device, "fact": u.fact, "why": u.why} for u in machine.unknowns],
+        "iommus": {
+            name: {"devices": list(unit.devices), "function": unit.function}
+            for name, unit in machine.iommus.items()
+        },
     }
 
 
@@ -118,6 +129,7 @@ def _device_json(dev: _Device) -> dict[str, Any]:
         "vendor": hexid(dev.vendor, 4),
         "device": hexid(dev.device, 4),
         "class": hexid(dev.class_code, 6),
+        "vmd_domain": hexid(dev.vmd_domain, 5),
     }
 
 
@@ -190,7 +202,40 @@ def _machine(data: object, path: str) -> _Machine:
         unknowns=_unknowns(data.get("unknowns", []), path),
         kernel=_opt_text(data.get("kernel"), "kernel", path),
         cmdline=_opt_text(data.get("cmdline"), "cmdline", path),
+        iommus=_iommus(data.get("iommus"), path),
     )
+
+
+def _iommus(value: object, path: str) -> dict[str, _Iommu]:
+    """``iommus``: ``class/iommu`` names -> their devices and (AMD) function."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or len(value) > 4096:
+        raise InputError(path, "iommus: expected an object mapping IOMMU names to units")
+    out: dict[str, _Iommu] = {}
+    for name, unit in value.items():
+        where = f"iommus[{name!r:.40}]"
+        if not isinstance(name, str) or _unit_kind(name) is None:
+            raise InputError(path, f"{where}: not an x86 IOMMU name (dmarN, ivhdN)")
+        if not isinstance(unit, Mapping):
+            raise InputError(path, f"{where}: expected an object")
+        devices = unit.get("devices", [])
+        if not isinstance(devices, list) or len(devices) > MAX_DEVICES:
+            raise InputError(path, f"{where}.devices: expected a list of PCI addresses")
+        members: list[str] = []
+        for i, raw in enumerate(devices):
+            try:
+                members.append(str(PciAddress.parse(str(raw))))
+            except ValueError:
+                raise InputError(path, f"{where}.devices[{i}]: not a PCI address") from None
+        function = _name(unit.get("function"), f"{where}.function", path)
+        if function is not None:
+            try:
+                function = str(PciAddress.parse(function))
+            except ValueError:
+                raise InputError(path, f"{where}.function: not a PCI address") from None
+        out[name] = _Iommu(tuple(sorted(members)), function)
+    return out
 
 
 def _opt_text(value: object, where: str, path: str) -> str | None:
@@ -255,7 +300,18 @@ def _device(value: object, where: str, path: str) -> _Device:
             raise InputError(
                 path, f"{where}.{key}: expected a hex string up to {limit:#x} or null"
             )
+    vmd_raw = value.get("vmd_domain")
+    vmd_domain: int | None = None
+    if vmd_raw is not None:
+        if not (isinstance(vmd_raw, str) and _ID_RE.match(vmd_raw)) or not (
+            0x10000 <= int(vmd_raw, 16) <= 0xFFFFFFFF
+        ):
+            raise InputError(
+                path, f"{where}.vmd_domain: expected a VMD domain ('0x10000') or null"
+            )
+        vmd_domain = int(vmd_raw, 16)
     return _Device(
+        vmd_domain=vmd_domain,
         config=config,
         driver=_name(value.get("driver"), f"{where}.driver", path),
         physfn=physfn,

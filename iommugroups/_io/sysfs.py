@@ -8,7 +8,10 @@ machine)::
                                       /driver        link: its name is the driver
                                       /physfn        link: an SR-IOV VF's PF
                                       /iommu_group   link: its name is the group
+                                      /domain        link (a VMD endpoint): its VMD domain
     sys/kernel/iommu_groups/<N>/devices/<device>     the kernel's groups
+    sys/class/iommu/<dmarN|ivhdN>/devices/<device>   each x86 IOMMU's devices (VT-d, AMD)
+                             /device                 link (AMD): the IOMMU's own function
     proc/sys/kernel/osrelease, proc/cmdline          the kernel release, its arguments
                                                      (``os.uname()`` for ``/`` and ``/sys``
                                                      when there is no ``proc``)
@@ -28,6 +31,16 @@ The groups are those of ``kernel/iommu_groups`` (which also names non-PCI
 devices), checked against the devices' ``iommu_group`` links; a tree without
 either gives ``observed=None`` and the note "this machine has no IOMMU groups
 (IOMMU off?)".
+
+The x86 platform facts go into the topology's
+:class:`~iommugroups.Platform`: each ``class/iommu`` entry becomes an
+:class:`~iommugroups.IommuUnit` (``dmarN``: VT-d, its devices the unit's
+scope; ``ivhdN``: AMD-Vi, with the function its ``device`` link names), a VMD
+endpoint's ``domain`` link (``pci10000:e0``) a
+:class:`~iommugroups.VmdDomain`, and ``intel_iommu=igfx_off`` on the
+command line :attr:`~iommugroups.Platform.igfx_off`; an AMD IOMMU's own
+function (class 0x0806, vendor AMD) is recognised without ``class/iommu``
+too (R11.1-R11.6).
 
 Safety, since the tree may be a copy from anywhere:
 
@@ -66,8 +79,9 @@ import attrs
 from .._errors import ConfigSpaceError, InputError, InvalidAddress, TopologyError
 from .._kernel.config import _AddressedConfigSpaceError, decode_config, functions_from_configs
 from .._kernel.groups import Grouping, device_sort_key
-from .._kernel.model import PciAddress, PciFunction, Topology
+from .._kernel.model import IommuKind, IommuUnit, PciAddress, PciFunction, Topology
 from .._kernel.reading import Reading, Unknown
+from .platform_facts import text_hints, vmd_domain_of_bus_name, with_platform
 
 __all__ = [
     "MAX_ATTR_BYTES",
@@ -119,6 +133,15 @@ class _Device:
     vendor: int | None = None
     device: int | None = None
     class_code: int | None = None
+    vmd_domain: int | None = None
+
+
+@attrs.frozen
+class _Iommu:
+    """One ``class/iommu`` entry: the devices it translates, and (AMD) its own function."""
+
+    devices: tuple[str, ...] = ()
+    function: str | None = None
 
 
 @attrs.frozen
@@ -134,6 +157,7 @@ class _Machine:
     unknowns: tuple[Unknown, ...] = ()
     kernel: str | None = None
     cmdline: str | None = None
+    iommus: Mapping[str, _Iommu] = attrs.field(factory=dict)
 
 
 # --- walking the tree --------------------------------------------------------
@@ -328,13 +352,56 @@ class _Reader:
         devices_dir, sys_dir = self.layout()
         devices = self.devices(devices_dir)
         groups = None if sys_dir is None else self.groups(f"{sys_dir}/kernel/iommu_groups")
+        iommus = {} if sys_dir is None else self.iommus(f"{sys_dir}/class/iommu".lstrip("/"))
         kernel = cmdline = None
         if sys_dir == "sys":
             kernel = self.text("proc/sys/kernel/osrelease", 256)
             cmdline = self.text("proc/cmdline", MAX_ATTR_BYTES)
         if kernel is None and self.tree.real in ("/", "/sys"):
             kernel = os.uname().release
-        return _Machine(devices, groups, tuple(self.unknowns), kernel, cmdline)
+        return _Machine(devices, groups, tuple(self.unknowns), kernel, cmdline, iommus)
+
+    def iommus(self, path: str) -> dict[str, _Iommu]:
+        """``class/iommu``: the x86 IOMMUs (``dmarN``, ``ivhdN``) and their devices."""
+        try:
+            fd = self.tree.open(path, directory=True)
+        except (OSError, _Refused):
+            return {}
+        try:
+            names = sorted(n for n in _scandir(fd, 4096) if _unit_kind(n) is not None)
+        finally:
+            os.close(fd)
+        out: dict[str, _Iommu] = {}
+        budget = MAX_GROUP_ENTRIES
+        for name in names:
+            where = f"{path}/{name}"
+            try:
+                ufd = self.tree.open(where, directory=True)
+            except (OSError, _Refused) as exc:
+                self.note("", "iommu", f"{where}: {_why(exc)}")
+                continue
+            try:
+                function = self.link(ufd, name, "device", "iommu")
+                dfd = os.open("devices", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=ufd)
+            except OSError:
+                dfd = -1
+            finally:
+                os.close(ufd)
+            members: list[str] = []
+            if dfd >= 0:
+                try:
+                    for raw in _scandir(dfd, max(budget, 0)):
+                        address = _address(raw)
+                        if address is not None:
+                            members.append(str(address))
+                finally:
+                    os.close(dfd)
+            budget -= len(members)
+            fn_address = _address(function) if function is not None else None
+            out[name] = _Iommu(
+                tuple(sorted(members)), str(fn_address) if fn_address is not None else None
+            )
+        return out
 
     def text(self, path: str, limit: int) -> str | None:
         try:
@@ -388,6 +455,7 @@ class _Reader:
                 vendor=self.hex_attr(dev_fd, name, "vendor", 0xFFFF),
                 device=self.hex_attr(dev_fd, name, "device", 0xFFFF),
                 class_code=self.hex_attr(dev_fd, name, "class", 0xFFFFFF),
+                vmd_domain=self.vmd_domain(dev_fd, name),
             )
         finally:
             os.close(dev_fd)
@@ -425,6 +493,16 @@ class _Reader:
             self.note(name, fact, f"{attr}: link target {target[:80]!r} names nothing usable")
             return None
         return last
+
+    def vmd_domain(self, dev_fd: int, name: str) -> int | None:
+        """A VMD endpoint's ``domain`` link (``../pci10000:e0``): its domain (R11.1)."""
+        last = self.link(dev_fd, name, "domain", "vmd")
+        if last is None:
+            return None
+        domain = vmd_domain_of_bus_name(last)
+        if domain is None:
+            self.note(name, "vmd", f"domain: {last[:80]!r} is not a VMD root bus (pciDDDDD:BB)")
+        return domain
 
     def physfn(self, dev_fd: int, name: str) -> str | None:
         last = self.link(dev_fd, name, "physfn", "physfn")
@@ -511,6 +589,14 @@ class _Reader:
                 self.note("", "group", f"more than {MAX_GROUP_ENTRIES} entries: the rest unread")
                 break
         return _sorted_groups(groups)
+
+
+def _unit_kind(name: str) -> IommuKind | None:
+    """``dmarN`` is a VT-d unit, ``ivhdN`` an AMD IOMMU; other entries are not x86 IOMMUs."""
+    for prefix, kind in (("dmar", IommuKind.VTD), ("ivhd", IommuKind.AMD_VI)):
+        if name.startswith(prefix) and _is_number(name[len(prefix) :]):
+            return kind
+    return None
 
 
 def _is_number(text: str) -> bool:
@@ -814,9 +900,42 @@ def _unknowns(items: Iterable[Unknown]) -> Any:
     return tuple(items)
 
 
+def _platform(machine: _Machine, topology: Topology) -> tuple[Topology, list[Unknown]]:
+    """The topology with the platform facts the tree shows (R11)."""
+    units: list[IommuUnit] = []
+    for name, unit in machine.iommus.items():
+        kind = _unit_kind(name)
+        assert kind is not None
+        members = [PciAddress.parse(d) for d in unit.devices]
+        segment = members[0].domain if members else 0
+        function = PciAddress.parse(unit.function) if unit.function is not None else None
+        if function is not None:
+            segment = function.domain
+        units.append(
+            IommuUnit(
+                name,
+                kind,
+                segment=min(segment, 0xFFFF),
+                scope=members,
+                function=function if kind is IommuKind.AMD_VI else None,
+            )
+        )
+    vmd = {
+        PciAddress.parse(name): dev.vmd_domain
+        for name, dev in machine.devices.items()
+        if dev.vmd_domain is not None
+    }
+    return with_platform(
+        topology, units=units, vmd_links=vmd, hints=text_hints(machine.cmdline or "")
+    )
+
+
 def _reading(machine: _Machine, path: str, source: str) -> Reading:
     """The :class:`Reading` of what was read (shared by sysfs and snapshots)."""
     topology, topo_notes = _topology(machine)
+    if topology is not None:
+        topology, platform_notes = _platform(machine, topology)
+        topo_notes.extend(platform_notes)
     observed, group_notes = _observed(machine)
     return Reading(
         topology=topology,

@@ -54,12 +54,15 @@ from .._kernel.model import (
     IdMapping,
     IommuInstance,
     IommuKind,
+    IommuUnit,
     PciAddress,
     PcieType,
     PciFunction,
+    Platform,
     PlatformDevice,
     SriovCapability,
     Topology,
+    VmdDomain,
 )
 
 if sys.version_info >= (3, 11):
@@ -395,8 +398,12 @@ def _make_converter() -> cattrs.Converter:
             "subordinate_bus": hex_field("a bus number", 8, optional=True),
             "subsystem_vendor": hex_field("a subsystem vendor id", 16),
             "subsystem_device": hex_field("a subsystem device id", 16),
+            "revision": hex_field("a revision id", 8, optional=True),
         },
         PlatformDevice: {},
+        VmdDomain: {"domain": hex_field("a PCI domain", 32, width=4)},
+        IommuUnit: {"segment": hex_field("a PCI segment", 16)},
+        Platform: {},
         IommuInstance: {},
         IdMapping: {
             "domain": hex_field("a PCI domain", 32, width=4),

@@ -3,15 +3,19 @@
 Models ``drivers/pci/search.c``: ``pci_for_each_dma_alias`` (R3.1-R3.4) and
 ``drivers/pci/pci.c``: ``pci_devs_are_dma_aliases`` (R3.6). A device's
 ``dma_alias_mask`` is its explicit alias devfns plus those added by the
-kernel's header-phase quirks (R3.5, :mod:`iommugroups._kernel.quirks`).
+kernel's header-phase quirks (R3.5, :mod:`iommugroups._kernel.quirks`) and
+by AMD-Vi's IVRS aliases on its own bus (R11.4). The real DMA device of a
+device in a VMD domain is the VMD endpoint (R3.1, :mod:`~iommugroups._kernel.vmd`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+from .amd_iommu import ivrs_dma_alias_devfns
 from .model import PcieType, PciFunction
 from .quirks import QuirkContext
+from .vmd import pci_real_dma_dev
 
 __all__ = [
     "dma_alias_mask",
@@ -22,11 +26,20 @@ __all__ = [
 
 
 def dma_alias_mask(fn: PciFunction, ctx: QuirkContext) -> frozenset[int]:
-    """``pdev->dma_alias_mask``: devfns on ``fn``'s own bus it also DMAs as (R3.3, R3.5)."""
+    """``pdev->dma_alias_mask``: devfns on ``fn``'s own bus it also DMAs as.
+
+    The explicit ones, those the kernel's quirks add (R3.3, R3.5) and, on an
+    AMD-Vi machine, the IVRS aliases on the same bus (R11.4).
+    """
+    mask = fn.dma_alias_devfns
     quirk = ctx.quirks.dma_alias_devfns(fn)
-    if not quirk:
-        return fn.dma_alias_devfns
-    return fn.dma_alias_devfns | quirk
+    if quirk:
+        mask = mask | quirk
+    if ctx.topology.platform.units:
+        ivrs = ivrs_dma_alias_devfns(fn, ctx.topology)
+        if ivrs:
+            mask = mask | ivrs
+    return mask
 
 
 def pci_for_each_dma_alias(
@@ -37,7 +50,8 @@ def pci_for_each_dma_alias(
     The kernel calls a callback and stops at its first non-zero return; here
     the caller simply stops iterating. Order:
 
-    1. R3.1: ``pci_real_dma_dev`` is the identity (no VMD model).
+    1. R3.1: ``pci_real_dma_dev``: a device in a VMD domain is replaced by
+       the VMD endpoint; every other device is itself.
     2. R3.2: the device's own id.
     3. R3.3: each quirk/explicit alias devfn, ascending, on the device's own
        bus; the device yielded is still ``fn``.
@@ -58,6 +72,7 @@ def pci_for_each_dma_alias(
     >>> [(str(d), f"{rid:04x}") for d, rid in pci_for_each_dma_alias(ep, ctx)]
     [('0000:01:03.0', '0118'), ('0000:00:1e.0', '0100')]
     """
+    fn = pci_real_dma_dev(fn, ctx.topology)  # R3.1
     addr = fn.address
     yield fn, addr.rid  # R3.2
     for devfn in sorted(dma_alias_mask(fn, ctx)):  # R3.3
@@ -101,6 +116,12 @@ def topology_aliases(
 def pci_devs_are_dma_aliases(a: PciFunction, b: PciFunction, ctx: QuirkContext) -> bool:
     """R3.6 ``pci_devs_are_dma_aliases``: one's devfn is in the other's alias mask.
 
-    Bus numbers are not compared: callers only ask about devices on one bus.
+    Or one is the other's real DMA device (a VMD endpoint, R3.1). Bus numbers
+    are not compared: callers only ask about devices on one bus.
     """
-    return b.address.devfn in dma_alias_mask(a, ctx) or a.address.devfn in dma_alias_mask(b, ctx)
+    return (
+        b.address.devfn in dma_alias_mask(a, ctx)
+        or a.address.devfn in dma_alias_mask(b, ctx)
+        or pci_real_dma_dev(a, ctx.topology) is b
+        or pci_real_dma_dev(b, ctx.topology) is a
+    )

@@ -26,6 +26,16 @@ given. Per device:
 
 Group ids come from the IDA in allocation order (R1.1); nothing is released
 during a boot, so they are dense (R1.2).
+
+On x86 the platform facts (:attr:`Topology.platform`, read by
+:func:`~iommugroups._kernel.x86.x86_view`) add three things: devices no
+IOMMU translates get no group (an AMD IOMMU's own function R11.2, a device
+IVRS does not cover R11.3, one outside every DMAR unit or of an ignored
+graphics unit R11.5/R11.6); a device in a VMD domain does its DMA as the VMD
+endpoint, so ``pci_device_group`` finds the endpoint's group (R3.1); and
+since v6.1 the IOMMUs register one by one, each grouping its own devices, so
+ids are handed out unit by unit (R1.9). Group *membership* does not depend
+on that order here, only the ids.
 """
 
 from __future__ import annotations
@@ -38,6 +48,7 @@ from .groups import AddLog, Decision, Decisions, Found, Grouping, GroupTable, de
 from .model import FwSpec, IommuKind, PciAddress, PciFunction, PlatformDevice, Topology
 from .pci_device_group import GroupingEnv, find_group
 from .quirks import Quirks, make_context
+from .x86 import X86View, x86_view
 
 __all__ = ["CANONICAL", "canonical_groups"]
 
@@ -46,9 +57,13 @@ CANONICAL = "canonical"
 Device = PciFunction | PlatformDevice
 
 
-def _device_order(topology: Topology, order: Iterable[str | PciAddress] | None) -> list[Device]:
+def _device_order(
+    topology: Topology,
+    order: Iterable[str | PciAddress] | None,
+    default: tuple[PciFunction, ...] | None = None,
+) -> list[Device]:
     platform = list(topology.platform_devices)
-    pci: list[Device] = list(topology.enumeration_order())
+    pci: list[Device] = list(default if default is not None else topology.enumeration_order())
     if order is None:
         return platform + pci
     by_name: dict[str, Device] = {d.name: d for d in platform}
@@ -83,6 +98,7 @@ def canonical_groups(
     quirks: Quirks | None = None,
     order: Iterable[str | PciAddress] | None = None,
     record: bool = False,
+    kernel: str | None = None,
 ) -> Grouping:
     """Group a whole topology the way Linux v6.15+ (and x86 always) does.
 
@@ -96,6 +112,10 @@ def canonical_groups(
         record: keep every device's :class:`~iommugroups.Decision` in
             :attr:`Grouping.decisions`: how it came to its group, with the
             traced ``pci_device_group`` call (steps, links, ACS verdicts).
+        kernel: the kernel release the groups are for (e.g. ``"6.12.11"``;
+            ``None``: a current one). Before v6.1 ids follow device order
+            instead of going IOMMU by IOMMU (R1.9); before v5.6 a device
+            behind a VMD endpoint gets no group (R3.1).
 
     Returns:
         The groups, with the ``pci <dev>: Adding to iommu group N`` lines.
@@ -112,9 +132,10 @@ def canonical_groups(
     """
     ctx = make_context(topology, quirks)
     env = GroupingEnv(ctx)
-    devices = _device_order(topology, order)
+    view = x86_view(topology, kernel)
+    devices = _device_order(topology, order, view.order)
     if not topology.iommus and not topology.platform_devices:
-        return _implicit_iommu(devices, env, record)
+        return _implicit_iommu(devices, env, record, view)
 
     table = GroupTable()
     kinds = {i.name: i.kind for i in topology.iommus}
@@ -131,6 +152,10 @@ def canonical_groups(
         name = _name(dev)
         spec: FwSpec | None
         if isinstance(dev, PciFunction):
+            off = view.untranslated.get(dev.address)
+            if off is not None:
+                ungrouped(name, off[1], off[0])
+                continue
             spec = pci_fwspec(dev, ctx)
             bus = "pci"
         else:
@@ -162,9 +187,14 @@ def canonical_groups(
                 group = v2.group
                 if recorded is not None and v2.via is not None:
                     shared = (v2.via, v2.stream_ids)
+        vmd: PciAddress | None = None
         if group is None:
             if isinstance(dev, PciFunction):
-                found = find_group(dev, groups_by_addr, env)
+                vmd = view.vmd.get(dev.address.domain)
+                if vmd is not None:  # R3.1: pci_device_group starts from the endpoint
+                    found = find_group(env.topology.get(vmd), groups_by_addr, env)
+                else:
+                    found = find_group(dev, groups_by_addr, env)
                 group = found[0]
             if group is None:  # R4.4 / R1.5 generic_device_group
                 group = table.new_group()
@@ -182,6 +212,8 @@ def canonical_groups(
                     name, group, "stream-sharing", "R1.7", owner, iommu=spec.iommu, streams=ids
                 )
                 recorded.add(name, decision)
+            elif vmd is not None:
+                recorded.add(name, _vmd_decision(name, group, vmd, found))
             elif found is not None:
                 assert isinstance(dev, PciFunction)
                 recorded.add_found(name, dev, group, found)
@@ -191,25 +223,52 @@ def canonical_groups(
     return table.snapshot(CANONICAL, recorded)
 
 
-def _implicit_iommu(devices: list[Device], env: GroupingEnv, record: bool) -> Grouping:
-    """The loop of :func:`canonical_groups` for PCI functions behind one implicit IOMMU.
+def _vmd_decision(name: str, group: int, endpoint: PciAddress, found: Found | None) -> Decision:
+    """R3.1: a device in a VMD domain, grouped as its endpoint's DMA."""
+    via = found[1] if found is not None else None
+    if found is not None and found[0] is not None and via is not None:
+        return Decision(name, group, "vmd", "R3.1", str(via.address), str(endpoint))
+    return Decision(name, group, "vmd", "R3.1", None, str(endpoint))
 
-    The same rules as the general loop (every PCI device translated), for a
-    topology with no platform devices and no declared IOMMU instance,
-    without the firmware bookkeeping: the path grouping a
-    large x86 machine takes. Ids are dense because nothing is released
-    (R1.1, R1.2).
+
+def _implicit_iommu(
+    devices: list[Device], env: GroupingEnv, record: bool, view: X86View
+) -> Grouping:
+    """The loop of :func:`canonical_groups` for PCI functions behind implicit x86 IOMMUs.
+
+    The same rules as the general loop, for a topology with no platform
+    devices and no declared IOMMU instance, without the firmware
+    bookkeeping: the path grouping a large x86 machine takes. Devices the
+    platform rules leave untranslated get no group; a device in a VMD domain
+    is grouped from its endpoint (R3.1). Ids are dense because nothing is
+    released (R1.1, R1.2).
     """
     groups_by_addr: dict[PciAddress, int] = {}
     recorded = Decisions(env, groups_by_addr) if record else None
     log_devices: list[str] = []
     log_groups: list[int] = []
+    ungrouped: dict[str, str] = {}
+    untranslated = view.untranslated
+    vmds = view.vmd
+    topology = env.topology
     wide = False  # a domain above ffff: names no longer sort as strings
     n_groups = 0
     for dev in devices:
         assert isinstance(dev, PciFunction)
         addr = dev.address
-        found = find_group(dev, groups_by_addr, env)
+        if untranslated:
+            off = untranslated.get(addr)
+            if off is not None:
+                name = str(addr)
+                ungrouped[name] = off[1]
+                if recorded is not None:
+                    recorded.add(name, Decision(name, None, "ungrouped", off[0], why=off[1]))
+                continue
+        endpoint = vmds.get(addr.domain) if vmds else None
+        if endpoint is not None:  # R3.1: pci_device_group starts from the endpoint
+            found = find_group(topology.get(endpoint), groups_by_addr, env)
+        else:
+            found = find_group(dev, groups_by_addr, env)
         gid = found[0]
         if gid is None:  # R4.4: a new group
             gid = n_groups
@@ -218,7 +277,10 @@ def _implicit_iommu(devices: list[Device], env: GroupingEnv, record: bool) -> Gr
         name = str(addr)
         log_devices.append(name)
         if recorded is not None:
-            recorded.add_found(name, dev, gid, found)
+            if endpoint is not None:
+                recorded.add(name, _vmd_decision(name, gid, endpoint, found))
+            else:
+                recorded.add_found(name, dev, gid, found)
         log_groups.append(gid)
         wide = wide or addr.domain > 0xFFFF
     # Members per group, built once at the end (fewer long-lived objects
@@ -231,6 +293,7 @@ def _implicit_iommu(devices: list[Device], env: GroupingEnv, record: bool) -> Gr
     return Grouping(
         groups=groups,
         log=AddLog("pci", log_devices, log_groups),
+        ungrouped=ungrouped,
         strategy=CANONICAL,
         decisions=recorded if recorded is not None else {},
     )

@@ -450,7 +450,8 @@ def _decode(
                 "together with its PF)",
             )
 
-    raw_class = _required(address, rd.u32(PCI_CLASS_REVISION), "class code") >> 8
+    class_revision = _required(address, rd.u32(PCI_CLASS_REVISION), "class code")
+    raw_class = class_revision >> 8
     hdr = _required(address, rd.u8(PCI_HEADER_TYPE), "header type")
     header_type = hdr & 0x7F
     multifunction = bool(hdr & 0x80)
@@ -607,6 +608,7 @@ def _decode(
         subsystem_device=subsystem_device,
         unknown=_unknown(unknown),
         capabilities=frozenset(caps.found),
+        revision=class_revision & 0xFF,
     )
     return _Decoded(fn, is_pcie, pcix_mode2)
 

@@ -190,6 +190,7 @@ HOW_RULES = {
     "new": "R4.4",  # nothing found: a new group
     "generic": "R1.5",  # a platform device: generic_device_group
     "stream-sharing": "R1.7",  # SMMUv2: a stream id shared with a grouped device
+    "vmd": "R3.1",  # behind a VMD endpoint: grouped as the endpoint's DMA
     "ungrouped": "R3.8",  # no group: no IOMMU translates it, or a refusal
 }
 
@@ -207,14 +208,18 @@ class Decision(NamedTuple):
         how: ``pci_device_group``'s step (``"alias"`` R4.1, ``"upstream"``
             R4.2, ``"alias-group"`` R5.1, ``"function-alias"`` R5.2,
             ``"new"`` R4.4), ``"generic"`` (a platform device, R1.5),
-            ``"stream-sharing"`` (SMMUv2, R1.7) or ``"ungrouped"`` (R3.8).
+            ``"stream-sharing"`` (SMMUv2, R1.7), ``"vmd"`` (a device in a
+            VMD domain, grouped from the VMD endpoint, R3.1) or
+            ``"ungrouped"``.
         rule: the rule that decided (``"alias"`` through a bridge's
             requester id is R3.4; an ``"ungrouped"`` device's rule is the one
-            its ``why`` names, else R3.8).
+            its ``why`` names: R3.8 or R7.9 on arm64, R11.2, R11.3, R11.5,
+            R11.6 or R3.1 on x86).
         via: the device whose group it joined (``None`` for a new group,
             ``"generic"`` and ``"ungrouped"``).
         pdev: for a PCI device grouped by ``pci_device_group``, the device
-            steps 3-4 ran on or would have (R4.3).
+            steps 3-4 ran on or would have (R4.3); for ``"vmd"``, the VMD
+            endpoint the call started from.
         iommu: for ``"stream-sharing"``, the SMMUv2 instance.
         streams: for ``"stream-sharing"``, the stream ids it shares with ``via``.
         why: for ``"ungrouped"``, why it has no group.

@@ -24,18 +24,25 @@ from .._errors import InvalidAddress, TopologyError, UnknownDevice
 __all__ = [
     "FULL_ACS",
     "REQ_ACS_FLAGS",
+    "VMD_DEVICE_IDS",
+    "VMD_DOMAIN_BASE",
+    "VMD_VENDOR",
     "Acs",
     "AcsFlags",
+    "BusConflict",
     "FwSpec",
     "IdMapping",
     "IommuInstance",
     "IommuKind",
+    "IommuUnit",
     "PciAddress",
     "PciFunction",
     "PcieType",
+    "Platform",
     "PlatformDevice",
     "SriovCapability",
     "Topology",
+    "VmdDomain",
     "full_name",
 ]
 
@@ -349,6 +356,9 @@ class PciFunction:
         capabilities: ids of the standard capabilities present (``0x10``
             PCI Express, ``0x0c`` standard hot-plug controller, ...), where
             known; drivers' probe decisions use them (``shpchp``).
+        revision: the revision id (config offset 0x08), ``None`` when the
+            input does not show it; listings print it as ``lspci`` does,
+            ``(rev a1)``. Grouping never reads it.
     """
 
     address: PciAddress = attrs.field(converter=_to_address)
@@ -377,6 +387,7 @@ class PciFunction:
     capabilities: frozenset[int] = attrs.field(
         default=frozenset(), converter=_int_set, validator=_range(0, 0xFF, "capability id")
     )
+    revision: int | None = attrs.field(default=None, validator=_range(0, 0xFF, "revision id"))
 
     @property
     def is_bridge(self) -> bool:
@@ -491,6 +502,194 @@ class PlatformDevice:
     bus: str = "platform"
 
 
+#: The first PCI domain number the ``vmd`` driver gives a VMD domain (R11.1):
+#: emulated domains start above the 16-bit ACPI ``_SEG`` numbers.
+VMD_DOMAIN_BASE = 0x10000
+
+#: The vendor of every VMD endpoint (Intel).
+VMD_VENDOR = 0x8086
+
+#: The device ids (vendor Intel) the ``vmd`` driver binds: ``vmd_ids[]`` of
+#: ``drivers/pci/controller/vmd.c`` in 7.3 (6.1 has the first ten but 0x28c1;
+#: 0xb60b and 0xb06f came in 6.12's time; 0xb07f, 0xd70b and 0xd73b later).
+VMD_DEVICE_IDS = frozenset(
+    {
+        0x201D,
+        0x28C0,
+        0x28C1,
+        0x467F,
+        0x4C3D,
+        0xA77F,
+        0x7D0B,
+        0xAD0B,
+        0x9A0B,
+        0xB60B,
+        0xB06F,
+        0xB07F,
+        0xD70B,
+        0xD73B,
+    }
+)
+
+
+def _vmd_domain(_inst: Any, _attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError(f"domain: {value!r} is not a PCI domain number")
+    if not VMD_DOMAIN_BASE <= value <= 0xFFFFFFFF:
+        raise ValueError(
+            f"domain: {value:#x} is not a VMD domain (those are numbered from "
+            f"{VMD_DOMAIN_BASE:#x})"
+        )
+
+
+@attrs.frozen
+class VmdDomain:
+    """An Intel VMD domain: the PCI domain the ``vmd`` driver creates behind a VMD endpoint.
+
+    Every device in the domain does its DMA through the endpoint
+    (``pci_real_dma_dev``, R3.1), so it joins the endpoint's group (R11.1).
+
+    Attributes:
+        domain: the domain number (``0x10000`` and up).
+        endpoint: the VMD endpoint, a function of a lower domain.
+    """
+
+    domain: int = attrs.field(validator=_vmd_domain)
+    endpoint: PciAddress = attrs.field(converter=_to_address)
+
+
+def _opt_address_tuple(value: Iterable[PciAddress | str] | None) -> tuple[PciAddress, ...] | None:
+    return None if value is None else tuple(_to_address(v) for v in value)
+
+
+def _address_tuple(value: Iterable[PciAddress | str]) -> tuple[PciAddress, ...]:
+    return tuple(_to_address(v) for v in value)
+
+
+def _alias_pairs(
+    value: Iterable[tuple[PciAddress | str, PciAddress | str]],
+) -> tuple[tuple[PciAddress, PciAddress], ...]:
+    return tuple((_to_address(a), _to_address(b)) for a, b in value)
+
+
+def _opt_kind(value: IommuKind | str | None) -> IommuKind | None:
+    return None if value is None else IommuKind(value)
+
+
+@attrs.frozen
+class IommuUnit:
+    """One x86 IOMMU as the firmware tables describe it: a VT-d DRHD or an AMD IVHD.
+
+    Attributes:
+        name: a unique name; readers use the kernel's (``dmar0``, ``ivhd0``:
+            ``/sys/class/iommu``).
+        kind: :attr:`IommuKind.VTD` or :attr:`IommuKind.AMD_VI`.
+        segment: the PCI segment (domain) it serves.
+        include_all: VT-d: the DRHD's ``INCLUDE_PCI_ALL`` flag (it translates
+            every device of its segment that no other unit's scope lists);
+            ``None`` when not known.
+        scope: the devices the unit translates as the firmware lists them,
+            ``None`` when not known. VT-d: the DRHD's device scope (an entry
+            for a bridge covers every device below it, R11.5); AMD: the
+            devices the IVHD's entries select (R11.3).
+        function: AMD: the IOMMU's own PCI function (the IVHD's device id),
+            which no IOMMU translates (R11.2).
+        aliases: AMD: IVRS alias entries (``DEV_ALIAS``, ``DEV_ALIAS_RANGE``)
+            as (device, alias) pairs (R11.4).
+    """
+
+    name: str
+    kind: IommuKind = attrs.field(converter=IommuKind)
+    segment: int = attrs.field(default=0, validator=_range(0, 0xFFFF, "PCI segment"))
+    include_all: bool | None = None
+    scope: tuple[PciAddress, ...] | None = attrs.field(default=None, converter=_opt_address_tuple)
+    function: PciAddress | None = attrs.field(default=None, converter=_to_opt_address)
+    aliases: tuple[tuple[PciAddress, PciAddress], ...] = attrs.field(
+        default=(), converter=_alias_pairs
+    )
+
+    def __attrs_post_init__(self) -> None:
+        if self.kind not in (IommuKind.VTD, IommuKind.AMD_VI):
+            raise ValueError(f"kind: {self.kind.value!r} is not an x86 IOMMU (vt-d, amd-vi)")
+
+
+def _units(value: Iterable[IommuUnit]) -> tuple[IommuUnit, ...]:
+    return tuple(value)
+
+
+def _vmds(value: Iterable[VmdDomain]) -> tuple[VmdDomain, ...]:
+    return tuple(value)
+
+
+@attrs.frozen
+class Platform:
+    """What the input says about an x86 machine's IOMMUs, beyond its PCI functions.
+
+    Readers record here what they see (a VMD domain and its endpoint, an AMD
+    IOMMU's own function, the DMAR units of ``/sys/class/iommu``, the kernel
+    command line); the rules that read it are in the kernel floor (R11).
+    Everything defaults to "not known".
+
+    Attributes:
+        iommu: the IOMMU family, :attr:`IommuKind.VTD` or
+            :attr:`IommuKind.AMD_VI`; ``None`` when not known.
+        units: the IOMMUs, in the order of the firmware table (DMAR, IVRS).
+        vmd: the VMD domains.
+        igfx_off: graphics-only DMAR units are ignored (``intel_iommu=igfx_off``,
+            or a chipset quirk; R11.6); ``None`` when not known.
+        untranslated: devices no IOMMU translates, as known from outside the
+            tables (e.g. an x86 kernel gave them no group): they get none
+            (R11.3, R11.5).
+    """
+
+    iommu: IommuKind | None = attrs.field(default=None, converter=_opt_kind)
+    units: tuple[IommuUnit, ...] = attrs.field(default=(), converter=_units)
+    vmd: tuple[VmdDomain, ...] = attrs.field(default=(), converter=_vmds)
+    igfx_off: bool | None = None
+    untranslated: tuple[PciAddress, ...] = attrs.field(default=(), converter=_address_tuple)
+
+    def __attrs_post_init__(self) -> None:
+        names = [u.name for u in self.units]
+        if len(set(names)) != len(names):
+            dup = sorted({n for n in names if names.count(n) > 1})
+            raise ValueError(f"units: the name {dup[0]!r} is given to two units")
+        domains = [v.domain for v in self.vmd]
+        if len(set(domains)) != len(domains):
+            dup_domain = min(d for d in domains if domains.count(d) > 1)
+            raise ValueError(f"vmd: domain {dup_domain:#x} is given two endpoints")
+        if self.iommu is not None and self.iommu not in (IommuKind.VTD, IommuKind.AMD_VI):
+            raise ValueError(f"iommu: {self.iommu.value!r} is not an x86 IOMMU (vt-d, amd-vi)")
+
+    @property
+    def is_default(self) -> bool:
+        """Nothing is known (the value a topology without platform facts has)."""
+        return self == _NO_PLATFORM
+
+    def vmd_endpoint(self, domain: int) -> PciAddress | None:
+        """The VMD endpoint behind which ``domain`` lies, if it is a known VMD domain."""
+        for v in self.vmd:
+            if v.domain == domain:
+                return v.endpoint
+        return None
+
+
+_NO_PLATFORM = Platform()
+
+
+class BusConflict(NamedTuple):
+    """A bus number two parts of the tree claim, and what Linux makes of it (R11.8).
+
+    Attributes:
+        bridge: the bridge whose bus range holds the bus.
+        bus: the bus, a root bus of another host bridge.
+        why: in words: what the configuration says and what the kernel does.
+    """
+
+    bridge: PciAddress
+    bus: int
+    why: str
+
+
 def _functions_converter(value: Iterable[PciFunction]) -> tuple[PciFunction, ...]:
     return tuple(value)
 
@@ -517,6 +716,12 @@ class Topology:
 
     The order of ``functions`` is *not* significant for grouping: the kernel's
     device-add order is derived from the tree (:meth:`enumeration_order`).
+
+    ``platform`` holds what the input says about an x86 machine's IOMMUs (VMD
+    domains, VT-d and AMD units, :class:`Platform`). Bus numbers that the
+    firmware gave twice, a bridge's range holding another host bridge's root
+    bus, are not an error: the topology follows the kernel
+    (``pci_scan_bridge_extend``, R11.8) and :meth:`bus_conflicts` names them.
     """
 
     functions: tuple[PciFunction, ...] = attrs.field(converter=_functions_converter)
@@ -526,10 +731,26 @@ class Topology:
     iommus: tuple[IommuInstance, ...] = attrs.field(default=(), converter=_iommus_converter)
     id_mappings: tuple[IdMapping, ...] = attrs.field(default=(), converter=_mappings_converter)
     name: str = ""
+    platform: Platform = attrs.field(default=_NO_PLATFORM)
     _index: _Index = attrs.field(init=False, eq=False, repr=False, hash=False)
 
     def __attrs_post_init__(self) -> None:
-        object.__setattr__(self, "_index", _Index.build(self))
+        if not isinstance(self.platform, Platform):
+            raise TopologyError(f"platform: not a Platform: {self.platform!r}")
+        index = _Index.build(self)
+        for v in self.platform.vmd:
+            if v.endpoint not in index.by_addr:
+                raise TopologyError(
+                    f"VMD domain {v.domain:x} names endpoint {v.endpoint}, which is not in "
+                    "the topology",
+                    (str(v.endpoint),),
+                )
+            if v.endpoint.domain >= VMD_DOMAIN_BASE:
+                raise TopologyError(
+                    f"VMD endpoint {v.endpoint} of domain {v.domain:x} is itself in a VMD domain",
+                    (str(v.endpoint),),
+                )
+        object.__setattr__(self, "_index", index)
 
     # --- lookups -----------------------------------------------------------
     def __len__(self) -> int:
@@ -565,6 +786,17 @@ class Topology:
             object.__setattr__(index, "names", {str(a): f for a, f in index.by_addr.items()})
         assert index.names is not None
         return index.names
+
+    def bus_conflicts(self) -> tuple[BusConflict, ...]:
+        """Buses a bridge's range holds that are root buses all the same (R11.8).
+
+        Each is a bus that firmware left inside a bridge's bus range (or gave
+        a bridge as its secondary bus) while another host bridge owns it as a
+        root bus; Linux keeps it a root bus (``pci_scan_bridge_extend``
+        finds it with ``pci_find_bus`` and does not add it again, and a Root
+        Port sits on a root bus), so nothing below the bridge is on it.
+        """
+        return self._index.conflicts
 
     def bridge_above(self, address: PciAddress) -> PciFunction | None:
         """``dev->bus->self``: the bridge whose secondary bus the device is on.
@@ -763,6 +995,7 @@ class _Index:
     vfs: dict[PciAddress, tuple[PciFunction, ...]]
     child_buses: dict[tuple[int, int], tuple[int, ...]]
     chains: dict[tuple[int, int], tuple[PciFunction, ...]]
+    conflicts: tuple[BusConflict, ...] = ()
     names: dict[str, PciFunction] | None = None
 
     def bridges_above(self, domain: int, bus: int) -> tuple[PciFunction, ...]:
@@ -835,6 +1068,28 @@ class _Index:
                 )
             bus_self[key] = fn
 
+        # R11.8: a Root Port sits on a root bus. A bridge whose secondary bus
+        # holds one was handed a bus another host bridge owns; the kernel
+        # finds that root bus (pci_find_bus in pci_scan_bridge_extend) and
+        # does not add it a second time, so the bridge is not its ``self``.
+        conflicts: list[BusConflict] = []
+        root_port_buses = {
+            (f.address.domain, f.address.bus)
+            for f in by_addr.values()
+            if f.pcie_type is PcieType.ROOT_PORT and f.physfn is None
+        }
+        for key in sorted(root_port_buses & bus_self.keys()):
+            br = bus_self.pop(key)
+            conflicts.append(
+                BusConflict(
+                    br.address,
+                    key[1],
+                    f"bridge {br.address} has secondary bus {key[1]:02x}, but a Root Port sits "
+                    f"on bus {key[1]:02x}, so it is a root bus of another host bridge: Linux "
+                    "does not add it a second time, and nothing below the bridge is on it",
+                )
+            )
+
         def subordinate(fn: PciFunction) -> int:
             sub = fn.subordinate_bus
             return sub if sub is not None else (fn.secondary_bus or 0)
@@ -894,17 +1149,22 @@ class _Index:
                 if pf_bus != bus:
                     bus_parent[(dom, bus)] = pf_bus
                     continue
-            # A root bus must not sit inside some bridge's bus range.
+            # A root bus inside some bridge's bus range: the firmware gave the
+            # bridge buses another host bridge owns. The kernel scans only the
+            # bridge's secondary bus below it, never this one (R11.8).
             if all(f.is_virtfn for f in fns):
                 continue
             for br in bridges_by_domain.get(dom, ()):
                 sec = br.secondary_bus
-                if sec is not None and sec < bus <= subordinate(br):
-                    raise TopologyError(
-                        f"bus {dom:04x}:{bus:02x} lies inside the bus range "
-                        f"{sec:02x}-{subordinate(br):02x} of bridge {br.address}, but no "
-                        "bridge has it as its secondary bus",
-                        (str(br.address), *(str(f.address) for f in fns[:3])),
+                if sec is not None and sec <= bus <= subordinate(br):
+                    conflicts.append(
+                        BusConflict(
+                            br.address,
+                            bus,
+                            f"bridge {br.address} is given buses {sec:02x}-"
+                            f"{subordinate(br):02x}, which hold bus {bus:02x}, a root bus of "
+                            "another host bridge: Linux keeps it a root bus, below no bridge",
+                        )
                     )
 
         on_bus = {
@@ -960,4 +1220,5 @@ class _Index:
             vfs=vfs_sorted,
             child_buses={k: tuple(sorted(v)) for k, v in children.items()},
             chains={},
+            conflicts=tuple(sorted(conflicts, key=lambda c: (c.bridge, c.bus))),
         )

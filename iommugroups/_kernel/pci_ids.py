@@ -1,4 +1,4 @@
-"""Map the names ``lspci`` prints back to PCI ids, with the bundled ``pci.ids`` subset.
+"""Map the names ``lspci`` prints back to PCI ids, and ids to the names it prints.
 
 ``lspci`` without ``-n`` prints a device as ``"Vendor Device"`` names and its
 class as a name, both taken from the PCI ID database (``pci.ids``). The
@@ -6,8 +6,11 @@ package bundles the part of that database it needs
 (``iommugroups/_data/pci_ids_subset.json``): every vendor and class name, and
 the devices the kernel's grouping quirk tables list, the devices the test
 data name, and every other device printed under exactly the same name (so an
-ambiguous name stays ambiguous). :func:`lookup_device_name` and
-:func:`lookup_class_name` read it.
+ambiguous name stays ambiguous). The machine's own ``pci.ids`` can stand in
+for it (:class:`PciIdsDatabase`, :func:`using_database`; the command line
+finds it). :func:`lookup_device_name` and :func:`lookup_class_name` read the
+current database; :func:`device_label` and :func:`class_label` print ids as
+``lspci -nn`` does.
 
 A name can fit several ids. Which one it is matters to the grouping only
 through the kernel's quirk tables, so :func:`quirk_signature` tells how those
@@ -20,6 +23,8 @@ subset with both).
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import json
 import re
@@ -33,6 +38,12 @@ from .quirks import DEFAULT_QUIRKS
 
 __all__ = [
     "IdLookup",
+    "PciIdsDatabase",
+    "bundled_database",
+    "class_label",
+    "current_database",
+    "device_label",
+    "device_name",
     "lookup_class_name",
     "lookup_device_name",
     "parse_pci_ids",
@@ -40,6 +51,7 @@ __all__ = [
     "quirk_signature",
     "subclass_names",
     "subsystem_decides_quirk",
+    "using_database",
 ]
 
 _UNNAMED_DEVICE_RE = re.compile(r"(?P<vendor>.+) Device (?P<d>[0-9a-f]{4})$")
@@ -60,37 +72,179 @@ class IdLookup:
         candidates: the (vendor, device) pairs the name fits (empty when the
             device name is not in the bundled subset).
         why: ``None`` when both ids are certain, else why not.
+        matters: the grouping may depend on which of the candidates it is:
+            their entries in the kernel's quirk tables differ, or the vendor
+            is not known (vendor-wide quirks then cannot be told).
     """
 
     vendor: int | None
     device: int | None
     candidates: frozenset[tuple[int, int]] = frozenset()
     why: str | None = None
+    matters: bool = False
 
 
 @attrs.frozen
-class _IdDb:
-    version: str
+class PciIdsDatabase:
+    """A PCI ID database (``pci.ids``), indexed both ways.
+
+    The bundled subset (:func:`bundled_database`) or a whole ``pci.ids``
+    file (:meth:`from_tables`, which ``iommugroups._io.pci_ids_file`` reads
+    from the machine's own copy). The lookups of this module use the one
+    :func:`using_database` made current, the bundled subset by default.
+
+    Attributes:
+        source: what it is, for notes (``"/usr/share/misc/pci.ids (version
+            2023.04.10)"``, ``"the bundled subset of pci.ids ..."``).
+        vendors: vendor name -> its ids.
+        devices: the name ``lspci`` prints (``"Vendor Device"``) -> the id
+            pairs printed so.
+        subclasses: subclass name -> 16-bit class.
+        class_names: 16-bit class -> subclass name.
+        base_names: base class -> name.
+        vendor_names: vendor id -> name.
+        device_names: (vendor, device) -> the name ``lspci`` prints.
+        complete: a whole ``pci.ids`` (not the subset): a device name it
+            does not know is not in ``pci.ids`` at all.
+    """
+
+    source: str
     vendors: Mapping[str, tuple[int, ...]]
     devices: Mapping[str, tuple[tuple[int, int], ...]]
-    subclasses: Mapping[str, int]  # name -> 16-bit class
-    class_names: Mapping[int, str]  # 16-bit class -> name
+    subclasses: Mapping[str, int]
+    class_names: Mapping[int, str]
+    base_names: Mapping[int, str] = attrs.field(factory=dict)
+    vendor_names: Mapping[int, str] = attrs.field(factory=dict)
+    device_names: Mapping[tuple[int, int], str] = attrs.field(factory=dict)
+    complete: bool = False
+
+    @classmethod
+    def from_tables(
+        cls,
+        source: str,
+        vendors: Mapping[int, str],
+        devices: Mapping[tuple[int, int], str],
+        classes: Mapping[int, str],
+        subclasses: Mapping[int, str],
+    ) -> PciIdsDatabase:
+        """The database of :func:`parse_pci_ids`'s four tables (a whole ``pci.ids``)."""
+        by_name: dict[str, tuple[int, ...]] = {}
+        for vid, name in vendors.items():
+            by_name[name] = (*by_name.get(name, ()), vid)
+        shown: dict[str, list[tuple[int, int]]] = {}
+        names: dict[tuple[int, int], str] = {}
+        for (v, d), name in devices.items():
+            vendor = vendors.get(v)
+            label = f"{vendor} {name}" if vendor is not None else name
+            shown.setdefault(label, []).append((v, d))
+            names[(v, d)] = label
+        return cls(
+            source=source,
+            vendors=by_name,
+            devices={k: tuple(sorted(v)) for k, v in shown.items()},
+            subclasses={name: code for code, name in subclasses.items()},
+            class_names=dict(subclasses),
+            base_names=dict(classes),
+            vendor_names=dict(vendors),
+            device_names=names,
+            complete=True,
+        )
 
 
 @functools.lru_cache(maxsize=1)
-def _id_db() -> _IdDb:
+def bundled_database() -> PciIdsDatabase:
+    """The subset of ``pci.ids`` the package bundles (``iommugroups/_data``)."""
     raw = resources.files("iommugroups._data").joinpath("pci_ids_subset.json").read_text("utf-8")
     data = json.loads(raw)
     vendors: dict[str, tuple[int, ...]] = {}
+    vendor_names: dict[int, str] = {}
     for vid, name in data["vendors"].items():
         vendors[name] = (*vendors.get(name, ()), int(vid, 16))
+        vendor_names[int(vid, 16)] = name
     devices = {
         shown: tuple((int(v, 16), int(d, 16)) for v, d in (pair.split(":") for pair in pairs))
         for shown, pairs in data["devices"].items()
     }
+    device_names = {pair: shown for shown, pairs in devices.items() for pair in pairs}
     class_names = {int(code, 16): name for code, name in data["subclasses"].items()}
     subclasses = {name: code for code, name in class_names.items()}
-    return _IdDb(str(data["source"]), vendors, devices, subclasses, class_names)
+    return PciIdsDatabase(
+        f"the bundled subset of {data['source']}",
+        vendors,
+        devices,
+        subclasses,
+        class_names,
+        vendor_names=vendor_names,
+        device_names=device_names,
+    )
+
+
+_CURRENT: contextvars.ContextVar[PciIdsDatabase | None] = contextvars.ContextVar(
+    "iommugroups_pci_ids", default=None
+)
+
+
+def current_database() -> PciIdsDatabase:
+    """The database the lookups use: :func:`using_database`'s, else the bundled subset."""
+    db = _CURRENT.get()
+    return db if db is not None else bundled_database()
+
+
+@contextlib.contextmanager
+def using_database(db: PciIdsDatabase | None) -> Iterator[PciIdsDatabase]:
+    """Make ``db`` the database of the lookups in the ``with`` block (``None``: bundled)."""
+    token = _CURRENT.set(db)
+    try:
+        yield current_database()
+    finally:
+        _CURRENT.reset(token)
+
+
+def _id_db() -> PciIdsDatabase:
+    return current_database()
+
+
+def device_label(vendor: int, device: int) -> str:
+    """The vendor and device as ``lspci -nn`` prints them, ids last.
+
+    ``"Vendor Device [vvvv:dddd]"``; a device the database does not name is
+    ``"Vendor Device dddd [vvvv:dddd]"``, an unknown vendor
+    ``"Device [vvvv:dddd]"`` (as ``lspci``).
+
+    >>> device_label(0x8086, 0x1901)
+    'Intel Corporation 6th-10th Gen Core Processor PCIe Controller (x16) [8086:1901]'
+    >>> device_label(0x1234, 0x5678)
+    'Device [1234:5678]'
+    """
+    db = _id_db()
+    ids = f"[{vendor:04x}:{device:04x}]"
+    name = db.device_names.get((vendor, device))
+    if name is not None:
+        return f"{name} {ids}"
+    vendor_name = db.vendor_names.get(vendor)
+    if vendor_name is not None:
+        return f"{vendor_name} Device {device:04x} {ids}"
+    return f"Device {ids}"
+
+
+def device_name(vendor: int, device: int) -> str | None:
+    """The vendor and device names ``lspci`` prints for these ids, ``None`` when not named.
+
+    >>> device_name(0x8086, 0x1901)
+    'Intel Corporation 6th-10th Gen Core Processor PCIe Controller (x16)'
+    """
+    return _id_db().device_names.get((vendor, device))
+
+
+def class_label(class16: int) -> str:
+    """The class as ``lspci -nn`` prints it: ``"PCI bridge [0604]"``.
+
+    >>> class_label(0x0604), class_label(0xFE42)
+    ('PCI bridge [0604]', 'Class [fe42]')
+    """
+    db = _id_db()
+    name = db.class_names.get(class16) or db.base_names.get(class16 >> 8) or "Class"
+    return f"{name} [{class16:04x}]"
 
 
 def lookup_class_name(shown: str) -> int | None:
@@ -120,7 +274,7 @@ def _common(values: Iterable[int]) -> int | None:
     return distinct.pop() if len(distinct) == 1 else None
 
 
-def _vendor_splits(db: _IdDb, shown: str) -> Iterator[tuple[str, str]]:
+def _vendor_splits(db: PciIdsDatabase, shown: str) -> Iterator[tuple[str, str]]:
     """Every (vendor name, rest) split of ``shown`` at a space."""
     start = 0
     while True:
@@ -156,8 +310,8 @@ def lookup_device_name(shown: str) -> IdLookup:
     >>> hex(r.vendor), hex(r.device), r.why
     ('0x8086', '0x1901', None)
     >>> r = lookup_device_name("Intel Corporation 82574L Gigabit Network Connection")
-    >>> hex(r.vendor), r.device, sorted(hex(d) for _v, d in r.candidates)
-    ('0x8086', None, ['0x10d3', '0x10f6'])
+    >>> hex(r.vendor), hex(r.device), sorted(hex(d) for _v, d in r.candidates), r.matters
+    ('0x8086', '0x10d3', ['0x10d3', '0x10f6'], False)
     >>> r = lookup_device_name("Red Hat, Inc. Device 000e")
     >>> r.vendor is None, hex(r.device)
     (True, '0xe')
@@ -185,14 +339,18 @@ def lookup_device_name(shown: str) -> IdLookup:
             if vendor is not None
             else "vendors " + ", ".join(f"{v:04x}" for v in sorted(vendor_ids))
         )
+        where = "pci.ids" if db.complete else "the bundled pci.ids subset"
         return IdLookup(
             vendor,
             None,
             frozenset(),
-            f"device name in {_show(shown)} not in the bundled pci.ids subset ({what}); "
-            "not a device of the kernel's quirk tables by its pci.ids name",
+            f"device name in {_show(shown)} is not in {where} ({what}); no device of the "
+            "kernel's quirk tables has that name",
+            matters=vendor is None,
         )
-    return IdLookup(None, None, frozenset(), f"no pci.ids vendor name starts {_show(shown)}")
+    return IdLookup(
+        None, None, frozenset(), f"no pci.ids vendor name starts {_show(shown)}", matters=True
+    )
 
 
 def _ambiguous(cands: frozenset[tuple[int, int]], what: str) -> IdLookup:
@@ -220,14 +378,30 @@ def _ambiguous(cands: frozenset[tuple[int, int]], what: str) -> IdLookup:
                 f"entries ({', '.join(sorted(specific))}), so {v:04x}:{d:04x} stands for "
                 "them",
             )
-        note = "no quirk table lists any of them"
-    else:
-        note = "their quirk-table entries differ: the grouping may depend on which it is"
+        vendor = _common(v for v, _ in cands)
+        if vendor is None:  # vendors differ: keep what they share
+            return IdLookup(
+                None,
+                _common(d for _, d in cands),
+                cands,
+                f"{what} fits {listed} in pci.ids; no quirk table lists any of them, so the "
+                "grouping is the same for each",
+            )
+        v, d = min(cands)
+        return IdLookup(
+            v,
+            d,
+            cands,
+            f"{what} fits {listed} in pci.ids; no quirk table lists any of them, so the "
+            f"grouping is the same for each ({v:04x}:{d:04x} stands for them)",
+        )
     return IdLookup(
         _common(v for v, _ in cands),
         _common(d for _, d in cands),
         cands,
-        f"{what} fits {listed} in pci.ids ({note})",
+        f"{what} fits {listed} in pci.ids (their quirk-table entries differ: the grouping "
+        "may depend on which it is)",
+        True,
     )
 
 

@@ -1032,12 +1032,18 @@ def make_context(topology: Topology, quirks: Quirks | None = None) -> QuirkConte
     """The rule context for ``topology``: quirks and platform facts.
 
     ``amd_ivrs`` (an ACPI IVRS table exists, which ``pci_quirk_amd_sb_acs``
-    requires) is true when an AMD-Vi instance is declared, or, when no
-    instance is declared, when an AMD host bridge (vendor 0x1022, class
+    requires) is true when an AMD-Vi instance is declared, or the
+    topology's platform facts say AMD-Vi (``Topology.platform``), or,
+    when neither is declared, when an AMD host bridge (vendor 0x1022, class
     0x0600) sits on a root bus -- an AMD x86 machine with its IOMMU on.
     """
     ivrs = any(i.kind is IommuKind.AMD_VI for i in topology.iommus)
-    if not topology.iommus:
+    platform = topology.platform
+    if platform.iommu is not None or platform.units:
+        ivrs = platform.iommu is IommuKind.AMD_VI or any(
+            u.kind is IommuKind.AMD_VI for u in platform.units
+        )
+    elif not topology.iommus:
         ivrs = any(
             f.vendor == 0x1022
             and f.class_code >> 8 == 0x0600

@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 from .._analysis.check import CheckReport, DeviceCheck, Verdict
+from .._kernel.reading import Unknown
 
 __all__ = ["render_check"]
 
 
-def render_check(report: CheckReport) -> str:
-    """The report as plain text for people (no colour), ending with a newline."""
+#: What a grouping fact not known is, in words.
+_MISSING_WORDS = {
+    "acs": "ACS capability bits not shown",
+    "pcie": "PCIe capability (port type) not shown",
+    "config": "configuration space not shown",
+}
+
+
+def render_check(report: CheckReport, *, verbose: bool = False, names: str = "") -> str:
+    """The report as plain text for people (no colour), ending with a newline.
+
+    Quiet by default: what the input does not show is summed up per fact
+    (how many devices, how many verdicts depend on them), and the details
+    that no verdict rests on are counted; ``verbose`` lists every one.
+    ``names`` says which PCI ID database read the names.
+    """
     counts = report.counts()
     out: list[str] = []
     verdict = report.verdict
@@ -57,6 +72,11 @@ def render_check(report: CheckReport) -> str:
         out.append("Unknown (the verdict depends on missing data):")
         for d in unknown:
             out.append(f"  {d.device}: {'; '.join(d.reasons)}")
+    if report.not_listed:
+        out.append("")
+        out.append("Grouped by the kernel, not in the input (no verdict):")
+        for n in report.not_listed:
+            out.append(f"  {n.device} (observed group {n.observed_group}): {n.why}")
     out.append("")
     out.append("Per device:")
     width = max((len(d.device) for d in report.devices), default=0)
@@ -87,11 +107,48 @@ def render_check(report: CheckReport) -> str:
                 out.append(f"  not {r.strategy}: {r.detail}")
         for dev, why in sorted(report.replay.left_out.items()):
             out.append(f"  left out: {dev}: {why}")
-    if report.notes:
+    notes = list(report.notes)
+    for fact, devices in report.missing.items():
+        depends = sum(
+            1
+            for d in report.devices
+            if d.verdict is Verdict.UNKNOWN and set(d.depends_on) & set(devices)
+        )
+        words = _MISSING_WORDS.get(fact, f"{fact} not known")
+        shown = ", ".join(devices[:4]) + (
+            f" and {len(devices) - 4} more" if len(devices) > 4 else ""
+        )
+        effect = (
+            f"{depends} verdict{'s' if depends != 1 else ''} depend{'s' if depends == 1 else ''} "
+            "on it (unknown)"
+            if depends
+            else "no verdict depends on it"
+        )
+        notes.append(
+            f"{words}: {len(devices)} device{'s' if len(devices) > 1 else ''} ({shown}); {effect}"
+        )
+    if verbose:
+        notes.extend(_detail(u) for u in report.details)
+    elif report.details:
+        count = len(report.details)
+        notes.append(
+            f"{count} detail{'s' if count > 1 else ''} about single devices that no verdict "
+            "rests on (-v)"
+        )
+    if names and (verbose or notes):
+        notes.append(f"names and ids: {names}")
+    if notes:
         out.append("")
         out.append("Notes:")
-        out.extend(f"  {n}" for n in report.notes)
+        out.extend(f"  {n}" for n in notes)
     return "\n".join(out) + "\n"
+
+
+def _detail(u: Unknown) -> str:
+    who = f"{u.device}: " if u.device else ""
+    if u.fact in ("assumed", "paste", "name"):
+        return f"{who}{u.why}"
+    return f"{who}{u.fact}: {u.why}"
 
 
 def _why(d: DeviceCheck, indent: str) -> list[str]:

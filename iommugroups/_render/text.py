@@ -3,21 +3,50 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from .._errors import InvalidAddress
 from .._kernel.groups import Grouping
 from .._kernel.model import PciAddress, Topology
+from .._kernel.pci_ids import class_label, device_label, device_name
+from .._kernel.reading import Unknown
 
-__all__ = ["listing", "listing_line", "to_json_text"]
+__all__ = ["FACT_WORDS", "listing", "listing_line", "note_lines", "to_json_text"]
+
+#: What each fact a reader could not establish is, in words, and whether it can
+#: change a group (a grouping fact) or is only shown with ``-v``.
+FACT_WORDS: dict[str, tuple[str, bool]] = {
+    "acs": ("ACS capability bits not shown", True),
+    "pcie": ("PCIe capability not shown", True),
+    "config": ("configuration space not shown", True),
+    "ids": ("ids not certain, and a kernel quirk may depend on them", True),
+    "vmd": ("VMD endpoint not known (R3.1)", True),
+    "bus-numbers": ("bridge bus numbers not configured", True),
+    "sriov": ("SR-IOV capability not shown", True),
+    "class": ("class not known", True),
+    "topology": ("topology", True),
+    "name": ("name fits several ids, none of them in a quirk table", False),
+    "group": ("no IOMMU group shown", False),
+    "subsystem": ("subsystem ids not shown", False),
+    "capabilities": ("a capability lspci could not name", False),
+    "physfn": ("SR-IOV PF link", False),
+    "paste": ("paste repaired", False),
+    "assumed": ("assumed", False),
+}
 
 
-def listing_line(name: str, topology: Topology | None) -> str:
+def listing_line(name: str, topology: Topology | None, *, names: bool = False) -> str:
     """One member line of the listing: ``00:1c.0 [0604]: [8086:a110]``.
 
-    Domain 0 is shortened as ``lspci`` does without ``-D``; other domains
-    are shown in full. Non-PCI devices are shown by name. A class or ids the
-    input did not give (an ``lspci -tv`` tree) show as ``????``.
+    With ``names``, as ``lspci -nns`` prints the device (the well-known
+    listing): ``00:1c.0 PCI bridge [0604]: Intel Corporation ... [8086:a110]
+    (rev f1)``, with the names of the current PCI ID database
+    (:func:`~iommugroups._kernel.pci_ids.using_database`). Domain 0 is
+    shortened as ``lspci`` does without ``-D``; other domains are shown in
+    full. Non-PCI devices are shown by name. A class or ids the input did not
+    give (an ``lspci -tv`` tree) show as ``????``; the revision only when the
+    input gave it and it is not 0 (``lspci`` prints no ``(rev 00)``).
     """
     try:
         addr = PciAddress.parse(name)
@@ -27,13 +56,74 @@ def listing_line(name: str, topology: Topology | None) -> str:
     if topology is None or addr not in topology:
         return shown
     fn = topology.get(addr)
-    cls = "????" if "class" in fn.unknown else f"{fn.class_code >> 8:04x}"
-    ids = "????:????" if "ids" in fn.unknown else f"{fn.vendor:04x}:{fn.device:04x}"
-    return f"{shown} [{cls}]: [{ids}]"
+    if not names:
+        code = "????" if "class" in fn.unknown else f"{fn.class_code >> 8:04x}"
+        pair = "????:????" if "ids" in fn.unknown else f"{fn.vendor:04x}:{fn.device:04x}"
+        return f"{shown} [{code}]: [{pair}]"
+    cls = "[????]" if "class" in fn.unknown else class_label(fn.class_code >> 8)
+    if "ids" in fn.unknown:  # a name that fits several ids: the name, not the ids
+        vendor = "????" if fn.vendor == 0xFFFF else f"{fn.vendor:04x}"
+        named = device_name(fn.vendor, fn.device) if fn.device != 0xFFFF else None
+        ids = f"{named} [{vendor}:????]" if named else f"[{vendor}:????]"
+    else:
+        ids = device_label(fn.vendor, fn.device)
+    rev = f" (rev {fn.revision:02x})" if fn.revision else ""
+    return f"{shown} {cls}: {ids}{rev}"
 
 
-def listing(grouping: Grouping, topology: Topology | None = None) -> str:
+def note_lines(
+    unknowns: Sequence[Unknown], *, verbose: bool = False, limit: int = 50
+) -> list[str]:
+    """The notes on what an input lacks: a summary by fact, or every note (``verbose``).
+
+    The summary counts the devices per fact that can change a group, and
+    gives whole-input notes and assumptions in full; notes about single
+    devices that change no group (a name that fits several ids none of the
+    quirk tables lists, a missing group line) are only shown with
+    ``verbose``. A note never calls a fact unknown and then says it does not
+    matter.
+    """
+    out: list[str] = []
+    if verbose:
+        out.extend(_one(u) for u in unknowns[:limit])
+        if len(unknowns) > limit:
+            out.append(f"... and {len(unknowns) - limit} more")
+        return out
+    counts: dict[str, set[str]] = {}
+    hidden = 0
+    for u in unknowns:
+        grouping = FACT_WORDS.get(u.fact, (u.fact, True))[1]
+        if not u.device or u.fact in ("assumed",):
+            out.append(_one(u))
+        elif grouping:
+            counts.setdefault(u.fact, set()).add(u.device)
+        else:
+            hidden += 1
+    for fact in sorted(counts, key=lambda f: (-len(counts[f]), f)):
+        devices = sorted(counts[fact])
+        words = FACT_WORDS.get(fact, (f"{fact} not known", True))[0]
+        shown = ", ".join(d[5:] if d.startswith("0000:") else d for d in devices[:4])
+        more = f" and {len(devices) - 4} more" if len(devices) > 4 else ""
+        out.append(
+            f"{words}: {len(devices)} device{'s' if len(devices) > 1 else ''} ({shown}{more}); "
+            "a verdict or group that depends on them is unknown"
+        )
+    if hidden:
+        out.append(f"{hidden} more note{'s' if hidden > 1 else ''} about single devices (-v)")
+    return out
+
+
+def _one(u: Unknown) -> str:
+    if u.fact in ("assumed", "paste", "name"):
+        who = f"{u.device}: " if u.device else ""
+        return f"{who}{u.why}"
+    return str(u)
+
+
+def listing(grouping: Grouping, topology: Topology | None = None, *, names: bool = False) -> str:
     r"""The well-known ``IOMMU Group N:`` listing, groups and members sorted.
+
+    ``names``: each device as ``lspci -nns`` prints it (:func:`listing_line`).
 
     >>> from iommugroups import Grouping
     >>> g = Grouping({0: ("0000:00:00.0",), 1: ("0000:00:1c.0", "0000:01:00.0")})
@@ -43,7 +133,7 @@ def listing(grouping: Grouping, topology: Topology | None = None) -> str:
     out: list[str] = []
     for gid in sorted(grouping.groups):
         out.append(f"IOMMU Group {gid}:")
-        out.extend(f"\t{listing_line(m, topology)}" for m in grouping.groups[gid])
+        out.extend(f"\t{listing_line(m, topology, names=names)}" for m in grouping.groups[gid])
     return "\n".join(out) + ("\n" if out else "")
 
 
