@@ -148,10 +148,16 @@ def reading_of(args: argparse.Namespace) -> Reading:
 
 def topology_of(reading: Reading) -> Topology:
     if reading.topology is None:
+        kind = reading.source or "file"
+        holds = (
+            "carries the kernel's groups but no topology"
+            if reading.observed is not None
+            else "holds no topology"
+        )
         raise UsageError(
-            f"{reading.path or 'the input'}: a {reading.source or 'file'} carries the kernel's "
-            "groups but no topology; give a topology file, a snapshot, a sysfs tree or "
-            "`lspci -vvv`/`-xxxx` output (use `check --observed` for the groups)"
+            f"{reading.path or 'the input'}: a {kind} {holds}; give a topology file, a "
+            "snapshot, a sysfs tree or `lspci -vvv`/`-xxxx` output"
+            + (" (use `check --observed` for the groups)" if reading.observed is not None else "")
         )
     return reading.topology
 
