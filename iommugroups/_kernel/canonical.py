@@ -42,6 +42,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from .._bulk import paused_gc
 from .._errors import UnknownDevice
 from .fwspec import StreamTree, pci_fwspec, platform_fwspec
 from .groups import AddLog, Decision, Decisions, Found, Grouping, GroupTable, device_sort_key
@@ -130,97 +131,98 @@ def canonical_groups(
     >>> d.how, d.rule, d.via, [s.kind for s in d.pci.links]
     ('upstream', 'R4.2', '0000:00:02.0', ['upstream-bridge'])
     """
-    ctx = make_context(topology, quirks)
-    env = GroupingEnv(ctx)
-    view = x86_view(topology, kernel)
-    devices = _device_order(topology, order, view.order)
-    if not topology.iommus and not topology.platform_devices:
-        return _implicit_iommu(devices, env, record, view)
+    with paused_gc():  # bulk building: nothing made here forms a cycle
+        ctx = make_context(topology, quirks)
+        env = GroupingEnv(ctx)
+        view = x86_view(topology, kernel)
+        devices = _device_order(topology, order, view.order)
+        if not topology.iommus and not topology.platform_devices:
+            return _implicit_iommu(devices, env, record, view)
 
-    table = GroupTable()
-    kinds = {i.name: i.kind for i in topology.iommus}
-    streams = StreamTree()  # for SMMUv2 sharing and SMMUv3 clashes
-    groups_by_addr: dict[PciAddress, int] = {}
-    recorded = Decisions(env, groups_by_addr) if record else None
+        table = GroupTable()
+        kinds = {i.name: i.kind for i in topology.iommus}
+        streams = StreamTree()  # for SMMUv2 sharing and SMMUv3 clashes
+        groups_by_addr: dict[PciAddress, int] = {}
+        recorded = Decisions(env, groups_by_addr) if record else None
 
-    def ungrouped(name: str, why: str, rule: str = "R3.8") -> None:
-        table.ungrouped[name] = why
-        if recorded is not None:
-            recorded.add(name, Decision(name, None, "ungrouped", rule, why=why))
+        def ungrouped(name: str, why: str, rule: str = "R3.8") -> None:
+            table.ungrouped[name] = why
+            if recorded is not None:
+                recorded.add(name, Decision(name, None, "ungrouped", rule, why=why))
 
-    for dev in devices:
-        name = _name(dev)
-        spec: FwSpec | None
-        if isinstance(dev, PciFunction):
-            off = view.untranslated.get(dev.address)
-            if off is not None:
-                ungrouped(name, off[1], off[0])
-                continue
-            spec = pci_fwspec(dev, ctx)
-            bus = "pci"
-        else:
-            spec = platform_fwspec(dev)
-            bus = dev.bus
-        if spec is None:
-            ungrouped(name, "no IOMMU translates this device")
-            continue
-        kind = kinds.get(spec.iommu)
-        group: int | None = None
-        shared: tuple[str, tuple[int, ...]] | None = None
-        found: Found | None = None
-        if kind is IommuKind.SMMU_V3:
-            clash = streams.clash(spec, name)
-            if clash is not None:  # R7.9
-                why = f"stream {clash[0]} already in tree from dev {clash[1]} (R7.9)"
-                ungrouped(name, why, "R7.9")
-                continue
-        elif kind is IommuKind.SMMU_V2:  # R1.7 arm_smmu_device_group
-            v2 = streams.smmu_v2_group(spec)
-            if v2.conflict:
-                ungrouped(
-                    name,
-                    "its stream-match entries belong to different groups (-EINVAL, R1.7)",
-                    "R1.7",
-                )
-                continue
-            if v2.group is not None:
-                group = v2.group
-                if recorded is not None and v2.via is not None:
-                    shared = (v2.via, v2.stream_ids)
-        vmd: PciAddress | None = None
-        if group is None:
+        for dev in devices:
+            name = _name(dev)
+            spec: FwSpec | None
             if isinstance(dev, PciFunction):
-                vmd = view.vmd.get(dev.address.domain)
-                if vmd is not None:  # R3.1: pci_device_group starts from the endpoint
-                    found = find_group(env.topology.get(vmd), groups_by_addr, env)
-                else:
-                    found = find_group(dev, groups_by_addr, env)
-                group = found[0]
-            if group is None:  # R4.4 / R1.5 generic_device_group
-                group = table.new_group()
-            if kind is IommuKind.SMMU_V2:  # "Remember group for faster lookups" (R1.7)
-                streams.remember(spec, group)
-        if isinstance(dev, PciFunction):
-            table.add(name, group, bus, dev.address)
-            groups_by_addr[dev.address] = group
-        else:
-            table.add(name, group, bus)
-        if recorded is not None:
-            if shared is not None:
-                owner, ids = shared
-                decision = Decision(
-                    name, group, "stream-sharing", "R1.7", owner, iommu=spec.iommu, streams=ids
-                )
-                recorded.add(name, decision)
-            elif vmd is not None:
-                recorded.add(name, _vmd_decision(name, group, vmd, found))
-            elif found is not None:
-                assert isinstance(dev, PciFunction)
-                recorded.add_found(name, dev, group, found)
+                off = view.untranslated.get(dev.address)
+                if off is not None:
+                    ungrouped(name, off[1], off[0])
+                    continue
+                spec = pci_fwspec(dev, ctx)
+                bus = "pci"
             else:
-                recorded.add(name, Decision(name, group, "generic", "R1.5"))
-        streams.add(spec, name)
-    return table.snapshot(CANONICAL, recorded)
+                spec = platform_fwspec(dev)
+                bus = dev.bus
+            if spec is None:
+                ungrouped(name, "no IOMMU translates this device")
+                continue
+            kind = kinds.get(spec.iommu)
+            group: int | None = None
+            shared: tuple[str, tuple[int, ...]] | None = None
+            found: Found | None = None
+            if kind is IommuKind.SMMU_V3:
+                clash = streams.clash(spec, name)
+                if clash is not None:  # R7.9
+                    why = f"stream {clash[0]} already in tree from dev {clash[1]} (R7.9)"
+                    ungrouped(name, why, "R7.9")
+                    continue
+            elif kind is IommuKind.SMMU_V2:  # R1.7 arm_smmu_device_group
+                v2 = streams.smmu_v2_group(spec)
+                if v2.conflict:
+                    ungrouped(
+                        name,
+                        "its stream-match entries belong to different groups (-EINVAL, R1.7)",
+                        "R1.7",
+                    )
+                    continue
+                if v2.group is not None:
+                    group = v2.group
+                    if recorded is not None and v2.via is not None:
+                        shared = (v2.via, v2.stream_ids)
+            vmd: PciAddress | None = None
+            if group is None:
+                if isinstance(dev, PciFunction):
+                    vmd = view.vmd.get(dev.address.domain)
+                    if vmd is not None:  # R3.1: pci_device_group starts from the endpoint
+                        found = find_group(env.topology.get(vmd), groups_by_addr, env)
+                    else:
+                        found = find_group(dev, groups_by_addr, env)
+                    group = found[0]
+                if group is None:  # R4.4 / R1.5 generic_device_group
+                    group = table.new_group()
+                if kind is IommuKind.SMMU_V2:  # "Remember group for faster lookups" (R1.7)
+                    streams.remember(spec, group)
+            if isinstance(dev, PciFunction):
+                table.add(name, group, bus, dev.address)
+                groups_by_addr[dev.address] = group
+            else:
+                table.add(name, group, bus)
+            if recorded is not None:
+                if shared is not None:
+                    owner, ids = shared
+                    decision = Decision(
+                        name, group, "stream-sharing", "R1.7", owner, iommu=spec.iommu, streams=ids
+                    )
+                    recorded.add(name, decision)
+                elif vmd is not None:
+                    recorded.add(name, _vmd_decision(name, group, vmd, found))
+                elif found is not None:
+                    assert isinstance(dev, PciFunction)
+                    recorded.add_found(name, dev, group, found)
+                else:
+                    recorded.add(name, Decision(name, group, "generic", "R1.5"))
+            streams.add(spec, name)
+        return table.snapshot(CANONICAL, recorded)
 
 
 def _vmd_decision(name: str, group: int, endpoint: PciAddress, found: Found | None) -> Decision:

@@ -868,6 +868,14 @@ class Quirks:
     _flags_by_vendor: _VendorIndex[BridgeFlagQuirk] = attrs.field(
         init=False, eq=False, repr=False, hash=False
     )
+    # The DMA-alias and bridge-flag entries matching a device depend only on
+    # its ids (``matches``): found once per distinct ids.
+    _alias_memo: dict[_Ids, tuple[DmaAliasQuirk, ...]] = attrs.field(
+        init=False, factory=dict, eq=False, repr=False, hash=False
+    )
+    _flags_memo: dict[_Ids, tuple[BridgeFlagQuirk, ...]] = attrs.field(
+        init=False, factory=dict, eq=False, repr=False, hash=False
+    )
 
     def __attrs_post_init__(self) -> None:
         object.__setattr__(self, "_acs_by_vendor", _VendorIndex((*self.user_acs, *self.acs)))
@@ -949,7 +957,13 @@ class Quirks:
     # --- DMA aliases (R3.5) -------------------------------------------------
     def dma_alias_quirks_for(self, fn: PciFunction) -> tuple[DmaAliasQuirk, ...]:
         """The DMA-alias quirks that match ``fn`` (including run-time ones)."""
-        return tuple(q for q in self._alias_by_vendor.for_vendor(fn.vendor) if q.matches(fn))
+        key = _ids(fn)
+        found = self._alias_memo.get(key)
+        if found is None:
+            entries = self._alias_by_vendor.for_vendor(fn.vendor)
+            found = tuple(q for q in entries if q.matches(fn))
+            self._alias_memo[key] = found
+        return found
 
     def dma_alias_devfns(self, fn: PciFunction) -> frozenset[int]:
         """R3.5: devfns that the header-phase quirks add to ``fn``'s ``dma_alias_mask``.
@@ -957,7 +971,7 @@ class Quirks:
         Does not include ``fn.dma_alias_devfns`` (the caller merges those).
         The devfns are on ``fn``'s own bus (R3.3).
         """
-        entries = self._alias_by_vendor.for_vendor(fn.vendor)
+        entries = self.dma_alias_quirks_for(fn)
         if not entries:
             return _NO_DEVFNS
         out: set[int] = set()
@@ -973,10 +987,7 @@ class Quirks:
         header type is a PCI-PCI bridge, it has no PCIe capability, and the
         bridge above it is PCIe but not a PCIe-to-PCI bridge (R3.5).
         """
-        if not any(
-            q.flag is BridgeFlag.PCIE_BRIDGE_ALIAS and q.matches(fn)
-            for q in self._flags_by_vendor.for_vendor(fn.vendor)
-        ):
+        if not any(q.flag is BridgeFlag.PCIE_BRIDGE_ALIAS for q in self._flag_quirks_for(fn)):
             return False
         addr = fn.address
         if topology.is_root_bus(addr.domain, addr.bus):
@@ -990,13 +1001,28 @@ class Quirks:
 
     def bridge_xlate_root(self, fn: PciFunction) -> bool:
         """``PCI_DEV_FLAGS_BRIDGE_XLATE_ROOT`` (``quirk_bridge_cavm_thrx2_pcie_root``)."""
-        return any(
-            q.flag is BridgeFlag.BRIDGE_XLATE_ROOT and q.matches(fn)
-            for q in self._flags_by_vendor.for_vendor(fn.vendor)
-        )
+        return any(q.flag is BridgeFlag.BRIDGE_XLATE_ROOT for q in self._flag_quirks_for(fn))
+
+    def _flag_quirks_for(self, fn: PciFunction) -> tuple[BridgeFlagQuirk, ...]:
+        """The bridge-flag quirks that match ``fn``, found once per distinct ids."""
+        key = _ids(fn)
+        found = self._flags_memo.get(key)
+        if found is None:
+            entries = self._flags_by_vendor.for_vendor(fn.vendor)
+            found = tuple(q for q in entries if q.matches(fn))
+            self._flags_memo[key] = found
+        return found
 
 
 _HEADER_TYPE_BRIDGE = 1
+_Ids = tuple[int, int, int, int, int]
+
+
+def _ids(fn: PciFunction) -> _Ids:
+    """What a DMA-alias or bridge-flag quirk's ``matches`` reads of a device."""
+    return (fn.vendor, fn.device, fn.subsystem_vendor, fn.subsystem_device, fn.class_code)
+
+
 _NO_DEVFNS: frozenset[int] = frozenset()
 
 #: The kernel's tables (see the module docstring for the source version).
