@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from .._bulk import paused_gc
 from .._kernel.model import Topology
 from .._kernel.quirks import Quirks
 from .drivers import Driver
@@ -57,5 +58,6 @@ def simulate(
     e1000e 0000:01:00.0: Adding to iommu group 0
     """
     chosen = get_strategy(strategy) if isinstance(strategy, str) else strategy
-    sim = Simulator(topology, scenario or Scenario(), chosen, quirks=quirks, drivers=drivers)
-    return sim.run()
+    with paused_gc():  # a boot builds its devices and records in bulk
+        sim = Simulator(topology, scenario or Scenario(), chosen, quirks=quirks, drivers=drivers)
+        return sim.run()
