@@ -43,6 +43,7 @@ extensions = [
     "json_schema",
     "strategy_table",
     "orders_table",
+    "version_table",
 ]
 
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
@@ -108,6 +109,9 @@ nitpick_ignore += [
     # what-if internals: a change applied to a topology, a card's slot
     ("py:class", "iommugroups._analysis.changes.Applied"),
     ("py:class", "iommugroups._analysis.changes.Slot"),
+    # Topology.missing_bridges: a bus shown without its bridge (domain, bus,
+    # certain, why, devices), described in the method's docstring
+    ("py:class", "iommugroups._kernel.model.MissingBridge"),
 ]
 
 # -- HTML ------------------------------------------------------------------------

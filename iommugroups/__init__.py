@@ -56,7 +56,7 @@ from ._analysis.reproduce import Reproduction
 from ._analysis.show import AcsState, GroupView, Member, Related, ShowResult, show
 from ._analysis.whatif import WhatIfResult, what_if
 from ._boot.drivers import KNOWN_DRIVERS, Driver, ProbeResult
-from ._boot.run import simulate
+from ._boot.run import default_strategy, simulate
 from ._boot.scenario import Action, Scenario, ScenarioError
 from ._boot.simulator import DeviceFate, SimDevice, SimulationResult, Simulator, StrategyLike
 from ._boot.strategies.base import Strategy
@@ -114,7 +114,9 @@ from ._kernel.quirks import (
     Quirks,
     make_context,
 )
+from ._kernel.reachable_set import ProposalFacts, reachable_set_groups
 from ._kernel.reading import Reading, Unknown
+from ._kernel.version import InvalidKernelVersion, KernelVersion
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -135,6 +137,7 @@ __all__ = [
     "ConfigSpaceError",
     "ParameterError",
     "ScenarioError",
+    "InvalidKernelVersion",
     "ShowFilterError",
     "WhatIfError",
     # the model
@@ -154,6 +157,7 @@ __all__ = [
     "VmdDomain",
     "BusConflict",
     "REQ_ACS_FLAGS",
+    "KernelVersion",
     # reading and writing
     "load",
     "loads",
@@ -192,6 +196,9 @@ __all__ = [
     "BridgeFlag",
     # simulating a boot
     "simulate",
+    "default_strategy",
+    "reachable_set_groups",
+    "ProposalFacts",
     "Scenario",
     "Action",
     "SimulationResult",

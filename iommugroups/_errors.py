@@ -12,10 +12,12 @@ __all__ = [
     "ConfigSpaceError",
     "InputError",
     "InvalidAddress",
+    "MAX_PROBLEM_CHARS",
     "IommuGroupsError",
     "ParameterError",
     "TopologyError",
     "UnknownDevice",
+    "cut",
 ]
 
 
@@ -54,18 +56,35 @@ class UnknownDevice(IommuGroupsError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+#: Longest ``problem`` an :class:`InputError` keeps, in characters; the rest is
+#: cut (an error must not echo a 3 MB key back at the user).
+MAX_PROBLEM_CHARS = 2000
+
+
+def cut(text: str, limit: int = MAX_PROBLEM_CHARS) -> str:
+    """``text``, cut after ``limit`` characters with a count of what was left out.
+
+    >>> cut("abcdef", 3)
+    'abc... (3 more characters)'
+    """
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit} more characters)"
+
+
 class InputError(IommuGroupsError, ValueError):
     """Input we read is malformed: names the file and, where known, the line.
 
     Attributes:
         path: the file (or ``"<stdin>"``, ``"<string>"``).
         line: 1-based line number, or ``None`` when not line-oriented.
-        problem: what is wrong, in words.
+        problem: what is wrong, in words (cut after
+            ``MAX_PROBLEM_CHARS`` characters).
     """
 
     def __init__(self, path: str, problem: str, line: int | None = None) -> None:
-        self.path = path
+        self.path = path = cut(path, 4096)
         self.line = line
-        self.problem = problem
+        self.problem = problem = cut(problem)
         where = f"{path}:{line}" if line is not None else path
         super().__init__(f"{where}: {problem}")

@@ -357,6 +357,9 @@ def d05_scenario(mlx5_builtin: bool) -> Scenario:
       the mlx5 drv as a ko and insert after boot": ``insmod mlx5_core``
       after boot.
 
+    The kernel is one of September 2019, when the thread was written
+    (v5.3: grouping at driver probe, R7; the log lines of R1.4).
+
     Both then enable two VFs on PF0 (``sriov 000a:11:00.0 2``; see
     :func:`d05` for why PF0 and two), so the VF lines come last, as in both
     logs. Under ``legacy-probe-time`` each boot prints its log exactly:
@@ -390,6 +393,7 @@ def d05_scenario(mlx5_builtin: bool) -> Scenario:
         builtin=builtin,
         iommu_builtin=True,
         actions=[vfs] if mlx5_builtin else [("insmod", "mlx5_core"), vfs],
+        kernel="5.3",
     )
 
 

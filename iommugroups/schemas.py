@@ -14,6 +14,7 @@ schema id                     printed by
 ``iommugroups.explain/1``     ``explain --json`` (one device, or a pair)
 ``iommugroups.whatif/1``      ``what-if --json``
 ``iommugroups.orders/1``      ``orders --json`` (:meth:`~iommugroups.OrderDependence.to_json`)
+``iommugroups.vm/1``          ``vm --json``
 ============================  ======================================================
 
 :data:`SCHEMAS` holds each format as a JSON Schema (draft 2020-12), written
@@ -223,6 +224,11 @@ _SIMULATION_DOC = _doc(
             "device -> what became of it",
         ),
         "notes": _arr(_STR, "what the driver core refused without a kernel message"),
+    },
+    optional={
+        "kernel": _t(
+            "string", "the kernel version modelled, MAJOR.MINOR (log messages, R2.7, R1.4)"
+        )
     },
     event=_EVENT,
 )
@@ -601,7 +607,22 @@ _CHANGE_KINDS = [
     "quirk",
     "remove",
     "move",
+    "reachable-set",
 ]
+
+_WHATIF_REASON = _obj(
+    {
+        "device": _t("string", "its name after"),
+        "status": _enum(_STATUSES),
+        "group": _OPT_GID,
+        "how": _t("string", "how the proposal's pci_device_group decided (new, bridge, ...)"),
+        "rule": _t("string", "the rule that decided (R6.1-R6.13, or a mainline rule)"),
+        "rules": _arr(_STR, "every rule the decision rests on"),
+        "text": _t("string", "the decision in words"),
+        "missing": _arr(_STR, "facts it rests on that are not known (read as isolating least)"),
+    },
+    "why a device whose group changed is where it is after a reachable-set change",
+)
 
 _WHATIF_DOC = _doc(
     "iommugroups.whatif/1",
@@ -654,8 +675,18 @@ _WHATIF_DOC = _doc(
         "after": _ref("grouping"),
         "notes": _STRS,
     },
+    optional={
+        "grouping_after": _enum(
+            ["reachable-set"], "with a reachable-set change: the grouping after"
+        ),
+        "facts": _t("string", "with a reachable-set change: the facts it assumed, as written"),
+        "reasons": _arr(
+            _ref("reason"), "with a reachable-set change: per device whose group changed"
+        ),
+    },
     group_members=_GROUP_MEMBERS,
     grouping=_GROUPING,
+    reason=_WHATIF_REASON,
 )
 
 # ---------------------------------------------------------------------- orders/1
@@ -705,6 +736,19 @@ _ORDERS_DOC = _doc(
     outcome=_ORDER_OUTCOME,
 )
 
+# ---------------------------------------------------------------------- vm/1
+_VM_DOC = _doc(
+    "iommugroups.vm/1",
+    "vm --json: the QEMU command line that builds a topology",
+    {
+        "arch": _enum(["x86_64", "aarch64"], "the guest architecture"),
+        "firmware": _enum(["acpi", "dt"], "how the guest learns the hardware"),
+        "argv": _arr(_STR, "qemu-system-ARCH and its arguments, one word each"),
+        "addresses": _map(_STR, "topology address -> the address the device has in the guest"),
+        "notes": _arr(_STR, "what the command line cannot build exactly, and why"),
+    },
+)
+
 #: Schema id -> JSON Schema of that document; each is a tree of its own, with no shared parts.
 SCHEMAS: dict[str, Schema] = {
     s["title"]: copy.deepcopy(s)
@@ -717,6 +761,7 @@ SCHEMAS: dict[str, Schema] = {
         _EXPLAIN_DOC,
         _WHATIF_DOC,
         _ORDERS_DOC,
+        _VM_DOC,
     )
 }
 

@@ -30,6 +30,7 @@ from iommugroups import (
     Topology,
     examples,
 )
+from iommugroups._boot.strategies.registry import PROPOSALS
 from iommugroups._cli.app import main
 from iommugroups._io.arm64_capture import read_capture
 from iommugroups._io.scenario_file import SCHEMA, dumps_scenario
@@ -107,6 +108,7 @@ def check_simulation(doc: Any, *, complete: bool = True) -> None:
     assert set(doc) == {
         "schema",
         "strategy",
+        "kernel",
         "scenario",
         "log",
         "events",
@@ -189,7 +191,11 @@ def check_simulation(doc: Any, *, complete: bool = True) -> None:
 def test_a_capture_prints_the_kernels_log(run: Run, path: Path) -> None:
     cap = _capture(path)
     status, out, err = run("simulate", str(path), "--strategy", "legacy-probe-time")
-    assert (status, err) == (0, "")
+    # the capture says which kernel it came from
+    assert (status, err) == (
+        0,
+        "iommugroups: note: modelled Linux 6.1, strategy legacy-probe-time\n",
+    )
     lines = out.splitlines()
     n = len(cap.dmesg)
     assert lines[:n] == list(cap.dmesg)
@@ -248,12 +254,16 @@ def test_a_scenario_file(run: Run, tmp_path: Path) -> None:
         tmp_path,
         Scenario(
             name="s",
+            kernel="6.1",
             firmware="dt",
             actions=[("insmod", "nvme"), ("sriov", "0000:01:00.0", "2"), ("remove", "02:00.0")],
         ),
     )
     status, out, err = run("simulate", path)
-    assert (status, err) == (0, "")
+    assert (status, err) == (
+        0,
+        "iommugroups: note: modelled Linux 6.1, strategy legacy-probe-time\n",
+    )
     log, groups, fates = out.split("\n\n")
     assert log.splitlines() == [
         "pcieport 0000:00:01.0: Adding to iommu group 0",
@@ -286,7 +296,7 @@ def test_a_scenario_file(run: Run, tmp_path: Path) -> None:
 
 
 def test_all_lines(run: Run, tmp_path: Path) -> None:
-    path = _write(tmp_path, Scenario(firmware="dt", actions=[("insmod", "e1000e")]))
+    path = _write(tmp_path, Scenario(firmware="dt", actions=[("insmod", "e1000e")], kernel="6.1"))
     _, out, _ = run("simulate", path, "--all-lines")
     fates = out.split("\n\n")[-1].splitlines()
     assert fates[0] == "Devices:"
@@ -295,7 +305,7 @@ def test_all_lines(run: Run, tmp_path: Path) -> None:
 
 
 def test_nothing_logged(run: Run, tmp_path: Path) -> None:
-    path = _write(tmp_path, Scenario(firmware="dt", builtin=()))
+    path = _write(tmp_path, Scenario(firmware="dt", builtin=(), kernel="6.1"))
     status, out, _ = run("simulate", path)
     assert status == 0
     assert out.startswith("No IOMMU groups.\n\nDevices without a driver or a group:\n")
@@ -323,6 +333,7 @@ def test_file_drivers(run: Run, tmp_path: Path) -> None:
         json.dumps(
             {
                 "schema": SCHEMA,
+                "kernel": "6.1",
                 "firmware": "dt",
                 "actions": [["insmod", "slow"]],
                 "drivers": [{"name": "slow", "ids": [["0x8086", "0x10d3"]], "probe": "defer"}],
@@ -348,7 +359,9 @@ def test_file_drivers(run: Run, tmp_path: Path) -> None:
 
 def _fake_example() -> tuple[Topology, Scenario]:
     """A fake example: one NIC, loaded after boot."""
-    return _machine(), Scenario(name="fake", firmware="dt", actions=[("insmod", "e1000e")])
+    return _machine(), Scenario(
+        name="fake", firmware="dt", actions=[("insmod", "e1000e")], kernel="6.1"
+    )
 
 
 @pytest.fixture
@@ -411,17 +424,18 @@ def test_list_strategies(run: Run) -> None:
     status, out, _ = run("simulate", "--list-strategies")
     assert status == 0
     lines = out.splitlines()
-    assert len(lines) == 2 * len(STRATEGIES)
-    for i, (name, strategy) in enumerate(STRATEGIES.items()):
+    every = {**STRATEGIES, **PROPOSALS}
+    assert len(lines) == 2 * len(every)
+    for i, (name, strategy) in enumerate(every.items()):
         title, kernel, upstream = (getattr(strategy, k) for k in ("title", "kernel", "upstream"))
         assert lines[2 * i].split()[0] == name
         assert title in lines[2 * i]
         yes = "yes" if upstream else "no"
         assert lines[2 * i + 1].strip() == f"kernel: {kernel}; upstream: {yes}"
-    assert lines[0].endswith("(default)")
-    assert lines[0].startswith("legacy-probe-time ")
+    defaults = [line.split()[0] for line in lines if line.endswith("(default on Linux 7.3)")]
+    assert defaults == ["device-add", "canonical"]  # arm64 since v6.15 (R10.1), x86
     doc = json.loads(run("simulate", "--list-strategies", "--json")[1])
-    assert [d["name"] for d in doc] == list(STRATEGIES)
+    assert [d["name"] for d in doc] == list(every)
     assert {d["name"]: d["upstream"] for d in doc}["walk-down"] is False
     assert set(doc[0]) == {"name", "title", "kernel", "upstream", "default"}
 
@@ -430,7 +444,7 @@ def test_list_strategies(run: Run) -> None:
 
 
 def test_unknown_strategy(run: Run, tmp_path: Path) -> None:
-    path = _write(tmp_path, Scenario())
+    path = _write(tmp_path, Scenario(kernel="6.1"))
     status, out, err = run("simulate", path, "--strategy", "fastest")
     assert (status, out) == (2, "")
     assert err.startswith("iommugroups: error: unknown strategy 'fastest'; known strategies: ")
@@ -464,9 +478,15 @@ def test_a_syntax_error(run: Run, tmp_path: Path) -> None:
 def test_a_scenario_the_driver_core_refuses(run: Run, tmp_path: Path) -> None:
     # VFs need the PF's driver bound; nvme is never loaded here, so the kernel
     # refuses the sriov_numvfs write (-ENOENT) without a message and goes on
-    path = _write(tmp_path, Scenario(name="novf", actions=[("sriov", "0000:01:00.0", "1")]))
+    path = _write(
+        tmp_path,
+        Scenario(name="novf", actions=[("sriov", "0000:01:00.0", "1")], kernel="6.1"),
+    )
     status, out, err = run("simulate", path)
-    assert (status, err) == (0, "")
+    assert (status, err) == (
+        0,
+        "iommugroups: note: modelled Linux 6.1, strategy legacy-probe-time\n",
+    )
     assert out.endswith(
         "Refused by the driver core:\n"
         "sriov 0000:01:00.0 1: refused, no driver is bound to the PF (-ENOENT)\n"

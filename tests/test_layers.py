@@ -61,6 +61,8 @@ READER_ALLOWED = (
     "iommugroups._kernel.groups",
     "iommugroups._kernel.reading",
     "iommugroups._kernel.pci_ids",
+    "iommugroups._kernel.version",
+    "iommugroups._bulk",
     "iommugroups._boot.scenario",
     "iommugroups._boot.drivers",
 )

@@ -109,15 +109,85 @@ class TestTopologyValidation:
 
     def test_bus_inside_range_without_bridge_is_a_root_bus(self) -> None:
         """R11.8: a bus inside a bridge's range that no bridge has as its secondary
-        bus is another host bridge's root bus; ``pci_scan_bridge_extend`` scans only
-        the bridge's secondary bus, so nothing is added below the bridge."""
-        topo = Topology([bridge("00:01.0", 1, 4), ep("03:00.0")])
+        bus, holding a Root Port, is another host bridge's root bus;
+        ``pci_scan_bridge_extend`` scans only the bridge's secondary bus, so nothing
+        is added below the bridge."""
+        topo = Topology([bridge("00:01.0", 1, 4), bridge("03:00.0", 5)])
         assert topo.is_root_bus(0, 3)
         assert topo.bridges_above(PciAddress.parse("03:00.0")) == ()
         (conflict,) = topo.bus_conflicts()
         assert (str(conflict.bridge), conflict.bus) == ("0000:00:01.0", 3)
         assert "buses 01-04" in conflict.why
         assert "root bus" in conflict.why
+        assert topo.missing_bridges() == ()
+
+
+class TestMissingBridges:
+    """A non-zero bus no bridge claims is a root bus only when the input says so or
+    its devices may sit on one (a Root Port, an RCiEP or RCEC sit only there; R11.8)."""
+
+    def test_an_endpoint_on_a_bus_no_bridge_claims(self) -> None:
+        topo = Topology([bridge("00:01.0", 1), ep("02:00.0"), ep("02:00.1", mf=True)])
+        (m,) = topo.missing_bridges()
+        assert (m.domain, m.bus, m.certain) == (0, 2, True)
+        assert [str(d) for d in m.devices] == ["0000:02:00.0", "0000:02:00.1"]
+        assert m.why.startswith("bus 02 has no bridge in the input; 02:00.0 is a PCIe Endpoint")
+        assert topo.bus_conflicts() == ()  # a missing bridge, not another root bus
+
+    def test_inside_a_range_it_names_the_bridge(self) -> None:
+        (m,) = Topology([bridge("00:01.0", 1, 4), ep("03:00.0")]).missing_bridges()
+        assert m.certain
+        assert "bus range of 00:01.0" in m.why
+
+    def test_everything_below_it_is_named(self) -> None:
+        topo = Topology(
+            [
+                bridge("05:00.0", 6, 7, kind=PcieType.UPSTREAM),
+                bridge("06:00.0", 7, kind=PcieType.DOWNSTREAM),
+                ep("07:00.0"),
+            ]
+        )
+        (m,) = topo.missing_bridges()
+        assert m.bus == 5
+        assert "Upstream Port" in m.why
+        assert [str(d) for d in m.devices] == ["0000:05:00.0", "0000:06:00.0", "0000:07:00.0"]
+
+    @pytest.mark.parametrize("kind", [PcieType.RC_END, PcieType.RC_EC])
+    def test_what_sits_only_on_a_root_bus(self, kind: PcieType) -> None:
+        assert Topology([ep("80:00.0", kind=kind), ep("80:01.0")]).missing_bridges() == ()
+
+    def test_a_root_port_makes_a_root_bus(self) -> None:
+        assert Topology([bridge("80:01.0", 0x81), ep("81:00.0")]).missing_bridges() == ()
+
+    def test_bus_0_is_a_root_bus(self) -> None:
+        assert Topology([ep("00:02.0"), ep("0001:00:02.0")]).missing_bridges() == ()
+
+    def test_declared_root_buses(self) -> None:
+        topo = Topology([ep("ff:0b.0", kind=None), ep("7f:0b.0", kind=None)])
+        assert [m.bus for m in topo.missing_bridges()] == [0x7F, 0xFF]
+        assert not topo.missing_bridges()[0].certain
+        assert "conventional PCI devices only" in topo.missing_bridges()[0].why
+        assert topo.missing_bridges(root_buses=[(0, 0x7F), (0, 0xFF)]) == ()
+
+    def test_an_unknown_type_may_be_a_missing_bridge(self) -> None:
+        fn = PciFunction("04:00.0", unknown={"pcie", "acs"})
+        (m,) = Topology([fn]).missing_bridges()
+        assert not m.certain
+        assert "PCIe type of 04:00.0 is not known" in m.why
+
+    def test_bridges_without_bus_numbers_are_named(self) -> None:
+        port = PciFunction("00:1c.0", class_code=0x060400, header_type=1)
+        (m,) = Topology([port, ep("01:00.0")]).missing_bridges()
+        assert "bridges whose bus numbers the input does not show: 00:1c.0" in m.why
+
+    def test_sr_iov_virtual_buses_are_not_missing_bridges(self) -> None:
+        pf = PciFunction(
+            "00:02.0",
+            pcie_type=PcieType.RC_END,
+            sriov=SriovCapability(total_vfs=300, num_vfs=300, offset=1, stride=1, vf_device=0x10),
+        )
+        vf = PciFunction("01:00.0", pcie_type=PcieType.ENDPOINT, physfn="00:02.0")
+        assert Topology([pf, vf]).missing_bridges() == ()
 
     def test_vf_without_pf(self) -> None:
         with pytest.raises(TopologyError, match="names PF 0000:01:00.0, which is not"):

@@ -1,7 +1,9 @@
-"""Ground truth: captures from a real Linux 6.1 kernel (q35, VT-d).
+"""Ground truth: captures from real Linux 6.1 and 7.3 kernels (q35, VT-d).
 
-For every capture in ``tests/data/oracle/{captures,designed}`` (copied from
-``shared/oracle``): loading its config spaces and grouping canonically gives
+For every capture in ``tests/data/oracle/{captures,designed}`` (Linux 6.1)
+and ``tests/data/oracle/k7/{x86,designed}`` (the same machines on Linux
+7.3), copied from ``shared/oracle``: loading its config spaces and grouping
+canonically for the capture's kernel gives
 exactly the kernel's groups as sets of addresses, and exactly the kernel's
 group *numbers* when devices are added in the order of its ``dmesg`` lines.
 
@@ -26,7 +28,12 @@ from iommugroups._cli.app import main
 from iommugroups._render.text import listing
 
 DATA = Path(__file__).parent / "data" / "oracle"
-CAPTURES = sorted((DATA / "captures").glob("*.json")) + sorted((DATA / "designed").glob("*.json"))
+CAPTURES = [
+    *sorted((DATA / "captures").glob("*.json")),
+    *sorted((DATA / "designed").glob("*.json")),
+    *sorted((DATA / "k7" / "x86").glob("*.json")),
+    *sorted((DATA / "k7" / "designed").glob("*.json")),
+]
 _ADD = re.compile(r"(\S+): Adding to iommu group (\d+)")
 
 
@@ -37,21 +44,35 @@ def _kernel(path: Path) -> tuple[dict[int, tuple[str, ...]], list[str]]:
     return groups, order
 
 
+def _release(path: Path) -> str:
+    """The kernel the capture was made on (``6.1.0-...`` or ``7.3.4+deb13-amd64``)."""
+    release = json.loads(path.read_text())["kernel"]
+    assert isinstance(release, str)
+    return release
+
+
+def _id(path: Path) -> str:
+    return f"{path.stem}@{_release(path).split('.')[0]}.{_release(path).split('.')[1]}"
+
+
 def test_there_are_captures() -> None:
-    assert len(CAPTURES) >= 30
+    assert len([p for p in CAPTURES if _release(p).startswith("6.1.")]) >= 30
+    assert len([p for p in CAPTURES if _release(p).startswith("7.3.")]) >= 30
 
 
-@pytest.mark.parametrize("capture", CAPTURES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("capture", CAPTURES, ids=_id)
 class TestCapture:
     def test_groups_as_sets(self, capture: Path) -> None:
         want, _ = _kernel(capture)
-        got = canonical_groups(load(capture.with_suffix(".lspci")))
+        got = canonical_groups(load(capture.with_suffix(".lspci")), kernel=_release(capture))
         assert got.partition() == {frozenset(v) for v in want.values()}
         assert not got.ungrouped
 
     def test_group_numbers_in_dmesg_order(self, capture: Path) -> None:
         want, order = _kernel(capture)
-        got = canonical_groups(load(capture.with_suffix(".lspci")), order=order)
+        got = canonical_groups(
+            load(capture.with_suffix(".lspci")), order=order, kernel=_release(capture)
+        )
         assert dict(got.groups) == want
         # the log lines are the kernel's, in the kernel's order (timestamps aside)
         data = json.loads(capture.read_text())

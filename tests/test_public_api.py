@@ -27,6 +27,7 @@ PUBLIC = {
         "ConfigSpaceError",
         "ParameterError",
         "ScenarioError",
+        "InvalidKernelVersion",
         "ShowFilterError",
         "WhatIfError",
     ],
@@ -47,6 +48,7 @@ PUBLIC = {
         "VmdDomain",
         "BusConflict",
         "REQ_ACS_FLAGS",
+        "KernelVersion",
     ],
     "reading and writing": [
         "load",
@@ -88,6 +90,9 @@ PUBLIC = {
     ],
     "boot": [
         "simulate",
+        "default_strategy",
+        "reachable_set_groups",
+        "ProposalFacts",
         "Scenario",
         "Action",
         "SimulationResult",

@@ -32,6 +32,7 @@ from iommugroups._kernel.model import (
     SriovCapability,
     Topology,
 )
+from iommugroups.schemas import validate
 
 DATA = Path(__file__).parent / "data" / "oracle"
 CAPTURES = sorted((DATA / "captures").glob("*.json")) + sorted((DATA / "designed").glob("*.json"))
@@ -369,7 +370,8 @@ def test_cli_prints_a_shell_command(capsys: pytest.CaptureFixture[str]) -> None:
 def test_cli_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["vm", str(DATA / "designed" / "expander-bus.json"), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert set(data) == {"arch", "firmware", "argv", "addresses", "notes"}
+    assert set(data) == {"schema", "arch", "firmware", "argv", "addresses", "notes"}
+    assert validate(data, "iommugroups.vm/1", strict=True) == []
     assert data["arch"] == "x86_64"
     assert data["firmware"] == "acpi"
     assert data["addresses"]["0000:82:00.0"] == "0000:82:00.0"

@@ -1,7 +1,8 @@
-"""Tests of the kernel quirk tables (R2.5, R2.6, R3.5).
+"""Tests of the kernel quirk tables (R2.5, R2.6, R3.4, R3.5).
 
-Vectors are taken from ``drivers/pci/quirks.c`` of v6.18 (see the
-``iommugroups._kernel.quirks`` module docstring for the exact tree).
+Vectors are taken from ``drivers/pci/quirks.c`` of Linux 7.3 (Debian's
+7.3.4 tree), the newest modelled kernel, whose tables :data:`DEFAULT_QUIRKS`
+are; ``tests/test_quirk_versions.py`` tests the tables of older kernels.
 """
 
 from __future__ import annotations
@@ -105,12 +106,12 @@ def decided_by(fn: PciFunction, flags: AcsFlags = REQ, **kw: Any) -> str | None:
 
 def test_acs_table_size_and_families() -> None:
     counts = Counter(q.name for q in DEFAULT_QUIRKS.acs)
-    assert len(DEFAULT_QUIRKS.acs) == 130
+    assert len(DEFAULT_QUIRKS.acs) == 132
     assert counts == {
         "pci_quirk_amd_sb_acs": 8,
         "pci_quirk_mf_endpoint_acs": 67,
         "pci_quirk_rciep_acs": 1,
-        "pci_quirk_qcom_rp_acs": 4,
+        "pci_quirk_qcom_rp_acs": 6,
         "pci_quirk_intel_pch_acs": 1,
         "pci_quirk_intel_spt_pch_acs": 1,
         "pci_quirk_cavium_acs": 1,
@@ -136,13 +137,15 @@ def test_acs_table_order() -> None:
     # Intel: the NIC list, then RCiEP, then Qualcomm, then the two PCH quirks.
     rciep = names.index("pci_quirk_rciep_acs")
     assert entries[rciep - 1] == (INTEL, 0x15B8, "pci_quirk_mf_endpoint_acs")
-    assert names[rciep + 1 : rciep + 7] == [
-        "pci_quirk_qcom_rp_acs",
-        "pci_quirk_qcom_rp_acs",
-        "pci_quirk_qcom_rp_acs",
-        "pci_quirk_qcom_rp_acs",
-        "pci_quirk_intel_pch_acs",
-        "pci_quirk_intel_spt_pch_acs",
+    assert entries[rciep + 1 : rciep + 9] == [
+        (0x17CB, 0x0400, "pci_quirk_qcom_rp_acs"),
+        (0x17CB, 0x0401, "pci_quirk_qcom_rp_acs"),
+        (0x17CB, 0x0115, "pci_quirk_qcom_rp_acs"),  # SA8775P
+        (0x17CB, 0x0111, "pci_quirk_qcom_rp_acs"),  # Hamoa
+        (0x17CB, 0x0120, "pci_quirk_qcom_rp_acs"),  # Glymur
+        (0x1DBF, 0x0401, "pci_quirk_qcom_rp_acs"),  # HXT SD4800
+        (INTEL, None, "pci_quirk_intel_pch_acs"),
+        (INTEL, None, "pci_quirk_intel_spt_pch_acs"),
     ]
     cavium = names.index("pci_quirk_cavium_acs")
     assert entries[cavium + 1] == (0x177D, 0xA026, "pci_quirk_mf_endpoint_acs")
@@ -333,15 +336,20 @@ def test_root_port_family_ids() -> None:
     assert (0x17CB, 0x0400) in RP_IDS
     assert (0x17CB, 0x0115) in RP_IDS
     assert (0x1DBF, 0x0401) in RP_IDS  # HXT SD4800
-    assert (0x17CB, 0x0111) not in RP_IDS  # linux-next only (Hamoa)
+    assert (0x17CB, 0x0111) in RP_IDS  # Hamoa (≈v7.0)
+    assert (0x17CB, 0x0120) in RP_IDS  # Glymur (≈v7.0)
     assert (0x10E8, 0xE004) in RP_IDS
     assert (0x1DEF, 0xE00C) in RP_IDS
     assert len(T.NXP_RP_IDS) == 24
 
 
-def test_qcom_newer_ids_not_in_v6_18() -> None:
-    assert verdict(root_port(vendor=0x17CB, device=0x0111)) is None
-    assert verdict(root_port(vendor=0x17CB, device=0x0120)) is None
+def test_qcom_hamoa_and_glymur() -> None:
+    # In the 7.3 table (and, by stable backports, in the 6.1 and 6.12 trees);
+    # v6.19 is between their bounds (after 6.18, from ≈7.0): left out there.
+    for device in (0x0111, 0x0120):
+        rp = root_port(vendor=0x17CB, device=device)
+        assert verdict(rp) is True
+        assert verdict(rp, quirks=DEFAULT_QUIRKS.for_kernel("6.19")) is None
 
 
 @pytest.mark.parametrize("device", [0xA000, 0xA7FF, 0xAF84, 0xB884])
@@ -483,7 +491,10 @@ def test_switchtec_is_listed_but_adds_nothing() -> None:
     assert DEFAULT_QUIRKS.dma_alias_quirks_for(not_ntb) == ()
     efar = dev("0a:00.1", 0x1055, 0x1006, class_code=0x068000)
     assert len(DEFAULT_QUIRKS.dma_alias_quirks_for(efar)) == 1
-    assert len(T.SWITCHTEC_MICROSEMI_IDS) + len(T.SWITCHTEC_EFAR_IDS) == 99
+    pci1008 = dev("0a:00.1", 0x1055, 0x1008, class_code=0x068000)  # PCI1008XG4, 7.3
+    assert len(DEFAULT_QUIRKS.dma_alias_quirks_for(pci1008)) == 1
+    assert DEFAULT_QUIRKS.for_kernel("7.2").dma_alias_quirks_for(pci1008) == ()
+    assert len(T.SWITCHTEC_MICROSEMI_IDS) + len(T.SWITCHTEC_EFAR_IDS) == 100
 
 
 def test_dma_alias_excludes_the_functions_own_list() -> None:
@@ -544,6 +555,31 @@ def test_pcie_bridge_alias_conditions() -> None:
     assert DEFAULT_QUIRKS.pcie_bridge_alias(br, topo) is False
     on_root = root_port("00:1e.0", 0x1B21, 0x1080, sec=3, pcie_type=None)
     assert DEFAULT_QUIRKS.pcie_bridge_alias(on_root, Topology([on_root])) is False
+
+
+def test_pci_bridge_no_alias() -> None:
+    # quirk_aspeed_pci_bridge_no_alias: header fixup on 1a03:1150, unconditional.
+    ast1150 = PciFunction(
+        "01:00.0", 0x1A03, 0x1150, class_code=0x060400, header_type=1,
+        pcie_type=PcieType.PCI_BRIDGE, secondary_bus=2, subordinate_bus=2,
+    )  # fmt: skip
+    assert DEFAULT_QUIRKS.pci_bridge_no_alias(ast1150)
+    assert not DEFAULT_QUIRKS.bridge_xlate_root(ast1150)
+    assert not DEFAULT_QUIRKS.pci_bridge_no_alias(root_port(vendor=0x1A03, device=0x1151))
+    assert not DEFAULT_QUIRKS.for_kernel("6.12").pci_bridge_no_alias(ast1150)
+
+
+def test_acs_capabilities_mask() -> None:
+    # pci_disable_broken_acs_cap: IDT 0x80b5 and 0x8090 lose SV from the cached
+    # capability (7.2 and 7.3 trees); other ids and older kernels keep it.
+    cap = Acs(cap=REQ | EC, ctrl=RR | CR | UF)
+    for device in (0x80B5, 0x8090):
+        port = root_port(vendor=0x111D, device=device, acs=cap, pcie_type=PcieType.DOWNSTREAM)
+        assert DEFAULT_QUIRKS.acs_capabilities(port) == RR | CR | UF | EC
+        assert DEFAULT_QUIRKS.for_kernel("6.12").acs_capabilities(port) == REQ | EC
+    other = root_port(vendor=0x111D, device=0x80B6, acs=cap, pcie_type=PcieType.DOWNSTREAM)
+    assert DEFAULT_QUIRKS.acs_capabilities(other) == REQ | EC
+    assert DEFAULT_QUIRKS.acs_capabilities(root_port(vendor=0x111D, device=0x80B5)) is None
 
 
 def test_bridge_xlate_root() -> None:
@@ -706,7 +742,7 @@ def test_without_removes_kernel_quirks() -> None:
     rciep = dev("00:02.0", INTEL, 0x9A49, PcieType.RC_END)
     old = DEFAULT_QUIRKS.without("pci_quirk_rciep_acs")
     assert verdict(rciep, quirks=old) is None
-    assert len(old.acs) == 129
+    assert len(old.acs) == 131
     assert (
         old.without("quirk_dma_func1_alias").dma_alias_devfns(dev("03:00.0", 0x1B4B, 0x9230))
         == frozenset()
@@ -719,6 +755,8 @@ def test_quirks_none_and_default() -> None:
     assert verdict(root_port(device=0x1C10), quirks=empty) is None
     assert empty.dma_alias_devfns(dev("03:00.0", 0x1B4B, 0x9230)) == frozenset()
     assert not empty.bridge_xlate_root(root_port(vendor=0x14E4, device=0x9000))
+    idt = root_port(vendor=0x111D, device=0x80B5, acs=Acs(cap=REQ, ctrl=REQ))
+    assert empty.acs_capabilities(idt) == REQ
 
 
 def test_quirk_context_defaults_and_equality() -> None:

@@ -275,6 +275,14 @@ def _read(data: object, path: str = "s.json") -> ScenarioFile:
 
 
 class TestSpellings:
+    def test_kernel(self) -> None:
+        """The version the scenario is for (``simulate`` models it), kept as written."""
+        assert _read(_base(kernel="6.1.0-56-arm64")).scenario.kernel == "6.1.0-56-arm64"
+        assert _read(_base()).scenario.kernel is None
+        text = dumps_scenario(_topology(), Scenario(kernel="6.1"), "toml")
+        assert 'kernel = "6.1"' in text
+        assert loads_scenario_file(text, "toml").scenario.kernel == "6.1"
+
     def test_schema_may_be_missing(self) -> None:
         data = _base()
         del data["schema"]
@@ -407,15 +415,35 @@ class TestTopologyFile:
             f'schema = "{SCHEMA}"\ntopology_file = "../machines/m.json"\n'
             'actions = [["insmod", "nvme"]]\n'
         )
-        topo, sc, _ = load_scenario(scenario)
+        # outside the scenario file's directory: only when allowed (issue 10)
+        with pytest.raises(InputError, match="outside the scenario file's directory"):
+            load_scenario(scenario)
+        topo, sc, _ = load_scenario(scenario, allow_paths_outside=True)
         assert topo == _topology()
         assert len(sc.actions) == 1
+
+    def test_below_the_scenario_file(self, tmp_path: Path) -> None:
+        (tmp_path / "machines").mkdir()
+        (tmp_path / "machines" / "m.json").write_text(dumps_topology(_topology(), "json"))
+        scenario = tmp_path / "s.toml"
+        scenario.write_text(f'schema = "{SCHEMA}"\ntopology_file = "machines/m.json"\n')
+        topo, _, _ = load_scenario(scenario)
+        assert topo == _topology()
+
+    def test_a_link_out_of_the_directory_is_outside(self, tmp_path: Path) -> None:
+        (tmp_path / "m.json").write_text(dumps_topology(_topology(), "json"))
+        (tmp_path / "conf").mkdir()
+        (tmp_path / "conf" / "m.json").symlink_to(tmp_path / "m.json")
+        scenario = tmp_path / "conf" / "s.toml"
+        scenario.write_text('topology_file = "m.json"\n')
+        with pytest.raises(InputError, match="outside"):
+            load_scenario(scenario)
 
     def test_an_oracle_capture_as_topology(self, tmp_path: Path) -> None:
         scenario = tmp_path / "s.json"
         capture = CAPTURES[0].resolve()
         scenario.write_text(json.dumps({"topology_file": str(capture)}))
-        topo, _, _ = load_scenario(scenario)
+        topo, _, _ = load_scenario(scenario, allow_paths_outside=True)
         assert len(topo.functions) > 3
 
     def test_missing(self, tmp_path: Path) -> None:
@@ -469,6 +497,12 @@ class TestErrors:
         [
             ({"name": 3}, "name: expected a string, got the integer 3"),
             ({"firmware": "uefi"}, "firmware: expected 'acpi' or 'dt', got 'uefi'"),
+            (
+                {"kernel": "seven"},
+                "kernel: not a kernel version: 'seven' (expected MAJOR.MINOR, e.g. 6.12 or "
+                "7.3.4-amd64)",
+            ),
+            ({"kernel": 7.3}, "kernel: expected a string, got the number 7.3"),
             ({"firmware": None}, "firmware: expected a string, got null"),
             (
                 {"iommu_builtin": "yes"},
@@ -705,8 +739,9 @@ class TestErrors:
     def test_unknown_keys_together(self) -> None:
         assert _problem(_base(x=1, y=2, actoins=[])).split("; ") == [
             "unknown key 'actoins' (did you mean 'actions'?)",
-            "unknown keys 'x', 'y' (known keys: schema, name, firmware, builtin, blacklist, "
-            "iommu_builtin, strategy, actions, probe_failures, drivers, topology_file, topology)",
+            "unknown keys 'x', 'y' (known keys: schema, name, kernel, firmware, builtin, "
+            "blacklist, iommu_builtin, strategy, actions, probe_failures, drivers, "
+            "topology_file, topology)",
         ]
 
     def test_an_x86_capture_is_not_a_scenario(self) -> None:
@@ -862,6 +897,10 @@ class TestDocs:
         seen.append(str(info.value))
         data = {k: v for k, v in base.items() if k != "topology"}
         data["topology_file"] = "machine.toml"
+        with pytest.raises(InputError) as info:
+            scenario_from_dict(data, "conf/scenario.toml")
+        seen.append(str(info.value))
+        data["topology_file"] = "../machine.toml"
         with pytest.raises(InputError) as info:
             scenario_from_dict(data, "conf/scenario.toml")
         seen.append(str(info.value))

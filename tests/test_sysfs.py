@@ -99,7 +99,12 @@ def make_tree(
     for addr, dev in data["devices"].items():
         a = PciAddress.parse(addr)
         fn = topo.get(a)
-        parent = f"pci{a.domain:04x}:{a.bus:02x}"
+        # as the kernel nests them: /sys/devices/pci0000:00/0000:00:1c.0/0000:01:00.0
+        chain = topo.bridges_above(fn)
+        top = chain[-1].address if chain else a
+        parent = "/".join(
+            [f"pci{top.domain:04x}:{top.bus:02x}", *(str(b.address) for b in reversed(chain))]
+        )
         if layout == "copy":
             dev_dir = sys_dir / "bus" / "pci" / "devices" / addr
             dev_dir.mkdir()

@@ -745,6 +745,7 @@ def flat_topologies(draw: st.DrawFn) -> Topology:
                 bus=st.sampled_from(["platform", "amba"]),
             ),
             max_size=2,
+            unique_by=lambda d: d.name,  # the kernel's device names are unique
         )
     )
     mappings = draw(

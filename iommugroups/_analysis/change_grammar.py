@@ -16,6 +16,9 @@ CLI grammar (:func:`parse_change`)
     quirk=dma-alias:VVVV:DDDD:ALIAS[,ALIAS...][:upstream]
                                        ALIAS: fnN (function N of the device's own
                                        slot) or SS.F (a devfn on its own bus)
+    reachable-set[=FACT[,FACT...]]     (also grouping=reachable-set) FACT:
+                                       no-acs-enhanced | acs-enhanced |
+                                       mmio@BRIDGE | no-mmio@BRIDGE
 
 ``ADDR`` is ``[DDDD:]BB:SS.F``, ``SLOT`` is ``[DDDD:]BB:SS``, ids are hex
 (``*`` for any device id in a quirk). Bad text raises :class:`WhatIfError`.
@@ -35,6 +38,7 @@ from .changes import (
     Change,
     ConfigAcs,
     MoveCard,
+    ReachableSet,
     RemoveAcs,
     RemoveDevice,
     SetAcs,
@@ -65,7 +69,12 @@ _KEYS = {
     "remove": "remove",
     "move": "move",
     "quirk": "quirk",
+    "reachable-set": "reachable-set",
+    "reachable_set": "reachable-set",
+    "grouping": "grouping",
 }
+#: Kinds that may be given without ``=VALUE``.
+_BARE = frozenset({"reachable-set"})
 _GRAMMAR = {
     "acs-override": "acs-override=MODE[,MODE...] with MODE downstream, multifunction or "
     "id:VVVV:DDDD",
@@ -76,6 +85,9 @@ _GRAMMAR = {
     "move": "move=SLOT=>PORT, e.g. move=01:00=>00:1c.4",
     "quirk": "quirk=isolated:VVVV:DDDD, quirk=not-isolated:VVVV:DDDD or "
     "quirk=dma-alias:VVVV:DDDD:ALIASES, each optionally ending in :upstream",
+    "reachable-set": "reachable-set[=FACT[,FACT...]] with FACT no-acs-enhanced, acs-enhanced, "
+    "mmio@BRIDGE or no-mmio@BRIDGE",
+    "grouping": "grouping=reachable-set",
 }
 
 
@@ -88,6 +100,8 @@ def parse_change(text: str) -> Change:
     'move the card in slot 0000:01:00 below 0000:00:1c.4'
     >>> parse_change("quirk=isolated:8086:1234").upstream
     False
+    >>> parse_change("reachable-set").text, parse_change("grouping=reachable-set").kind
+    ('reachable-set', 'reachable-set')
 
     Raises:
         WhatIfError: the text is not a change; the message gives the grammar.
@@ -99,6 +113,8 @@ def parse_change(text: str) -> Change:
     if key == "pci" and value.startswith("config_acs="):
         key, value = "pci=config_acs", value[len("config_acs=") :]
     kind = _KEYS.get(key.strip().lower())
+    if not sep and kind in _BARE:
+        return _parse_value(kind, "")
     if not sep or kind is None:
         kinds = ", ".join(sorted(set(_KEYS.values())))
         raise WhatIfError(f"not a change: {text!r} (expected KIND=VALUE, KIND one of {kinds})")
@@ -125,6 +141,12 @@ def _parse_value(kind: str, value: str) -> Change:
         return SetAcs(m["addr"], ctrl, cap)
     if kind == "remove-acs":
         return RemoveAcs(value)
+    if kind == "reachable-set":
+        return ReachableSet(value)
+    if kind == "grouping":
+        if value.lower() not in ("reachable-set", "reachable_set"):
+            raise WhatIfError(f"grouping: {value!r} is not a grouping (expected reachable-set)")
+        return ReachableSet()
     if kind == "remove":
         try:
             return RemoveDevice(PciAddress.parse(value))

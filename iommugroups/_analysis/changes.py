@@ -12,11 +12,14 @@ change                 upstream    what it models
 :class:`AddQuirk`      if you say  a kernel patch adding an ACS or DMA-alias quirk
 :class:`RemoveDevice`  yes         taking a device (and what is below it) out
 :class:`MoveCard`      yes         moving a card to the slot of another port
+:class:`ReachableSet`  no          a kernel carrying the ACS reachable-set series
 =====================  ==========  =============================================
 
 Changes apply in order, each to the result of the previous ones.
 :class:`AcsOverride` and :class:`AddQuirk` change the quirk tables, which
-act when the final machine is grouped; the others change the topology.
+act when the final machine is grouped; :class:`ReachableSet` changes how it
+is grouped (the proposal's ``pci_device_group`` instead of mainline's); the
+others change the topology.
 
 
 Every change has ``upstream`` (available in an upstream kernel or as a pure
@@ -48,6 +51,7 @@ from .._kernel.acs_override import AcsOverrideCheck, parse_acs_override
 from .._kernel.config_acs import AcsEntry, config_acs, parse_config_acs
 from .._kernel.model import REQ_ACS_FLAGS, Acs, AcsFlags, PciAddress, PciFunction, Topology
 from .._kernel.quirks import AcsQuirk, DmaAliasKind, DmaAliasQuirk, Quirks, make_context
+from .._kernel.reachable_set import SERIES, ProposalFacts
 
 __all__ = [
     "AcsOverride",
@@ -57,6 +61,7 @@ __all__ = [
     "ConfigAcs",
     "MoveCard",
     "RemoveAcs",
+    "ReachableSet",
     "RemoveDevice",
     "SetAcs",
     "Slot",
@@ -170,6 +175,8 @@ class Applied:
         renamed: old address -> new address of every function that moved.
         removed: addresses (old names) of functions taken out.
         notes: things worth knowing about how the changes applied.
+        proposal: the machine is grouped by the reachable-set proposal with
+            these facts (:class:`ReachableSet`); ``None``: by mainline.
     """
 
     topology: Topology
@@ -177,6 +184,7 @@ class Applied:
     renamed: Mapping[PciAddress, PciAddress] = attrs.field(factory=dict)
     removed: frozenset[PciAddress] = frozenset()
     notes: tuple[str, ...] = ()
+    proposal: ProposalFacts | None = None
 
 
 class Change(abc.ABC):
@@ -878,3 +886,115 @@ class MoveCard(Change):
         except TopologyError as exc:
             raise WhatIfError(f"move: the moved card does not fit below {port}: {exc}") from exc
         return Applied(new, quirks, renamed=new_addr, notes=tuple(notes))
+
+
+# --- the ACS reachable-set proposal ------------------------------------------------
+
+
+def _facts_converter(value: ProposalFacts | str | None) -> ProposalFacts:
+    if value is None:
+        return ProposalFacts()
+    if isinstance(value, ProposalFacts):
+        return value
+    return parse_proposal_facts(value)
+
+
+def parse_proposal_facts(text: str) -> ProposalFacts:
+    """``ASSUMPTION[,ASSUMPTION...]`` of ``reachable-set=...``, as :class:`ProposalFacts`.
+
+    ``no-acs-enhanced`` (no device advertises ACS Enhanced), ``acs-enhanced``,
+    ``mmio@BRIDGE`` and ``no-mmio@BRIDGE`` (a PCIe-to-PCI bridge has, or has
+    no, MMIO); ``""`` states nothing.
+
+    >>> parse_proposal_facts("no-acs-enhanced,no-mmio@00:1e.0").text
+    'no-acs-enhanced,no-mmio@0000:00:1e.0'
+
+    Raises:
+        WhatIfError: an assumption it does not know.
+    """
+    enhanced: bool | None = None
+    mmio: set[PciAddress] = set()
+    no_mmio: set[PciAddress] = set()
+    for part in (p.strip() for p in text.split(",")):
+        key, at, where = part.partition("@")
+        key = key.strip().lower().replace("_", "-")
+        if not part:
+            continue
+        if not at and key in ("no-acs-enhanced", "acs-enhanced"):
+            enhanced = key == "acs-enhanced"
+        elif at and key in ("mmio", "no-mmio"):
+            (mmio if key == "mmio" else no_mmio).add(_to_address(where.strip()))
+        else:
+            raise WhatIfError(
+                f"reachable-set: unknown assumption {part!r} (expected no-acs-enhanced, "
+                "acs-enhanced, mmio@BRIDGE or no-mmio@BRIDGE)"
+            )
+    try:
+        return ProposalFacts(enhanced, mmio, no_mmio)
+    except ValueError as exc:
+        raise WhatIfError(f"reachable-set: {exc}") from None
+
+
+@attrs.frozen
+class ReachableSet(Change):
+    """A kernel carrying the ACS reachable-set series (v3, 2025-09-05). **Not upstream.**
+
+    Args:
+        facts: what is known beyond the model (ACS Enhanced, bridges' MMIO),
+            as a ``ProposalFacts`` (``iommugroups._kernel.reachable_set``) or
+            the text of :func:`parse_proposal_facts`; default: nothing, each
+            missing fact read the way that isolates least.
+
+    The topology is not changed: the machine after is grouped by the
+    proposal's ``pci_device_group`` (rules R6.1-R6.13 of the rule table), the
+    machine before by mainline's, so the report shows what the series would
+    change on this machine.
+
+    >>> r = ReachableSet("no-acs-enhanced")
+    >>> r.text, r.upstream
+    ('reachable-set=no-acs-enhanced', False)
+    """
+
+    kind: ClassVar[str] = "reachable-set"
+
+    facts: ProposalFacts = attrs.field(default=None, converter=_facts_converter)
+
+    @property
+    def upstream(self) -> bool:
+        return False
+
+    @property
+    def label(self) -> str:
+        said = f" (assuming {self.facts.text})" if self.facts.text else ""
+        return (
+            "the ACS reachable-set series (Jason Gunthorpe, v3 of 2025-09-05, "
+            f"{SERIES}; not in mainline through 7.3){said}"
+        )
+
+    @property
+    def cost(self) -> str:
+        return (
+            "needs a kernel carrying the out-of-tree series (reported: NVIDIA's linux-nvidia "
+            "6.14); by design it widens groups where ACS is missing, off or asymmetric "
+            "(a switch whose downstream ports lack ACS becomes one group with what is below "
+            "it), which can make devices unusable for VFIO on their own; it splits root "
+            "ports without an ACS capability from their devices and the functions of a "
+            "multifunction device without one, taking the PCIe spec's word that such "
+            "hardware has no internal loopback, which older hardware may not honour"
+        )
+
+    @property
+    def text(self) -> str:
+        return f"reachable-set={self.facts.text}" if self.facts.text else "reachable-set"
+
+    def apply(self, topology: Topology, quirks: Quirks) -> Applied:
+        notes: list[str] = []
+        if self.facts.acs_enhanced is not False and any(
+            f.acs is not None and f.pcie_type is not None for f in topology.functions
+        ):
+            notes.append(
+                "reachable-set: whether ports advertise ACS Enhanced is not in the model; "
+                "ports with an ACS capability count as not isolating their memory targets "
+                "(R6.12). Add 'no-acs-enhanced' if they do not (QEMU's ports do not)"
+            )
+        return Applied(topology, quirks, notes=tuple(notes), proposal=self.facts)

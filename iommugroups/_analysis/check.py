@@ -565,6 +565,7 @@ def check(
     unknowns: Sequence[Unknown] = (),
     quirks: Quirks | None = None,
     strategies: Iterable[str] | None = None,
+    bridges_without_acs: bool = False,
 ) -> CheckReport:
     """Compare the groups a kernel made with the canonical prediction, per device.
 
@@ -578,6 +579,11 @@ def check(
         quirks: the quirk tables (default: the kernel's).
         strategies: the strategies to replay ``observed.log`` with (default:
             every strategy of the registry).
+        bridges_without_acs: take each bridge the input lacks (a bus whose
+            devices cannot sit on a root bus, fact ``"bridge"``) to be one
+            without ACS, as ``assume_no_acs`` takes the functions whose ACS
+            could not be read: every device below it then shares its group
+            (R4.2), so a kernel that put them in different groups is a split.
 
     Returns:
         The report (see the module docstring for the definitions).
@@ -646,6 +652,7 @@ def check(
     judge = _Judge(canon, iso, obs_of, obs_members, topo_names, facts)
     results: dict[str, DeviceCheck] = {name: judge(name) for name in topo_names}
     _vmd_unknown(topology, canon, results)
+    dark_facts = _bridge_unknown(topology, canon, results, unknowns, obs_of, bridges_without_acs)
     not_listed = tuple(
         NotListed(name, obs_of[name], _not_listed_why(name, topology))
         for name in sorted((n for n in obs_of if n not in topo_set), key=device_sort_key)
@@ -684,8 +691,13 @@ def check(
         replay=replay,
         notes=tuple(notes),
         not_listed=not_listed,
-        details=tuple(details),
-        missing=_missing(facts),
+        details=tuple(u for u in details if u.fact not in _DARK_FACTS),
+        missing=_missing(
+            {
+                n: facts.get(n, frozenset()) | dark_facts.get(n, frozenset())
+                for n in {*facts, *dark_facts}
+            }
+        ),
     )
 
 
@@ -766,6 +778,108 @@ def _vmd_unknown(topology: Topology, canon: Grouping, results: dict[str, DeviceC
                 why if name in dark else f"{why} of {listed(sorted(set(dark) & affected))}",
             ),
         )
+
+
+#: Facts the input lacks that can only have added devices to a group, so that the
+#: two readings of check (unknown facts absent, or isolating) do not bound it:
+#: the bridge above a device (R4.2, R3.4), the multifunction bit of its slot
+#: (R5.2). A device with one, and its canonical group, are unknown unless split.
+_DARK_FACTS = {
+    "bridge": "the bridge above it is not in the input",
+    "multifunction": "whether its slot is a multifunction device is not known",
+}
+
+
+def _bridge_unknown(
+    topology: Topology,
+    canon: Grouping,
+    results: dict[str, DeviceCheck],
+    unknowns: Sequence[Unknown],
+    obs_of: Mapping[str, int],
+    without_acs: bool,
+) -> dict[str, frozenset[str]]:
+    """A device below a bridge the input lacks, and its canonical group, are unknown.
+
+    The same for a function of a slot whose multifunction bit contradicts the
+    functions the input shows (fact ``"multifunction"``), which R5.2 reads.
+    The fact ``"bridge"`` (a reader's :func:`~iommugroups.Topology.missing_bridges`):
+    the input shows devices on a bus no bridge claims that cannot be a root
+    bus. The rules, given no bridge, put them alone on a root bus (R4.2); the
+    kernel walked up through the bridge, which can only have added devices to
+    their groups (R4.2, R3.4: a bridge joins, never separates). So a split
+    found without the bridge stands; any other verdict depends on the bridge
+    and is unknown. With ``without_acs`` the bridge is taken to have no ACS:
+    everything below it shares its group, and a kernel that separated two of
+    them made a split.
+    """
+    why: dict[str, str] = {}
+    facts: dict[str, set[str]] = {}
+    for u in unknowns:
+        if u.fact in _DARK_FACTS and u.device:
+            name = full_name(u.device)
+            why.setdefault(name, u.why)
+            if name in results:
+                facts.setdefault(name, set()).add(u.fact)
+    for f in topology.functions:
+        if f.unknown & _DARK_FACTS.keys():
+            facts.setdefault(str(f.address), set()).update(f.unknown & _DARK_FACTS.keys())
+    dark = set(facts)
+    if not dark:
+        return {}
+    for m in topology.missing_bridges():
+        for a in m.devices:
+            why.setdefault(str(a), m.why)
+    by_name = topology.by_name()
+    affected: dict[str, tuple[str, str]] = {}  # device -> (why, the device it is about)
+    for name in sorted(dark, key=device_sort_key):
+        text = why.get(name, _DARK_FACTS[min(facts[name])])
+        affected.setdefault(name, (text, name))
+        gid = canon.group_of(name)
+        if gid is not None:
+            for other in canon.groups[gid]:
+                affected.setdefault(other, (f"{text} (of {name}, in its canonical group)", name))
+    tops: dict[str, list[str]] = {}
+    if without_acs:
+        for name in dark:
+            fn = by_name.get(name)
+            if fn is not None and "bridge" in fn.unknown:
+                chain = topology.bridges_above(fn)
+                top = chain[-1].address.bus if chain else fn.address.bus
+                tops.setdefault(f"{fn.address.domain:04x}:{top:02x}", []).append(name)
+    below_of = {n: members for members in tops.values() for n in members}
+    for name, (text, about) in affected.items():
+        r = results.get(name)
+        if r is None or r.verdict is Verdict.SPLIT:
+            continue  # a split without the bridge is a split with it
+        if r.canonical_group is None and r.observed_group is None:
+            continue
+        og = obs_of.get(name)
+        mates = below_of.get(name, [])
+        apart = sorted(
+            (m for m in mates if m in obs_of and og is not None and obs_of[m] != og),
+            key=device_sort_key,
+        )
+        if apart:
+            parts = sorted({obs_of[m] for m in apart})
+            results[name] = attrs.evolve(
+                r,
+                verdict=Verdict.SPLIT,
+                split_from=tuple(apart),
+                reasons=(
+                    f"{text}; taken as a bridge without ACS (--assume-no-acs), it puts "
+                    f"{listed(apart)} in its group (R4.2), which the kernel put in "
+                    f"group{'s' if len(parts) > 1 else ''} {', '.join(map(str, parts))}: "
+                    "an isolation hole",
+                ),
+            )
+            continue
+        results[name] = attrs.evolve(
+            r,
+            verdict=Verdict.UNKNOWN,
+            depends_on=tuple(sorted({*r.depends_on, about}, key=device_sort_key)),
+            reasons=(*r.reasons, f"{text}: its group depends on it"),
+        )
+    return {name: frozenset(f) for name, f in facts.items()}
 
 
 #: Where Intel's Primary-to-Sideband bridge sits (``p2sb.c``: 1f.1; 0d.0, and

@@ -137,6 +137,9 @@ class Occasion(NamedTuple):
         key: ``key(w)``: the key under which device ``w`` is needed.
         below_never: every device below ``device`` is ``never`` (a search
             may skip them at once).
+        lookup: the device's lookup list at this occasion when it is not
+            its usual one (a function > 0 re-added by a rescan is grouped
+            before the slot scan marks it multifunction, R5.7).
     """
 
     device: str
@@ -146,6 +149,7 @@ class Occasion(NamedTuple):
     needs: Callable[[str], Iterable[object]]
     key: Callable[[str], object]
     below_never: bool = False
+    lookup: tuple[str, ...] | None = None
 
 
 class Violation(NamedTuple):
@@ -237,6 +241,9 @@ class Structure:
         #: Each translated PCI device's lookup list (steps 1-4), translated devices only.
         self.lists: dict[str, tuple[str, ...]] = {}
         self.steps12: dict[str, int] = {}
+        #: The lookup lists of functions > 0 re-added by a rescan, where they
+        #: differ (R5.7: not yet marked multifunction).
+        self.rescan_lists: dict[str, tuple[str, ...]] = {}
         #: walk-down: the final pdev each device looks down from, the devices below
         #: each pdev (in device order), and the pdevs each device is below.
         self.top: dict[str, str] = {}
@@ -262,25 +269,45 @@ class Structure:
                     self.passes.setdefault(name, []).append(p)
             self.below_pdev = {p: tuple(ns) for p, ns in through.items()}
             self.below_set = {p: frozenset(ns) for p, ns in through.items()}
+        rescans = self.hotplug and self.strategy in ADD_STRATEGIES
         for name in self.pci:
             if name not in self.translated:
                 continue
             fn = self.fn[name]
-            found, n12 = lookup_list(fn, env)
-            seen = {name}
-            out: list[str] = []
-            kept12 = 0
-            for i, a in enumerate(found):
-                s = str(a)
-                if s in self.translated and s not in seen:
-                    seen.add(s)
-                    out.append(s)
-                    kept12 += i < n12
-            self.lists[name] = tuple(out)
-            self.steps12[name] = kept12
+            self.lists[name], self.steps12[name] = self._translated_list(fn)
+            if (
+                rescans
+                and fn.address.function > 0
+                and fn.physfn is None
+                and env.is_multifunction(fn) != fn.multifunction
+            ):
+                # R5.7: re-added by a rescan, only its own header bit counts
+                env.unmarked.add(fn.address)
+                try:
+                    again, _n12 = self._translated_list(fn)
+                finally:
+                    env.unmarked.discard(fn.address)
+                if again != self.lists[name]:
+                    self.rescan_lists[name] = again
             if walk_down:
                 top, _stop = env.walk_top(fn)
                 self.top[name] = str(top.address)
+
+    def _translated_list(self, fn: PciFunction) -> tuple[tuple[str, ...], int]:
+        """``fn``'s lookup list kept to translated devices, once each, and how many
+        of them come from steps 1-2."""
+        found, n12 = lookup_list(fn, self.env)
+        name = str(fn.address)
+        seen = {name}
+        out: list[str] = []
+        kept12 = 0
+        for i, a in enumerate(found):
+            s = str(a)
+            if s in self.translated and s not in seen:
+                seen.add(s)
+                out.append(s)
+                kept12 += i < n12
+        return tuple(out), kept12
 
     def _set(self, device: str) -> frozenset[str]:
         got = self._sets.get(device)
@@ -562,7 +589,8 @@ class Structure:
             pf = self.pf_of.get(y)
             return pf is not None and (pf == x or self.below(x, pf))
 
-        return Occasion(x, "rescan", must, never, self._needs_present, _name_key, True)
+        lookup = self.rescan_lists.get(x)
+        return Occasion(x, "rescan", must, never, self._needs_present, _name_key, True, lookup)
 
     def _needs_present(self, y: str) -> tuple[str, ...]:
         """A present device needs the bridges above it, and a VF its PF (and its bridges)."""
@@ -570,6 +598,15 @@ class Structure:
         if pf is None:
             return (y, *self.ancestors.get(y, ()))
         return (y, pf, *self.ancestors.get(y, ()), *self.ancestors.get(pf, ()))
+
+
+def _in(members: frozenset[str]) -> Callable[[str, str], bool]:
+    """A ``looks_up(device, other)`` for one fixed lookup list."""
+
+    def looks_up(_device: str, other: str) -> bool:
+        return other in members
+
+    return looks_up
 
 
 def _name_key(w: str) -> object:
@@ -614,11 +651,14 @@ def violations(
         blocked = False
         seen: set[object] = set()
         top = st.top.get(x)
-        own = st.lists.get(x, ())
+        own = occ.lookup if occ.lookup is not None else st.lists.get(x, ())
         # the downward look can be skipped when it only holds x's class: then only
         # the first predecessor of x in it can matter ("must"), checked below
         skip_below = top is not None and cx is not None and mono.get(top) == cx
-        lst = own if skip_below else st.full_list(x)
+        lst: Iterable[str] = own if skip_below or occ.lookup is not None else st.full_list(x)
+        looks_up: Callable[[str, str], bool] = st.looks_up
+        if occ.lookup is not None:
+            looks_up = _in(frozenset(occ.lookup))
         hit: Violation | None = None
         for y in lst:
             if y in st.losers:
@@ -649,13 +689,13 @@ def violations(
             listed_keys = {occ.key(w) for w in own}
         group = members.get(cx, [])
         for z in _candidates(st, occ, group, keys.get(cx, []), x):
-            if st.looks_up(x, z) or not _possible(st, occ, z):
+            if looks_up(x, z) or not _possible(st, occ, z):
                 continue
             needs = occ.needs(z)
             if listed_keys is not None:
                 if any(k in listed_keys for k in needs):
                     continue
-            elif any(isinstance(k, str) and st.looks_up(x, k) for k in needs):
+            elif any(isinstance(k, str) and looks_up(x, k) for k in needs):
                 continue
             yield Violation(occ, "misses", z, "")
             break

@@ -22,12 +22,23 @@ The changes are described in :mod:`iommugroups._analysis.changes`, their
 command-line form in :func:`~iommugroups.parse_change`, and the kernel
 parameters they model (``pcie_acs_override=``, ``pci=config_acs=``) on the
 docs page "Kernel parameters".
+
+The change ``reachable-set`` groups the machine after with the out-of-tree
+ACS reachable-set proposal instead of mainline (``reachable_set_groups``);
+:func:`why_after` then says, for every device whose group changed, which of
+the proposal's rules (R6.1-R6.13) put it where it is.
+
+>>> r = what_if(examples.desktop(), ["reachable-set=no-acs-enhanced"])
+>>> r.device("0000:02:00.0").status.value, r.device("0000:02:00.0").left
+('split', ('0000:00:02.0',))
+>>> [(w.rule, w.how) for w in why_after(r) if w.device == "0000:02:00.0"]
+[('R6.2', 'new')]
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 
@@ -36,6 +47,7 @@ from .._kernel.canonical import canonical_groups
 from .._kernel.groups import Grouping
 from .._kernel.model import PciAddress, Topology
 from .._kernel.quirks import DEFAULT_QUIRKS, Quirks
+from .._kernel.reachable_set import ProposalFacts, ReachableDecisions, reachable_set_groups
 from .change_grammar import parse_change
 from .changes import Applied, Change
 from .partition import (
@@ -48,7 +60,7 @@ from .partition import (
     _sorted,
 )
 
-__all__ = ["WHATIF_SCHEMA", "WhatIfResult", "apply_changes", "what_if"]
+__all__ = ["WHATIF_SCHEMA", "WhatIfResult", "WhyAfter", "apply_changes", "what_if", "why_after"]
 
 #: The ``schema`` value of :meth:`WhatIfResult.to_json`.
 WHATIF_SCHEMA = "iommugroups.whatif/1"
@@ -79,10 +91,12 @@ def apply_changes(
     current: dict[PciAddress, PciAddress] = {f.address: f.address for f in topology.functions}
     removed: set[PciAddress] = set()
     notes: list[str] = []
+    proposal: ProposalFacts | None = None
     for item in changes:
         change = _as_change(item)
         step = change.apply(topo, q)
         topo, q = step.topology, step.quirks
+        proposal = step.proposal if step.proposal is not None else proposal
         notes.extend(step.notes)
         for orig, cur in list(current.items()):
             if cur in step.removed:
@@ -91,7 +105,55 @@ def apply_changes(
             elif cur in step.renamed:
                 current[orig] = step.renamed[cur]
     renamed = {o: c for o, c in current.items() if o != c}
-    return Applied(topo, q, renamed=renamed, removed=frozenset(removed), notes=tuple(notes))
+    return Applied(
+        topo,
+        q,
+        renamed=renamed,
+        removed=frozenset(removed),
+        notes=tuple(notes),
+        proposal=proposal,
+    )
+
+
+class WhyAfter(NamedTuple):
+    """Why a device whose group changed is where it is after a ``reachable-set`` change.
+
+    Attributes:
+        device: its name after.
+        status: its :class:`DeviceStatus` value.
+        group: its group after (``None``: none).
+        how: how the proposal's ``pci_device_group`` decided (``"new"``,
+            ``"bridge"``, ``"hierarchy"``, ``"reachable"``, ... or
+            ``"ungrouped"``).
+        rule: the rule that decided (``R6.1``-``R6.13``, or a mainline rule
+            for a device the proposal does not group).
+        rules: every rule the decision rests on.
+        text: the decision in words.
+        missing: facts it rests on that are not known (read the way that
+            isolates least).
+    """
+
+    device: str
+    status: str
+    group: int | None
+    how: str
+    rule: str
+    rules: tuple[str, ...]
+    text: str
+    missing: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """One entry of the ``reasons`` of :meth:`WhatIfResult.to_json`."""
+        return {
+            "device": self.device,
+            "status": self.status,
+            "group": self.group,
+            "how": self.how,
+            "rule": self.rule,
+            "rules": list(self.rules),
+            "text": self.text,
+            "missing": list(self.missing),
+        }
 
 
 @attrs.frozen
@@ -108,6 +170,9 @@ class WhatIfResult:
         renamed: name before -> name after of every moved function.
         removed: names (before) of the functions taken out.
         notes: how the changes applied (devices a change skipped, ...).
+        proposal: with a ``reachable-set`` change, the facts the proposal
+            grouped the machine after with, as that change writes them
+            (``""``: none stated); ``None``: both groupings are mainline's.
     """
 
     changes: tuple[Change, ...]
@@ -120,6 +185,7 @@ class WhatIfResult:
     renamed: Mapping[str, str]
     removed: tuple[str, ...]
     notes: tuple[str, ...] = ()
+    proposal: str | None = None
 
     @property
     def labels(self) -> tuple[tuple[str, str], ...]:
@@ -188,9 +254,17 @@ class WhatIfResult:
           (``groups``, ``group_ids``, ``ungrouped``, ``strategy``).
         * ``notes``: strings.
 
+        With a ``reachable-set`` change, also:
+
+        * ``grouping_after``: ``"reachable-set"``; ``facts``: the facts it
+          assumed (its text, ``""`` for none);
+        * ``reasons``: per device whose group changed, why it is where it is
+          after, ``{"device", "status", "group", "how", "rule", "rules",
+          "text", "missing"}``.
+
         Within one schema version keys are only ever added.
         """
-        return {
+        doc = {
             "schema": WHATIF_SCHEMA,
             "upstream": self.upstream,
             "changes": [c.to_json() for c in self.changes],
@@ -205,6 +279,11 @@ class WhatIfResult:
             "after": self.after.to_json(),
             "notes": list(self.notes),
         }
+        if self.proposal is not None:
+            doc["grouping_after"] = self.after.strategy
+            doc["facts"] = self.proposal
+            doc["reasons"] = [w.to_json() for w in why_after(self)]
+        return doc
 
 
 def _device_names(topology: Topology) -> list[str]:
@@ -229,7 +308,9 @@ def what_if(
             kernel's); changes that add quirks extend them.
 
     Both groupings are :func:`~iommugroups.canonical_groups` (Linux v6.15+,
-    x86 always).
+    x86 always), except that with a ``reachable-set`` change the machine
+    after is grouped by the out-of-tree ACS reachable-set proposal, with its
+    decisions recorded (see ``why_after``).
 
     Raises:
         WhatIfError: a change cannot be parsed or applied.
@@ -238,7 +319,12 @@ def what_if(
     base = quirks if quirks is not None else DEFAULT_QUIRKS
     applied = apply_changes(topology, parsed, quirks=base)
     before = canonical_groups(topology, quirks=base)
-    after = canonical_groups(applied.topology, quirks=applied.quirks)
+    if applied.proposal is not None:
+        after = reachable_set_groups(
+            applied.topology, quirks=applied.quirks, record=True, facts=applied.proposal
+        )
+    else:
+        after = canonical_groups(applied.topology, quirks=applied.quirks)
     fwd = {str(o): str(n) for o, n in applied.renamed.items()}
     removed = frozenset(str(a) for a in applied.removed)
     names = _device_names(topology)
@@ -253,4 +339,24 @@ def what_if(
         renamed=fwd,
         removed=_sorted(removed),
         notes=applied.notes,
+        proposal=applied.proposal.text if applied.proposal is not None else None,
     )
+
+
+def why_after(result: WhatIfResult) -> tuple[WhyAfter, ...]:
+    """With a ``reachable-set`` change: why each device whose group changed is where it is
+    after, as the proposal decided, in address order (empty without one)."""
+    decisions = result.after.decisions
+    if result.proposal is None or not isinstance(decisions, ReachableDecisions):
+        return ()
+    out: list[WhyAfter] = []
+    for d in result.devices:
+        if d.status is DeviceStatus.UNCHANGED or d.device not in decisions:
+            continue
+        dec = decisions[d.device]
+        outcome = decisions.outcome(d.device)
+        rules = outcome.rules if outcome is not None else (dec.rule,)
+        missing = tuple(sorted(outcome.missing)) if outcome is not None else ()
+        why = WhyAfter(d.device, d.status.value, dec.group, dec.how, dec.rule, rules, dec.why)
+        out.append(why._replace(missing=missing))
+    return tuple(out)

@@ -28,6 +28,7 @@ from collections.abc import Iterable
 import attrs
 
 from .._errors import IommuGroupsError
+from .._kernel.version import InvalidKernelVersion, KernelVersion
 
 __all__ = [
     "ACTION_KINDS",
@@ -148,6 +149,9 @@ class Scenario:
             IOMMU (R7.3 step 4, R7.4).
         actions: what is done after boot, in order.
         probe_failures: (driver, device) pairs whose probe fails permanently.
+        kernel: the kernel version the scenario is for (``"6.1"``, a release
+            string; ``None``: not said, and :func:`~iommugroups.simulate`
+            models the newest kernel unless told otherwise).
     """
 
     name: str = ""
@@ -159,7 +163,13 @@ class Scenario:
     probe_failures: frozenset[tuple[str, str]] = attrs.field(
         default=frozenset(), converter=_failures
     )
+    kernel: str | None = None
 
     def __attrs_post_init__(self) -> None:
         if self.firmware not in ("acpi", "dt"):
             raise ScenarioError(f"firmware must be 'acpi' or 'dt', not {self.firmware!r}")
+        if self.kernel is not None:
+            try:
+                KernelVersion.parse(self.kernel)
+            except InvalidKernelVersion as exc:
+                raise ScenarioError(f"kernel: {exc}") from None

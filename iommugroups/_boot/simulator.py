@@ -35,6 +35,7 @@ from typing import NamedTuple, Protocol
 
 import attrs
 
+from .._kernel.acs import with_acs_enabled
 from .._kernel.fwspec import IMPLICIT_IOMMU, StreamTree, pci_fwspec, platform_fwspec
 from .._kernel.groups import Grouping, GroupTable, LogLine
 from .._kernel.model import (
@@ -48,6 +49,7 @@ from .._kernel.model import (
 )
 from .._kernel.pci_device_group import GroupingEnv
 from .._kernel.quirks import Quirks, make_context
+from .._kernel.version import KernelVersion, holds, resolve_kernel
 from .drivers import KNOWN_DRIVERS, Driver, ProbeResult
 from .scenario import IOMMU_DRIVER, Action, Scenario, ScenarioError
 
@@ -130,6 +132,7 @@ class SimulationResult:
             actions enable.
         notes: what the driver core refused without a kernel message (e.g.
             enabling VFs on a PF with no driver bound), in order.
+        kernel: the kernel version modelled (``"7.3"``).
     """
 
     strategy: str
@@ -139,6 +142,7 @@ class SimulationResult:
     fates: Mapping[str, DeviceFate]
     topology: Topology | None = None
     notes: tuple[str, ...] = ()
+    kernel: str = ""
 
     def log_lines(self, *, markers: bool = False) -> tuple[str, ...]:
         """The kernel log as text lines, optionally with the action markers."""
@@ -210,13 +214,23 @@ class Simulator:
         *,
         quirks: Quirks | None = None,
         drivers: Iterable[Driver] = (),
+        kernel: KernelVersion | str | None = None,
     ) -> None:
         self.scenario = scenario
         self.strategy = strategy
+        #: The kernel modelled (the one asked for, else the scenario's, else the newest).
+        self.kernel = resolve_kernel(kernel, scenario.kernel)
         self.catalogue: dict[str, Driver] = dict(KNOWN_DRIVERS)
         self.catalogue.update((d.name, d) for d in drivers)
-        self.topology = _with_vfs(topology, scenario)
-        self.ctx = make_context(self.topology, quirks)
+        topology = _with_vfs(topology, scenario)
+        if scenario.firmware == "dt" and holds("acs-at-dma-configure", self.kernel):
+            # R2.7: since ≈v7.0 pci_dma_configure() enables ACS just before the
+            # device is grouped; every device is configured before it is
+            # grouped, parents before children, so the controls are on for
+            # every grouping decision.
+            topology = with_acs_enabled(topology)
+        self.topology = topology
+        self.ctx = make_context(self.topology, quirks, kernel=self.kernel)
         self.env = GroupingEnv(self.ctx)
         self.events: list[LogEvent] = []
         self.table = GroupTable()
@@ -510,10 +524,15 @@ class Simulator:
             clash = self.streams.clash(spec, dev.name)
             if clash is not None:
                 sid, owner = clash
-                self.events.append(
-                    Message(who, dev.name, f"stream {sid} already in tree from dev {owner}")
-                )
-                dev.no_group = f"stream {sid} already in tree from dev {owner} (R7.9)"
+                if holds("aliasing-streamid-message", self.kernel):
+                    text = (
+                        f"Aliasing StreamID {sid:#x} (from {owner}) unsupported, expect DMA "
+                        "to be broken"
+                    )
+                else:
+                    text = f"stream {sid} already in tree from dev {owner}"
+                self.events.append(Message(who, dev.name, text))
+                dev.no_group = f"{text} (R7.9)"
                 return None
         remembered = False  # SMMUv2: the group came from the device's entries (R1.7)
         if kind is IommuKind.SMMU_V2:
@@ -538,7 +557,8 @@ class Simulator:
         """``iommu_release_device``: leave the group (its id freed when empty, R1.2)."""
         if self.group_of(dev) is None:
             return
-        self.table.remove(dev.name, dev.driver or dev.bus)
+        # R1.4: "Removing from iommu group" is logged before v6.4 only
+        self.table.remove(dev.name, dev.driver or dev.bus, log=holds("remove-log", self.kernel))
         if dev.fn is not None:
             self.pci_groups.pop(dev.fn.address, None)
         if dev.fwspec is not None:
@@ -594,7 +614,16 @@ class Simulator:
                 found.append(d)
                 back.add(d.name)
         for dev in found:
-            self.device_add(dev)
+            fn = dev.fn
+            assert fn is not None
+            if fn.address.function > 0:
+                # R5.7: pci_scan_slot() marks a function > 0 multifunction only
+                # after pci_device_add() (and the bus notifier) has run for it
+                self.env.unmarked.add(fn.address)
+                self.device_add(dev)
+                self.env.unmarked.discard(fn.address)
+            else:
+                self.device_add(dev)
         for dev in found:
             self.device_attach(dev)
 
@@ -631,6 +660,7 @@ class Simulator:
             fates=fates,
             topology=self.topology,
             notes=tuple(self.notes),
+            kernel=str(self.kernel),
         )
 
     def _fate(self, dev: SimDevice) -> DeviceFate:

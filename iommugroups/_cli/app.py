@@ -8,8 +8,12 @@ file, line and problem. Each command is a module of this package
 
 from __future__ import annotations
 
+import errno
+import io
+import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from .._errors import IommuGroupsError
 from .._version import __version__
@@ -55,26 +59,95 @@ def build_parser() -> Parser:
     return p
 
 
+class _ClosedOutput(OSError):
+    """Standard output was closed when the tool started."""
+
+
+class _NoStdout(io.TextIOBase):
+    """Stands for a closed standard output: writing to it is an error, not a crash."""
+
+    encoding = "utf-8"
+
+    def write(self, text: str) -> int:
+        raise _ClosedOutput(errno.EBADF, "standard output is closed")
+
+    @property
+    def buffer(self) -> Any:
+        raise _ClosedOutput(errno.EBADF, "standard output is closed")
+
+
+def _discard_stdout() -> None:
+    """After a failed write, point standard output at /dev/null, so that the
+    interpreter's own flush at exit fails no more."""
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(fd, sys.stdout.fileno())
+        finally:
+            os.close(fd)
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        pass
+
+
+def _output_error(exc: BaseException) -> str:
+    if isinstance(exc, UnicodeEncodeError):
+        encoding = getattr(sys.stdout, "encoding", None) or exc.encoding
+        bad = exc.object[exc.start : exc.end]
+        return (
+            f"cannot write the output: standard output's encoding ({encoding}) cannot show "
+            f"{bad!r}; set PYTHONIOENCODING=utf-8 (or a UTF-8 locale)"
+        )
+    assert isinstance(exc, OSError)
+    return f"cannot write the output: {exc.strerror or exc}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit status."""
+    """Run the CLI; returns the exit status.
+
+    Errors are one line on standard error, never a traceback: bad input or
+    usage (exit 2), and output that cannot be written (a full disk,
+    ``/dev/full``, a closed standard output, an encoding that cannot show a
+    name; exit 2). A closed pipe (``| head``) ends quietly (exit 0).
+    """
+    if sys.stdout is None:
+        sys.stdout = _NoStdout()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_ERROR
     try:
-        return int(args.run(args))
+        status = int(args.run(args))
+        sys.stdout.flush()  # a write error shows here, not at exit
+        return status
     except (UsageError, IommuGroupsError) as exc:
-        print(f"iommugroups: error: {exc}", file=sys.stderr)
+        _error(f"iommugroups: error: {exc}")
         return EXIT_ERROR
     except BrokenPipeError:
+        _discard_stdout()
         return EXIT_OK
     except KeyboardInterrupt:
         return 130
+    except (UnicodeEncodeError, OSError) as exc:  # the readers turn theirs into InputError
+        _discard_stdout()
+        _error(f"iommugroups: error: {_output_error(exc)}")
+        return EXIT_ERROR
     except Exception as exc:  # never a traceback
-        print(
+        _error(
             f"iommugroups: internal error: {type(exc).__name__}: {exc} "
-            "(please report this with the input that caused it)",
-            file=sys.stderr,
+            "(please report this with the input that caused it)"
         )
         return EXIT_ERROR
+
+
+def _error(line: str) -> None:
+    """One line on standard error (which may be closed, or unable to show it)."""
+    if sys.stderr is None:
+        return
+    try:
+        print(line, file=sys.stderr)
+    except (OSError, UnicodeEncodeError):
+        try:
+            print(line.encode("ascii", "backslashreplace").decode("ascii"), file=sys.stderr)
+        except (OSError, UnicodeEncodeError):
+            pass

@@ -6,12 +6,15 @@ import argparse
 import sys
 
 from .._analysis.check import assume_no_acs, check
+from .._errors import InvalidAddress
 from .._io.read import read
+from .._io.root_buses import parse_bus, with_root_buses
 from .._render.check import render_check
 from .._render.text import to_json_text
 from .common import (
     EXIT_FINDING,
     EXIT_OK,
+    EXIT_UNKNOWN,
     HelpFormatter,
     UsageError,
     add_format,
@@ -33,9 +36,11 @@ examples:
   iommugroups check --example d05 --observed dmesg.txt # a kernel log against a topology
   iommugroups check tree.txt --observed dmesg.txt --assume-no-acs
   iommugroups check lspci-vv.txt -v                    # every note, not a summary
+  iommugroups check xeon-lspci-vv.txt --root-bus ff    # bus ff is a root bus (uncore)
 
-exit status: 0 no isolation hole, 1 a split (devices the rules put together are in
-different groups), 2 usage or input error.
+exit status: 0 every verdict ok or merged, 1 a split (devices the rules put together
+are in different groups), 2 usage or input error, 3 no split but some verdict unknown
+(the input lacks data it depends on; --allow-unknown: 0).
 """
 
 
@@ -49,7 +54,7 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "the canonical prediction for its topology. Per device: split (devices the rules put "
         "together are in different groups: an isolation hole, exit status 1), merged (grouped "
         "together though the rules would isolate them), unknown (the verdict depends on "
-        "missing data).",
+        "missing data, exit status 3 when there is no split).",
         epilog=_CHECK_EPILOG,
         formatter_class=HelpFormatter,
     )
@@ -64,7 +69,23 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--assume-no-acs",
         action="store_true",
         help="take every device whose ACS capability or PCIe type could not be read as PCIe "
-        "without ACS (bridges on a root bus as root ports, other bridges as downstream ports)",
+        "without ACS (bridges on a root bus as root ports, other bridges as downstream ports), "
+        "and every bridge the input lacks as one without ACS",
+    )
+    c.add_argument(
+        "--root-bus",
+        action="append",
+        default=[],
+        metavar="BUS",
+        help="take BUS (dddd:bb, or bb in domain 0) to be a root bus, which the input does "
+        "not say (lspci -vv shows no host bridges; a Xeon's uncore bus ff holds conventional "
+        "PCI devices only); may be repeated",
+    )
+    c.add_argument(
+        "--allow-unknown",
+        action="store_true",
+        help="exit 0, not 3, when no verdict is a split but some are unknown (the old "
+        "behaviour; `check && bind` then proceeds on a machine the input says little about)",
     )
     add_format(c, dot=False)
     add_notes_options(c)
@@ -89,12 +110,22 @@ def run(args: argparse.Namespace) -> int:
                 "no observed groups: the source shows none; give --observed FILE (a group "
                 "listing, a kernel log or `lspci -vv` with IOMMU group lines)"
             )
+        if args.root_bus:
+            try:
+                roots = [parse_bus(b) for b in args.root_bus]
+            except InvalidAddress as exc:
+                raise UsageError(f"--root-bus: {exc}") from None
+            topo, unknowns = with_root_buses(topo, unknowns, roots)
         if args.assume_no_acs:
             topo, kept = assume_no_acs(topo, unknowns)
             unknowns = list(kept)
-        report = check(topo, observed, unknowns=unknowns)
+        report = check(topo, observed, unknowns=unknowns, bridges_without_acs=args.assume_no_acs)
         if output_format(args) == "json":
             sys.stdout.write(to_json_text(report.to_json()))
         else:
             sys.stdout.write(render_check(report, verbose=args.verbose, names=db.source))
-    return EXIT_FINDING if report.has_split else EXIT_OK
+    if report.has_split:
+        return EXIT_FINDING
+    if report.unknown and not args.allow_unknown:
+        return EXIT_UNKNOWN
+    return EXIT_OK

@@ -9,11 +9,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .. import examples
+from .._boot.run import default_strategies, default_strategy
 from .._boot.scenario import Scenario, ScenarioError
 from .._boot.simulator import Simulator
-from .._boot.strategies.registry import STRATEGIES, get_strategy
-from .._io.scenario_file import DEFAULT_STRATEGY, ScenarioFile, load_scenario_file
+from .._boot.strategies.registry import PROPOSALS, STRATEGIES, get_strategy
+from .._io.scenario_file import ScenarioFile, load_scenario_file
 from .._kernel.model import Topology
+from .._kernel.version import NEWEST, InvalidKernelVersion, resolve_kernel
 from .._render.simulation import render_simulation, simulation_to_json
 from .._render.text import to_json_text
 from .common import EXIT_OK, HelpFormatter, UsageError
@@ -80,19 +82,19 @@ def _strategy_info(name: str, strategy: object) -> dict[str, Any]:
         "title": str(getattr(strategy, "title", "")),
         "kernel": str(getattr(strategy, "kernel", "")),
         "upstream": upstream if isinstance(upstream, bool) else None,
-        "default": name == DEFAULT_STRATEGY,
+        "default": name in default_strategies(NEWEST).values(),
     }
 
 
 def _list_strategies(as_json: bool) -> int:
-    rows = [_strategy_info(name, st) for name, st in STRATEGIES.items()]
+    rows = [_strategy_info(name, st) for name, st in {**STRATEGIES, **PROPOSALS}.items()]
     if as_json:
         sys.stdout.write(to_json_text(rows))
         return EXIT_OK
     width = max((len(r["name"]) for r in rows), default=0)
     for r in rows:
         upstream = {True: "yes", False: "no", None: "unknown"}[r["upstream"]]
-        title = r["title"] + ("  (default)" if r["default"] else "")
+        title = r["title"] + (f"  (default on Linux {NEWEST})" if r["default"] else "")
         print(f"{r['name']:<{width}}  {title}".rstrip())
         print(f"{'':<{width}}  kernel: {r['kernel'] or 'unknown'}; upstream: {upstream}")
     return EXIT_OK
@@ -117,7 +119,7 @@ def _scenario_source(args: argparse.Namespace) -> tuple[ScenarioFile, str]:
             "give a scenario FILE or --example NAME (--list-examples lists the examples)"
         )
     return load_scenario_file(
-        args.file, strategies=STRATEGIES
+        args.file, strategies={**STRATEGIES, **PROPOSALS}
     ), "<stdin>" if args.file == "-" else args.file
 
 
@@ -129,7 +131,8 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Replay a boot (built-in drivers in link order, the IOMMU driver at its "
         "place) and the driver-core actions after it (insmod, bind, remove, rescan, "
         "SR-IOV), and show when and how each device got its IOMMU group under a grouping "
-        "strategy (default: legacy-probe-time, arm64 v5.3-v6.14).",
+        "strategy (default: the one the kernel modelled uses: legacy-probe-time on arm64 "
+        "v5.3-v6.14, device-add on arm64 since v6.15, canonical on x86).",
         epilog=_SIMULATE_EPILOG,
         formatter_class=HelpFormatter,
     )
@@ -147,7 +150,12 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s.add_argument(
         "--strategy",
         metavar="NAME",
-        help=f"grouping strategy (default: the file's, else {DEFAULT_STRATEGY})",
+        help="grouping strategy (default: the file's, else the kernel's)",
+    )
+    s.add_argument(
+        "--kernel",
+        metavar="VERSION",
+        help=f"the kernel version to model, e.g. 6.1 (default: the file's, else {NEWEST})",
     )
     s.add_argument(
         "--list-strategies", action="store_true", help="list the grouping strategies and exit"
@@ -173,13 +181,21 @@ def run(args: argparse.Namespace) -> int:
     if args.list_examples:
         return _list_examples(args.json)
     sf, source = _scenario_source(args)
-    name = args.strategy or sf.strategy or DEFAULT_STRATEGY
+    try:
+        kernel = resolve_kernel(args.kernel, sf.scenario.kernel)
+    except InvalidKernelVersion as exc:
+        raise UsageError(f"--kernel: {exc}") from None
+    name = args.strategy or sf.strategy or default_strategy(kernel, sf.topology)
     try:
         strategy = get_strategy(name)
     except KeyError as exc:
         raise UsageError(str(exc.args[0])) from None
+    print(
+        f"iommugroups: note: modelled Linux {kernel}, strategy {name}",
+        file=sys.stderr,
+    )
     try:
-        sim = Simulator(sf.topology, sf.scenario, strategy, drivers=sf.drivers)
+        sim = Simulator(sf.topology, sf.scenario, strategy, drivers=sf.drivers, kernel=kernel)
         result = sim.run()
     except ScenarioError as exc:
         label = f" {sf.scenario.name!r}" if sf.scenario.name else ""

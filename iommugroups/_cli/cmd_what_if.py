@@ -36,10 +36,15 @@ changes (positional CHANGE text, or the options):
   quirk=isolated:8086:1234                an ACS quirk for these ids
   remove=01:00.0                          remove a device (and what is below it)
   move=01:00=>00:1c.4                     move the card in slot 01:00 below port 00:1c.4
+  reachable-set                           group with the out-of-tree ACS reachable-set
+                                          series (v3) instead of mainline (NOT upstream)
+  reachable-set=no-acs-enhanced,no-mmio@00:1e.0
+                                          the same, with facts the model lacks stated
 
 examples:
   iommugroups what-if --example desktop --acs-override downstream,multifunction
   iommugroups what-if -i snapshot.json remove-acs=00:01.0 --json
+  iommugroups what-if --example desktop reachable-set
 """
 
 
@@ -68,6 +73,8 @@ class _ChangeAction(argparse.Action):
         texts = list(getattr(namespace, "changes", None) or [])
         if option_string is None:  # the positional CHANGE texts
             texts.extend(str(v) for v in (values or ()))
+        elif values is None:  # an option given without its optional value
+            texts.append(option_string.removeprefix("--"))
         else:
             texts.append(f"{option_string.removeprefix('--')}={values}")
         namespace.changes = texts
@@ -77,7 +84,8 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register the ``what-if`` command."""
     wi = sub.add_parser(
         "what-if",
-        help="apply changes (ACS override, ACS on a port, a quirk, moving a card) and diff",
+        help="apply changes (ACS override, ACS on a port, a quirk, moving a card, the "
+        "reachable-set proposal) and diff",
         description="Apply hypothetical changes to the topology and print the difference of "
         "the groups: which split, which merged, which are unchanged. Changes that no "
         "upstream kernel makes (the out-of-tree pcie_acs_override patch) are labelled as "
@@ -97,6 +105,15 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         wi.add_argument(
             f"--{opt}", dest="changes", action=_ChangeAction, metavar=metavar, help=text
         )
+    wi.add_argument(
+        "--reachable-set",
+        dest="changes",
+        action=_ChangeAction,
+        nargs="?",
+        metavar="FACTS",
+        help="group with the out-of-tree ACS reachable-set series instead of mainline "
+        "(not upstream); FACTS: no-acs-enhanced, mmio@BRIDGE, no-mmio@BRIDGE",
+    )
     add_input(wi)
     add_format(wi, dot=True)
 

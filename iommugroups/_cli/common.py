@@ -29,6 +29,7 @@ __all__ = [
     "EXIT_ERROR",
     "EXIT_FINDING",
     "EXIT_OK",
+    "EXIT_UNKNOWN",
     "HelpFormatter",
     "Parser",
     "UsageError",
@@ -47,11 +48,17 @@ __all__ = [
     "topology_of",
 ]
 
+#: Success (``check``: every verdict ok or merged).
 EXIT_OK = 0
 
+#: A finding (``check``: an isolation hole, a split).
 EXIT_FINDING = 1
 
+#: Bad usage or input.
 EXIT_ERROR = 2
+
+#: ``check``: no split, but some verdict unknown (the input lacks data it depends on).
+EXIT_UNKNOWN = 3
 
 
 class HelpFormatter(argparse.HelpFormatter):

@@ -29,13 +29,15 @@ from collections.abc import Mapping
 from pathlib import PurePath
 from typing import Literal, get_args
 
+from .._bulk import paused_gc
 from .._errors import InputError, IommuGroupsError
 from .._kernel.config import functions_from_configs
 from .._kernel.model import PciAddress, Topology
 from .lspci_hex import looks_like_lspci_hex, read_lspci_hex
+from .root_buses import with_missing_bridges
 from .topology_file import loads_topology, parse_json, parse_toml, topology_from_dict
 
-__all__ = ["FORMATS", "MAX_INPUT_BYTES", "InputFormat", "load", "loads"]
+__all__ = ["FORMATS", "MAX_INPUT_BYTES", "InputFormat", "load", "loads", "unix_lines"]
 
 
 def __dir__() -> list[str]:
@@ -52,7 +54,11 @@ MAX_INPUT_BYTES = 64 * 1024 * 1024
 #: How much of the input is searched for NUL bytes.
 _BINARY_PROBE = 8192
 
-_TOML_HINT_RE = re.compile(r"^\s*(?:\[\[?\s*functions\b|schema\s*=|functions\s*=)", re.MULTILINE)
+# (``[ \t]*``, not ``\s*``: a ``\s*`` after ``^`` runs over every blank line that
+# follows, from every line start, which is quadratic in the number of blank lines.)
+_TOML_HINT_RE = re.compile(
+    r"^[ \t]*(?:\[\[?[ \t]*functions\b|schema[ \t]*=|functions[ \t]*=)", re.MULTILINE
+)
 
 
 def load(path: str | os.PathLike[str], *, fmt: str | None = None) -> Topology:
@@ -81,6 +87,10 @@ def loads(text: str, *, path: str = "<string>", fmt: str | None = None) -> Topol
             hint: ``.toml``).
         fmt: one of ``FORMATS``, or ``None`` to detect it.
 
+    Every function below a bus whose bridge the input lacks (a PCIe Endpoint
+    on a bus no bridge claims, :meth:`~iommugroups.Topology.missing_bridges`)
+    has the unknown fact ``"bridge"``.
+
     Raises:
         InputError: the text is too large, binary, of no known format, or
             not a valid topology in its format.
@@ -88,12 +98,18 @@ def loads(text: str, *, path: str = "<string>", fmt: str | None = None) -> Topol
     """
     if fmt is not None and fmt not in FORMATS:
         raise ValueError(f"unknown input format {fmt!r} (one of: {', '.join(FORMATS)})")
+    with paused_gc():  # a topology is built in bulk, and holds no cycle
+        topology, _notes = with_missing_bridges(_loads(text, path, fmt))
+    return topology
+
+
+def _loads(text: str, path: str, fmt: str | None) -> Topology:
     if len(text) > MAX_INPUT_BYTES:
         raise InputError(path, f"input larger than {MAX_INPUT_BYTES // (1024 * 1024)} MiB refused")
     nul = text.find("\0", 0, _BINARY_PROBE)
     if nul >= 0:
         raise InputError(path, f"binary data (NUL character at offset {nul}), not a topology")
-    text = text.removeprefix("\ufeff")
+    text = unix_lines(text.removeprefix("\ufeff"))
 
     if fmt == "toml":
         return loads_topology(text, "toml", path)
@@ -135,6 +151,18 @@ def loads(text: str, *, path: str = "<string>", fmt: str | None = None) -> Topol
         "unknown format: not a topology file (JSON or TOML), an 'lspci -xxxx' dump "
         "or an oracle capture",
     )
+
+
+def unix_lines(text: str) -> str:
+    """``text`` with CRLF and CR-only line endings turned into LF, so every reader
+    reads lines (and counts them) the same way whatever system wrote the file.
+
+    >>> unix_lines("a\\r\\nb\\rc\\n")
+    'a\\nb\\nc\\n'
+    """
+    if "\r" not in text:
+        return text
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 # --- reading bytes ----------------------------------------------------------

@@ -24,11 +24,13 @@ from .lspci_hex import topology_at_lines
 __all__ = [
     "HEADER_RE",
     "HEX",
+    "MAX_DESCRIPTION_CHARS",
     "MAX_DEVICES",
     "MAX_TEXT_CHARS",
     "MIXED_IDS_RE",
     "NUM_IDS_RE",
     "ODD_SPACE",
+    "check_description",
     "check_length",
     "reading_unknowns",
     "show",
@@ -42,6 +44,11 @@ __all__ = [
 MAX_TEXT_CHARS = 64 * 1024 * 1024
 #: More devices than this are refused.
 MAX_DEVICES = 65536
+#: Longest device description (what follows a device's address) read, in characters.
+#: ``lspci`` looks names up into buffers of 1024 bytes at most (``namebuf`` in
+#: ``lspci.c``, ``pci_lookup_name``); a longer one is damage (a file whose line
+#: endings were lost), and reading it would cost time for nothing.
+MAX_DESCRIPTION_CHARS = 2048
 
 #: A hexadecimal digit, for character classes.
 HEX = "0-9a-fA-F"
@@ -71,6 +78,21 @@ def show(text: str, limit: int = 60) -> str:
     ("'Intel Corporation'", "'xxxx...'")
     """
     return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+def check_description(text: str, path: str, line: int) -> None:
+    """Refuse a device description longer than :data:`MAX_DESCRIPTION_CHARS`.
+
+    Raises:
+        InputError: the description is too long (naming the line).
+    """
+    if len(text) > MAX_DESCRIPTION_CHARS:
+        raise InputError(
+            path,
+            f"device description is {len(text)} characters long; lspci prints at most "
+            f"{MAX_DESCRIPTION_CHARS} (lost line endings?): {show(text)}",
+            line,
+        )
 
 
 def check_length(text: str, path: str) -> None:
@@ -124,6 +146,8 @@ def shown_names(text: str) -> Iterator[str]:
     ['Intel Corporation Device a110', 'Intel Corporation Device 3e34']
     """
     for raw in text.splitlines():
+        if len(raw) > MAX_DESCRIPTION_CHARS * 2:
+            continue
         line = raw.translate(ODD_SPACE).rstrip()
         m = HEADER_RE.match(line)
         if m:

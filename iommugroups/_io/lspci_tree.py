@@ -30,12 +30,14 @@ from .lspci_common import (
     MIXED_IDS_RE,
     NUM_IDS_RE,
     ODD_SPACE,
+    check_description,
     check_length,
     reading_unknowns,
     show,
     strip_suffixes,
     topology_of,
 )
+from .root_buses import with_missing_bridges
 
 __all__ = ["looks_like_lspci_tree", "read_lspci_tree"]
 
@@ -69,6 +71,8 @@ class _TreeParser:
         # column of a "+-"/"\-" branch list -> what it lists
         self.columns: dict[int, tuple[str, int, int]] = {}
         self.line = 0
+        #: The root buses the tree shows at its top ("-[dddd:bb]-"): root buses.
+        self.roots: set[tuple[int, int]] = set()
 
     def fail(self, problem: str) -> InputError:
         return InputError(self.path, problem, self.line)
@@ -101,8 +105,8 @@ class _TreeParser:
         kind, dom, bus = where
         if rest[:2] == "\\-":
             del self.columns[col]
-        if kind == "host":
-            self.root_bus(text, col + 2)
+        if kind in ("host", "roots"):
+            self.root_bus(text, col + 2, top=kind == "roots")
         else:
             self.device(text, col + 2, dom, bus)
 
@@ -113,16 +117,19 @@ class _TreeParser:
         pos += 1
         if text[pos : pos + 2] in ("+-", "\\-"):
             if text[pos] == "+":
-                self.columns[pos] = ("host", 0, 0)
-            self.root_bus(text, pos + 2)
+                self.columns[pos] = ("roots", 0, 0)
+            self.root_bus(text, pos + 2, top=True)
         else:
-            self.root_bus(text, pos)
+            self.root_bus(text, pos, top=True)
 
-    def root_bus(self, text: str, pos: int) -> None:
+    def root_bus(self, text: str, pos: int, *, top: bool = False) -> None:
         m = _TREE_ROOTBUS_RE.match(text, pos)
         if m is None:
             raise self.fail(f"expected a root bus '[dddd:bb]' in {show(text)}")
-        self.bus(text, m.end(), int(m["dom"], 16), int(m["bus"], 16))
+        dom, bus = int(m["dom"], 16), int(m["bus"], 16)
+        if top:
+            self.roots.add((dom, bus))
+        self.bus(text, m.end(), dom, bus)
 
     def bus(self, text: str, pos: int, dom: int, bus: int) -> None:
         # show_tree_bus: nothing (empty), "--dev", or "+-dev" / "\-dev"
@@ -197,9 +204,11 @@ def read_lspci_tree(text: str, path: str = "<string>") -> Reading:
     """
     check_length(text, path)
     devices: dict[PciAddress, _TreeDev] = {}
+    roots: set[tuple[int, int]] = set()
     for tree in _tree_blocks(text):
-        found = _parse_tree(tree, path)
-        for address, dev in found.items():
+        parser = _parse_tree(tree, path)
+        roots |= parser.roots
+        for address, dev in parser.devices.items():
             if address in devices:
                 raise InputError(path, f"device {address} appears in two trees", dev.line)
             devices[address] = dev
@@ -207,7 +216,7 @@ def read_lspci_tree(text: str, path: str = "<string>") -> Reading:
                 raise InputError(path, f"more than {MAX_DEVICES} devices; refusing the input")
     if not devices:
         raise InputError(path, "no lspci tree found (expected a line starting '-[0000:00]-')")
-    return _tree_reading(devices, path)
+    return _tree_reading(devices, roots, path)
 
 
 def _tree_blocks(text: str) -> Iterator[list[tuple[int, str]]]:
@@ -232,7 +241,7 @@ def _tree_blocks(text: str) -> Iterator[list[tuple[int, str]]]:
 _MAX_TREE_SHIFT = 8
 
 
-def _parse_tree(tree: list[tuple[int, str]], path: str) -> dict[PciAddress, _TreeDev]:
+def _parse_tree(tree: list[tuple[int, str]], path: str) -> _TreeParser:
     """Parse one tree; tolerate a first line shifted left against the others.
 
     Pasted trees sometimes lose the indentation of their first line only (the
@@ -257,12 +266,14 @@ def _parse_tree(tree: list[tuple[int, str]], path: str) -> dict[PciAddress, _Tre
             if not tree[0][1].startswith("-"):
                 break  # only a "-[dddd:bb]" root line can have lost its indent
             continue
-        return parser.devices
+        return parser
     assert first_error is not None
     raise first_error
 
 
-def _tree_reading(devices: Mapping[PciAddress, _TreeDev], path: str) -> Reading:
+def _tree_reading(
+    devices: Mapping[PciAddress, _TreeDev], roots: set[tuple[int, int]], path: str
+) -> Reading:
     unknowns: list[Unknown] = [
         Unknown("", "pcie", "an lspci tree shows no capabilities"),
         Unknown("", "acs", "an lspci tree shows no capabilities"),
@@ -282,6 +293,7 @@ def _tree_reading(devices: Mapping[PciAddress, _TreeDev], path: str) -> Reading:
             if d.bus_range is None:
                 unknowns.append(Unknown(str(a), "ids", "the tree shows no name (lspci -t)"))
         else:
+            check_description(d.name, path, d.line)
             shown, _pi = strip_suffixes(d.name)
             m = NUM_IDS_RE.fullmatch(shown) or MIXED_IDS_RE.fullmatch(shown)
             if m:
@@ -321,8 +333,10 @@ def _tree_reading(devices: Mapping[PciAddress, _TreeDev], path: str) -> Reading:
             raise InputError(path, f"device {a}: {exc}", d.line) from None
     if any(d.bus_range is not None for d in devices.values()):
         unknowns.append(Unknown("", "ids", "an lspci tree names no bridge (lspci -t)"))
+    topology, bridge_notes = with_missing_bridges(topology_of(functions, lines, path), roots)
+    unknowns.extend(bridge_notes)
     return Reading(
-        topology=topology_of(functions, lines, path),
+        topology=topology,
         **reading_unknowns(unknowns),
         source="lspci-tree",
         path=path,

@@ -129,6 +129,7 @@ from .lspci_common import (
     MIXED_IDS_RE,
     NUM_IDS_RE,
     ODD_SPACE,
+    check_description,
     check_length,
     reading_unknowns,
     show,
@@ -136,6 +137,7 @@ from .lspci_common import (
     topology_of,
 )
 from .platform_facts import text_hints, with_platform
+from .root_buses import with_missing_bridges
 
 __all__ = ["looks_like_lspci_text", "read_lspci_text"]
 
@@ -480,6 +482,7 @@ def _blocks(text: str, path: str, notes: list[Unknown] | None = None) -> list[_B
 
 
 def _parse_header(facts: _Facts, rest: str, path: str, line: int) -> None:
+    check_description(rest, path, line)
     rest = " ".join(rest.split())
     cls, sep, desc = rest.partition(": ")
     if not sep:
@@ -1144,8 +1147,14 @@ def _build(
                 )
             else:
                 secondary, subordinate = sec, sub
-        elif f.verbose == 0 and class16 in _BRIDGE_CLASSES:
-            note("bus-numbers", f"a bridge (class {class16:04x}) whose 'Bus:' line is not shown")
+        elif class16 in _BRIDGE_CLASSES and hx is None:
+            # lspci prints a "Bus:" line for every PCI-PCI and CardBus bridge: a
+            # verbose block without one was cut, or the line was lost.
+            note(
+                "bus-numbers",
+                f"a bridge (class {class16:04x}) whose 'Bus:' line is not shown"
+                + (" (lspci prints one for every bridge: the block is cut?)" if f.verbose else ""),
+            )
             header_type = HEADER_BRIDGE
 
         # capabilities
@@ -1268,6 +1277,8 @@ def _build(
     hints = text_hints(text)
     topology, platform_notes = with_platform(topology, hints=hints)
     unknowns.extend(platform_notes)
+    topology, bridge_notes = with_missing_bridges(topology)
+    unknowns.extend(bridge_notes)
     observed = None
     if any_group:
         groups: dict[int, list[str]] = {}

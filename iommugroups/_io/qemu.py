@@ -63,9 +63,13 @@ __all__ = [
     "Arch",
     "Firmware",
     "QemuCommand",
+    "VM_SCHEMA",
     "UnbuildableTopology",
     "qemu_command",
 ]
+
+#: The ``schema`` value of ``vm --json``.
+VM_SCHEMA = "iommugroups.vm/1"
 
 
 def __dir__() -> list[str]:
@@ -206,6 +210,7 @@ class QemuCommand:
     def to_json(self) -> dict[str, object]:
         """The command as a JSON-ready dict (the ``vm --json`` output)."""
         return {
+            "schema": VM_SCHEMA,
             "arch": self.arch,
             "firmware": self.firmware,
             "argv": list(self.argv),

@@ -39,14 +39,17 @@ from typing import Any
 
 import attrs
 
-from .._kernel.groups import Grouping, LogLine
+from .._bulk import paused_gc
+from .._kernel.groups import Grouping
 from .._kernel.reading import Reading, Unknown
+from . import checks
 from .arm64_capture import looks_like_capture, read_capture
 from .listing import looks_like_dmesg, looks_like_listing, looks_like_vmm, read_observed
-from .load import _decode, _read_file, _read_stdin, loads
+from .load import _decode, _read_file, _read_stdin, loads, unix_lines
 from .lspci_tree import looks_like_lspci_tree, read_lspci_tree
 from .lspci_verbose import looks_like_lspci_text, read_lspci_text
 from .platform_facts import text_hints
+from .root_buses import with_missing_bridges
 from .snapshot import looks_like_snapshot, read_snapshot
 from .sysfs import read_sysfs
 from .topology_file import parse_json
@@ -70,7 +73,15 @@ def read(path: str | os.PathLike[str]) -> Reading:
 
 
 def read_text(text: str, path: str = "<string>") -> Reading:
-    """Detect the format of ``text`` and read it (see the module docstring)."""
+    """Detect the format of ``text`` and read it (see the module docstring).
+
+    CRLF and CR-only line endings are read as lines.
+    """
+    with paused_gc():  # a reading is built in bulk, and holds no cycle
+        return _read_text(unix_lines(text), path)
+
+
+def _read_text(text: str, path: str) -> Reading:
     stripped = text.lstrip("\ufeff \t\r\n")
     if stripped.startswith("{"):
         data = parse_json(text, path)
@@ -84,7 +95,8 @@ def read_text(text: str, path: str = "<string>") -> Reading:
     if looks_like_cmdline(text):
         return _read_cmdline(text, path)
     # topology files (TOML) and lspci -xxxx dumps: the topology loader detects them
-    return Reading(topology=loads(text, path=path), source="topology", path=path)
+    topology, notes = with_missing_bridges(loads(text, path=path))
+    return Reading(topology=topology, unknowns=notes, source="topology", path=path)
 
 
 _CMDLINE_TOKEN_RE = re.compile(r"^(?:[A-Za-z_][\w.-]*(?:=\S*)?|--)$")
@@ -129,23 +141,33 @@ def _read_json(data: Any, text: str, path: str) -> Reading:
         return read_snapshot(data, path)
     if looks_like_capture(data):
         cap = read_capture(data, path)
-        log = tuple(x for line in cap.dmesg if (x := LogLine.parse(line)) is not None)
+        log = checks.log_lines(cap.dmesg, path)
         observed = Grouping(cap.groups, log, source="arm64-capture")
-        return Reading(topology=cap.topology, observed=observed, source="arm64-capture", path=path)
-    topology = loads(text, path=path)
-    if isinstance(data, Mapping) and "devices" in data and isinstance(data.get("groups"), Mapping):
-        groups = {int(k): tuple(sorted(v)) for k, v in data["groups"].items()}
-        log = tuple(
-            x for line in data.get("dmesg", []) if (x := LogLine.parse(str(line))) is not None
+        topology, notes = with_missing_bridges(cap.topology)
+        return Reading(
+            topology=topology,
+            observed=observed,
+            unknowns=notes,
+            source="arm64-capture",
+            path=path,
         )
+    if isinstance(data, Mapping) and "devices" in data and "groups" in data:
+        # an x86 capture: its groups and log are checked before anything is built
+        groups = checks.groups(data["groups"], path)
+        lines = checks.text_list(data.get("dmesg", []), path, "dmesg")
+        kernel = checks.opt_text(data.get("kernel"), "kernel", path)
+        topology, notes = with_missing_bridges(loads(text, path=path))
+        log = checks.log_lines(lines, path)
         return Reading(
             topology=topology,
             observed=Grouping(groups, log, source="capture"),
+            unknowns=notes,
             source="capture",
             path=path,
-            kernel=str(data["kernel"]) if "kernel" in data else None,
+            kernel=kernel,
         )
-    return Reading(topology=topology, source="topology", path=path)
+    topology, notes = with_missing_bridges(loads(text, path=path))
+    return Reading(topology=topology, unknowns=notes, source="topology", path=path)
 
 
 def _with_log(reading: Reading, text: str, path: str) -> Reading:

@@ -35,27 +35,26 @@ from pathlib import Path, PurePath
 from typing import Any, Literal
 
 import attrs
-import cattrs
 import tomli_w
-from cattrs.errors import ClassValidationError, IterableValidationError
 
 from .._boot.drivers import KNOWN_DRIVERS, Driver, ProbeResult
 from .._boot.drivers import _always_ok as _default_probe
 from .._boot.scenario import ACTION_KINDS, DEFAULT_BUILTIN, IOMMU_DRIVER, Action, Scenario
 from .._errors import InputError, IommuGroupsError
 from .._kernel.model import PciAddress, Topology
+from .._kernel.version import InvalidKernelVersion, KernelVersion
 from .arm64_capture import Capture, looks_like_capture, read_capture
-from .load import _decode, _read_file, _read_stdin, load
+from .load import _decode, _read_file, _read_stdin, load, unix_lines
+from .root_buses import with_missing_bridges
 from .topology_file import SCHEMA as TOPOLOGY_SCHEMA
 from .topology_file import (
-    _converter,
+    TopologyProblems,
     _describe,
     _FieldError,
-    _format_exception,
     _hex_parser,
-    _item_label,
     parse_json,
     parse_toml,
+    structure_topology,
     topology_to_dict,
 )
 
@@ -91,6 +90,7 @@ DEFAULT_STRATEGY = "legacy-probe-time"
 _KEYS = (
     "schema",
     "name",
+    "kernel",
     "firmware",
     "builtin",
     "blacklist",
@@ -172,6 +172,7 @@ class _Problems:
 
     def __init__(self) -> None:
         self.messages: list[str] = []
+        self.more = 0  # problems counted but not put in words
 
     def add(self, where: str, problem: str) -> None:
         self.messages.append(f"{where}: {problem}" if where else problem)
@@ -179,7 +180,7 @@ class _Problems:
     def raise_if_any(self, path: str) -> None:
         if not self.messages:
             return
-        extra = len(self.messages) - _MAX_REPORTED
+        extra = len(self.messages) + self.more - _MAX_REPORTED
         text = "; ".join(self.messages[:_MAX_REPORTED])
         if extra > 0:
             text += f"; and {extra} more problem{'s' if extra > 1 else ''}"
@@ -230,11 +231,13 @@ class _Reader:
         path: str,
         base: Path,
         strategies: Collection[str] | None = None,
+        allow_paths_outside: bool = False,
     ) -> None:
         self.data = data
         self.path = path
         self.base = base
         self.strategies = strategies
+        self.allow_paths_outside = allow_paths_outside
         self.problems = _Problems()
 
     def field(self, where: str, parse: Callable[[object], Any], value: object) -> Any:
@@ -257,6 +260,8 @@ class _Reader:
         kwargs: dict[str, Any] = {}
         if "name" in data:
             kwargs["name"] = self.field("name", _string, data["name"])
+        if "kernel" in data:
+            kwargs["kernel"] = self.field("kernel", _kernel, data["kernel"])
         if "firmware" in data:
             kwargs["firmware"] = self.field("firmware", _firmware, data["firmware"])
         if "iommu_builtin" in data:
@@ -299,6 +304,18 @@ class _Reader:
             self.problems.add("topology_file", f"expected a path, got {_describe(value)}")
             return None
         target = self.base / value
+        if not self.allow_paths_outside:
+            base = self.base.resolve()
+            resolved = target.resolve()
+            if resolved != base and base not in resolved.parents:
+                shown = value if len(value) <= 80 else value[:80] + "..."
+                self.problems.add(
+                    "topology_file",
+                    f"{shown!r} is outside the scenario file's directory ({self.base}): a "
+                    "scenario file may only name files below its own directory (allow "
+                    "others with allow_paths_outside=True)",
+                )
+                return None
         if not target.is_file():
             why = "is a directory, not a file" if target.is_dir() else "no such file"
             self.problems.add("topology_file", f"{value}: {why} (looked for {target})")
@@ -318,21 +335,16 @@ class _Reader:
             )
             return None
         try:
-            topo: Topology = _converter.structure(body, Topology)
-        except (ClassValidationError, IterableValidationError) as exc:
-            for line in cattrs.transform_error(exc, path="", format_exception=_format_exception):
-                problem, _, where = line.rpartition(" @ ")
-                where = where.lstrip(".")
-                label = _item_label(where, body)
-                self.problems.add(f"topology.{where}" if where else "topology", problem + label)
-            return None
-        except _FieldError as exc:  # pragma: no cover - the object check is above
-            self.problems.add("topology", str(exc))
+            topo = structure_topology(body)
+        except TopologyProblems as exc:
+            for where, problem in exc.problems:
+                self.problems.add(f"topology.{where}" if where else "topology", problem)
+            self.problems.more += exc.count - len(exc.problems)
             return None
         except IommuGroupsError as exc:  # TopologyError: duplicate addresses, ...
             self.problems.add("topology", str(exc))
             return None
-        return topo
+        return with_missing_bridges(topo)[0]
 
     # -- drivers -----------------------------------------------------------
     def drivers(self, value: object) -> tuple[Driver, ...]:
@@ -569,6 +581,15 @@ class _Reader:
         return out
 
 
+def _kernel(value: object) -> str:
+    text = _string(value)
+    try:
+        KernelVersion.parse(text)
+    except InvalidKernelVersion as exc:
+        raise _FieldError(str(exc)) from None
+    return text
+
+
 def _firmware(value: object) -> str:
     text = _string(value)
     if text not in ("acpi", "dt"):
@@ -647,6 +668,7 @@ def scenario_from_dict(
     base: str | os.PathLike[str] | None = None,
     *,
     strategies: Collection[str] | None = None,
+    allow_paths_outside: bool = False,
 ) -> ScenarioFile:
     """Build a :class:`ScenarioFile` from parsed JSON/TOML data.
 
@@ -659,6 +681,10 @@ def scenario_from_dict(
             :data:`~iommugroups.STRATEGIES`); another name in the file is a
             problem (``strategy: unknown strategy 'x' (did you mean ...)``).
             ``None``: the name is not checked.
+        allow_paths_outside: let ``topology_file`` name a file outside
+            ``base`` (by default a scenario file may only name files below
+            its own directory, so that one from elsewhere cannot make the
+            tool read, and quote in its errors, any file it can reach).
 
     Raises:
         InputError: the data does not follow the schema (the message names
@@ -689,7 +715,7 @@ def scenario_from_dict(
         )
     if base is None:
         base = "." if path.startswith("<") else (os.path.dirname(path) or ".")
-    return _Reader(data, path, Path(base), strategies).read()
+    return _Reader(data, path, Path(base), strategies, allow_paths_outside).read()
 
 
 def _from_capture(data: Mapping[str, Any], path: str) -> ScenarioFile:
@@ -715,6 +741,7 @@ def loads_scenario_file(
     path: str = "<string>",
     *,
     strategies: Collection[str] | None = None,
+    allow_paths_outside: bool = False,
 ) -> ScenarioFile:
     """Read a scenario file's text (JSON, TOML, or an arm64 capture's JSON).
 
@@ -728,11 +755,14 @@ def loads_scenario_file(
             :data:`~iommugroups.STRATEGIES`); another name in the file is a
             problem (``strategy: unknown strategy 'x' (did you mean ...)``).
             ``None`` leaves the file's ``strategy`` unchecked.
+        allow_paths_outside: let ``topology_file`` name a file outside the
+            directory of ``path`` (see ``scenario_from_dict``).
 
     Raises:
         InputError: a syntax error (with its line) or schema errors (with
             their field paths).
     """
+    text = unix_lines(text)
     if fmt is None:
         fmt = _detect(text, path)
     if fmt == "json":
@@ -741,11 +771,16 @@ def loads_scenario_file(
         data = parse_toml(text, path)
     else:
         raise ValueError(f"unknown scenario format {fmt!r} (expected 'json' or 'toml')")
-    return scenario_from_dict(data, path, strategies=strategies)
+    return scenario_from_dict(
+        data, path, strategies=strategies, allow_paths_outside=allow_paths_outside
+    )
 
 
 def load_scenario_file(
-    path: str | os.PathLike[str], *, strategies: Collection[str] | None = None
+    path: str | os.PathLike[str],
+    *,
+    strategies: Collection[str] | None = None,
+    allow_paths_outside: bool = False,
 ) -> ScenarioFile:
     """Read a scenario file (or an arm64 capture); ``"-"`` reads standard input.
 
@@ -755,6 +790,8 @@ def load_scenario_file(
             :data:`~iommugroups.STRATEGIES`); another name in the file is a
             problem (``strategy: unknown strategy 'x' (did you mean ...)``).
             ``None`` leaves the file's ``strategy`` unchecked.
+        allow_paths_outside: let ``topology_file`` name a file outside the
+            scenario file's directory (see ``scenario_from_dict``).
 
     Raises:
         InputError: the file cannot be read, or is not a valid scenario.
@@ -764,7 +801,9 @@ def load_scenario_file(
         text, name = _decode(_read_stdin(), "<stdin>"), "<stdin>"
     else:
         text = _decode(_read_file(name), name)
-    return loads_scenario_file(text, None, name, strategies=strategies)
+    return loads_scenario_file(
+        text, None, name, strategies=strategies, allow_paths_outside=allow_paths_outside
+    )
 
 
 def loads_scenario(
@@ -773,23 +812,29 @@ def loads_scenario(
     path: str = "<string>",
     *,
     strategies: Collection[str] | None = None,
+    allow_paths_outside: bool = False,
 ) -> tuple[Topology, Scenario, list[Driver]]:
     """The topology, scenario and extra drivers of a scenario file's text.
 
     See :func:`loads_scenario_file`, which also gives the file's strategy.
     """
-    sf = loads_scenario_file(text, fmt, path, strategies=strategies)
+    sf = loads_scenario_file(
+        text, fmt, path, strategies=strategies, allow_paths_outside=allow_paths_outside
+    )
     return sf.topology, sf.scenario, list(sf.drivers)
 
 
 def load_scenario(
-    path: str | os.PathLike[str], *, strategies: Collection[str] | None = None
+    path: str | os.PathLike[str],
+    *,
+    strategies: Collection[str] | None = None,
+    allow_paths_outside: bool = False,
 ) -> tuple[Topology, Scenario, list[Driver]]:
     """The topology, scenario and extra drivers of a scenario file.
 
     See :func:`load_scenario_file`, which also gives the file's strategy.
     """
-    sf = load_scenario_file(path, strategies=strategies)
+    sf = load_scenario_file(path, strategies=strategies, allow_paths_outside=allow_paths_outside)
     return sf.topology, sf.scenario, list(sf.drivers)
 
 
@@ -845,6 +890,8 @@ def scenario_to_dict(
     out: dict[str, Any] = {"schema": SCHEMA}
     if scenario.name:
         out["name"] = scenario.name
+    if scenario.kernel is not None:
+        out["kernel"] = scenario.kernel
     if scenario.firmware != "acpi":
         out["firmware"] = scenario.firmware
     if scenario.builtin != DEFAULT_BUILTIN:

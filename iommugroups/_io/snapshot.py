@@ -35,7 +35,10 @@ Format, version 1 (``json.dumps`` of the dict; keys in this order)::
                                                #   devices, and an AMD one's own
                                                #   function
       "unknowns": [{"device": "0000:00:1c.0", "fact": "config",
-                    "why": "config: permission denied"}]    # problems met reading
+                    "why": "config: permission denied"}],   # problems met reading
+      "root_buses": ["0000:00", "0000:ff"]     # the root buses sysfs shows
+                                               #   (pciDDDD:BB), only when one is
+                                               #   not bus 00
     }
 
 Readers ignore keys they do not know (a later version 1 may add some); a
@@ -55,6 +58,7 @@ from typing import Any
 from .._errors import InputError
 from .._kernel.model import PciAddress
 from .._kernel.reading import Reading, Unknown
+from . import checks
 from .sysfs import (
     MAX_CONFIG_BYTES,
     MAX_DEVICES,
@@ -63,7 +67,6 @@ from .sysfs import (
     _Machine,
     _read_machine,
     _reading,
-    _sorted_groups,
     _unit_kind,
 )
 
@@ -83,6 +86,7 @@ _MAX_GROUP_ID = 2**31 - 1
 _MAX_TEXT = 65536
 _MAX_UNKNOWNS = 1 << 20
 _HEX_RE = re.compile(r"^(?:[0-9a-fA-F]{2})*$")
+_BUS_RE = re.compile(r"^(?P<dom>[0-9a-fA-F]{4,8}):(?P<bus>[0-9a-fA-F]{2})$")
 _ID_RE = re.compile(r"^(?:0x)?[0-9a-fA-F]{1,8}$")
 _ID_LIMITS = {"vendor": 0xFFFF, "device": 0xFFFF, "class": 0xFFFFFF}
 
@@ -114,7 +118,15 @@ def take_snapshot(root: str | os.PathLike[str] = "/") -> dict[str, Any]:
             name: {"devices": list(unit.devices), "function": unit.function}
             for name, unit in machine.iommus.items()
         },
+        **_root_buses_json(machine.root_buses),
     }
+
+
+def _root_buses_json(roots: tuple[tuple[int, int], ...]) -> dict[str, Any]:
+    """``{"root_buses": [...]}`` when a root bus is not bus 00 (which always is one)."""
+    if all(bus == 0 for _dom, bus in roots):
+        return {}
+    return {"root_buses": [f"{dom:04x}:{bus:02x}" for dom, bus in roots]}
 
 
 def _device_json(dev: _Device) -> dict[str, Any]:
@@ -203,7 +215,23 @@ def _machine(data: object, path: str) -> _Machine:
         kernel=_opt_text(data.get("kernel"), "kernel", path),
         cmdline=_opt_text(data.get("cmdline"), "cmdline", path),
         iommus=_iommus(data.get("iommus"), path),
+        root_buses=_root_buses(data.get("root_buses"), path),
     )
+
+
+def _root_buses(value: object, path: str) -> tuple[tuple[int, int], ...]:
+    """``root_buses``: the root buses sysfs showed (``"dddd:bb"``), when one is not bus 00."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or len(value) > 65536:
+        raise InputError(path, "root_buses: expected a list of buses ('dddd:bb')")
+    out: set[tuple[int, int]] = set()
+    for i, raw in enumerate(value):
+        m = _BUS_RE.match(raw) if isinstance(raw, str) else None
+        if m is None:
+            raise InputError(path, f"root_buses[{i}]: {checks.key(raw)} is not a bus 'dddd:bb'")
+        out.add((int(m["dom"], 16), int(m["bus"], 16)))
+    return tuple(sorted(out))
 
 
 def _iommus(value: object, path: str) -> dict[str, _Iommu]:
@@ -239,28 +267,15 @@ def _iommus(value: object, path: str) -> dict[str, _Iommu]:
 
 
 def _opt_text(value: object, where: str, path: str) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or len(value) > _MAX_TEXT:
-        raise InputError(path, f"{where}: expected a string (at most {_MAX_TEXT}) or null")
-    return value
+    return checks.opt_text(value, where, path, _MAX_TEXT)
 
 
 def _name(value: object, where: str, path: str) -> str | None:
-    text = _opt_text(value, where, path)
-    if text is not None and not (
-        0 < len(text) <= 255 and text.isprintable() and not any(c.isspace() for c in text)
-    ):
-        raise InputError(path, f"{where}: {text!r:.60} is not a name")
-    return text
+    return checks.name(value, where, path)
 
 
 def _group_id(value: object, where: str, path: str) -> int:
-    if isinstance(value, str) and 0 < len(value) <= 10 and value.isascii() and value.isdigit():
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= _MAX_GROUP_ID:
-        raise InputError(path, f"{where}: {value!r:.40} is not a group number")
-    return value
+    return checks.group_id(value, where, path)
 
 
 def _device(value: object, where: str, path: str) -> _Device:
@@ -325,35 +340,7 @@ def _device(value: object, where: str, path: str) -> _Device:
 def _groups(value: object, path: str) -> dict[int, tuple[str, ...]] | None:
     if value is None:
         return None
-    if not isinstance(value, Mapping):
-        raise InputError(path, "groups: expected an object mapping group ids to devices, or null")
-    groups: dict[int, list[str]] = {}
-    member_of: dict[str, int] = {}
-    total = 0
-    for key, members in value.items():
-        where = f"groups[{key!r:.20}]"
-        gid = _group_id(key, where, path)
-        if gid in groups:
-            raise InputError(path, f"{where}: group {gid} is given twice")
-        if not isinstance(members, list):
-            raise InputError(path, f"{where}: expected a list of device names")
-        total += len(members)
-        if total > MAX_DEVICES * 4:
-            raise InputError(path, "groups: too many members")
-        names = groups.setdefault(gid, [])
-        for i, raw in enumerate(members):
-            name = _name(raw, f"{where}[{i}]", path)
-            if name is None:
-                raise InputError(path, f"{where}[{i}]: expected a device name")
-            try:
-                name = str(PciAddress.parse(name))
-            except ValueError:
-                pass
-            if name in member_of and member_of[name] != gid:
-                raise InputError(path, f"{where}: {name} is also in group {member_of[name]}")
-            member_of[name] = gid
-            names.append(name)
-    return _sorted_groups(groups)
+    return checks.groups(value, path)
 
 
 def _unknowns(value: object, path: str) -> tuple[Unknown, ...]:

@@ -69,8 +69,9 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -82,6 +83,7 @@ from .._kernel.groups import Grouping, device_sort_key
 from .._kernel.model import IommuKind, IommuUnit, PciAddress, PciFunction, Topology
 from .._kernel.reading import Reading, Unknown
 from .platform_facts import text_hints, vmd_domain_of_bus_name, with_platform
+from .root_buses import with_missing_bridges
 
 __all__ = [
     "MAX_ATTR_BYTES",
@@ -112,6 +114,8 @@ MAX_GROUP_ENTRIES = 262144
 _MIN_CONFIG = 64
 _MAX_GROUP_ID = 2**31 - 1
 _MAX_NAME = 255
+#: Directories a walk keeps open, so that it resolves each once.
+_CACHED_DIRS = 64
 #: How often a decoding or validation failure may drop devices and try again.
 _MAX_RETRIES = 32
 
@@ -158,6 +162,7 @@ class _Machine:
     kernel: str | None = None
     cmdline: str | None = None
     iommus: Mapping[str, _Iommu] = attrs.field(factory=dict)
+    root_buses: tuple[tuple[int, int], ...] = ()
 
 
 # --- walking the tree --------------------------------------------------------
@@ -172,14 +177,24 @@ def _components(path: str) -> list[str]:
 
 
 class _Tree:
-    """A directory tree read through descriptors, links resolved inside it."""
+    """A directory tree read through descriptors, links resolved inside it.
+
+    Directories met while resolving paths are kept open (the last
+    :data:`_CACHED_DIRS` of them), so a walk resolves each directory once:
+    reading ``kernel/iommu_groups/N/devices`` for 260,000 groups opens each
+    group's directory, not the path from the root again.
+    """
 
     def __init__(self, root: str) -> None:
         self.root = root
         self.real = os.path.realpath(root)
         self.fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        self._dirs: OrderedDict[str, int] = OrderedDict()
 
     def close(self) -> None:
+        for fd in self._dirs.values():
+            os.close(fd)
+        self._dirs.clear()
         os.close(self.fd)
 
     def _inside(self, target: str) -> list[str] | None:
@@ -190,15 +205,36 @@ class _Tree:
             return _components(target[len(self.real) :])
         return None
 
+    def _cached(self, key: str) -> int | None:
+        fd = self._dirs.get(key)
+        if fd is None:
+            return None
+        self._dirs.move_to_end(key)
+        return os.dup(fd)
+
+    def _remember(self, key: str, fd: int) -> None:
+        if key in self._dirs:
+            return
+        self._dirs[key] = os.dup(fd)
+        if len(self._dirs) > _CACHED_DIRS:
+            _old, evicted = self._dirs.popitem(last=False)
+            os.close(evicted)
+
     def open(self, path: str, *, directory: bool = False) -> int:
         """A descriptor of ``ROOT/path``, links resolved without leaving the root.
 
+        The last component, unless ``directory``, must be a regular file: it
+        is checked (``lstat``) before it is opened, so a device node, a FIFO
+        or a socket is never opened (opening a watchdog or a tape acts).
+
         Raises:
-            _Refused: the path leaves the root or has too many links.
+            _Refused: the path leaves the root, has too many links, or ends in
+                something that is not a regular file.
             OSError: as ``open`` (``FileNotFoundError``, ``PermissionError``...).
         """
         parts = deque(_components(path))
         stack = [os.dup(self.fd)]
+        where: list[str] = []  # the directories of ``stack`` below the root, by name
         hops = 0
         try:
             while parts:
@@ -207,35 +243,47 @@ class _Tree:
                     if len(stack) == 1:
                         raise _Refused(f"{path}: leads out of the tree")
                     os.close(stack.pop())
+                    where.pop()
                     continue
                 final = not parts
-                flags = _O_READ | (os.O_DIRECTORY if directory or not final else 0)
-                try:
-                    fd = os.open(name, flags, dir_fd=stack[-1])
-                except OSError as exc:
-                    if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
-                        raise
-                    target = _readlink(name, stack[-1])
-                    if target is None:
-                        raise
-                    hops += 1
-                    if hops > MAX_LINK_HOPS:
-                        raise _Refused(f"{path}: too many symbolic links (a loop?)") from None
-                    if target.startswith("/"):
-                        inside = self._inside(target)
-                        if inside is None:
-                            raise _Refused(
-                                f"{path}: symbolic link to {target}, outside the tree"
-                            ) from None
-                        while len(stack) > 1:
-                            os.close(stack.pop())
-                        parts.extendleft(reversed(inside))
-                    else:
-                        parts.extendleft(reversed(_components(target)))
-                    continue
-                if final and not directory:
+                want_dir = directory or not final
+                key = "/".join((*where, name))
+                fd: int | None = self._cached(key) if want_dir else None
+                if fd is None:
+                    try:
+                        if not want_dir:
+                            _check_regular(name, stack[-1], path)
+                        fd = os.open(
+                            name, _O_READ | (os.O_DIRECTORY if want_dir else 0), dir_fd=stack[-1]
+                        )
+                    except OSError as exc:
+                        if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+                            raise
+                        target = _readlink(name, stack[-1])
+                        if target is None:
+                            raise
+                        hops += 1
+                        if hops > MAX_LINK_HOPS:
+                            raise _Refused(f"{path}: too many symbolic links (a loop?)") from None
+                        if target.startswith("/"):
+                            inside = self._inside(target)
+                            if inside is None:
+                                raise _Refused(
+                                    f"{path}: symbolic link to {target}, outside the tree"
+                                ) from None
+                            while len(stack) > 1:
+                                os.close(stack.pop())
+                            where.clear()
+                            parts.extendleft(reversed(inside))
+                        else:
+                            parts.extendleft(reversed(_components(target)))
+                        continue
+                    if want_dir:
+                        self._remember(key, fd)
+                if not want_dir:
                     return fd
                 stack.append(fd)
+                where.append(name)
             return os.dup(stack[-1])
         finally:
             for fd in stack:
@@ -248,6 +296,18 @@ class _Tree:
             return _read_regular(fd, path, limit)
         finally:
             os.close(fd)
+
+
+def _check_regular(name: str, dir_fd: int, path: str) -> None:
+    """Refuse ``name`` unless it is a regular file or a link (``lstat``, before any open).
+
+    Raises:
+        _Refused: a device node, a FIFO, a socket or a directory.
+        OSError: as ``lstat`` (``FileNotFoundError``...).
+    """
+    mode = os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode
+    if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+        raise _Refused(f"{path}: not a regular file")
 
 
 def _readlink(name: str, dir_fd: int) -> str | None:
@@ -276,8 +336,11 @@ def _read_regular(fd: int, name: str, limit: int) -> bytes:
 
 
 def _read_attr(dev_fd: int, name: str, limit: int) -> bytes:
-    """An attribute file of a device directory; it must not be a link."""
+    """An attribute file of a device directory; it must be a regular file, not a link."""
     try:
+        if stat.S_ISLNK(os.stat(name, dir_fd=dev_fd, follow_symlinks=False).st_mode):
+            raise _Refused(f"{name} is a symbolic link, not a file")
+        _check_regular(name, dev_fd, name)
         fd = os.open(name, _O_READ, dir_fd=dev_fd)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
@@ -350,7 +413,7 @@ class _Reader:
 
     def machine(self) -> _Machine:
         devices_dir, sys_dir = self.layout()
-        devices = self.devices(devices_dir)
+        devices, roots = self.devices(devices_dir)
         groups = None if sys_dir is None else self.groups(f"{sys_dir}/kernel/iommu_groups")
         iommus = {} if sys_dir is None else self.iommus(f"{sys_dir}/class/iommu".lstrip("/"))
         kernel = cmdline = None
@@ -359,7 +422,7 @@ class _Reader:
             cmdline = self.text("proc/cmdline", MAX_ATTR_BYTES)
         if kernel is None and self.tree.real in ("/", "/sys"):
             kernel = os.uname().release
-        return _Machine(devices, groups, tuple(self.unknowns), kernel, cmdline, iommus)
+        return _Machine(devices, groups, tuple(self.unknowns), kernel, cmdline, iommus, roots)
 
     def iommus(self, path: str) -> dict[str, _Iommu]:
         """``class/iommu``: the x86 IOMMUs (``dmarN``, ``ivhdN``) and their devices."""
@@ -413,13 +476,22 @@ class _Reader:
         text = data.decode("utf-8", "replace").replace("\0", " ").strip()
         return text if text.isprintable() else None
 
-    def devices(self, devices_dir: str) -> dict[str, _Device]:
+    def devices(self, devices_dir: str) -> tuple[dict[str, _Device], tuple[tuple[int, int], ...]]:
+        """The devices, and the root buses their links name (``pciDDDD:BB``: R11.8);
+        no root buses unless every device's link names one."""
         try:
             fd = self.tree.open(devices_dir, directory=True)
         except (OSError, _Refused) as exc:  # pragma: no cover - layout() opened it
             raise InputError(self.tree.root, f"{devices_dir}: {_why(exc)}") from None
+        roots: set[tuple[int, int]] | None = set()
         try:
             names = list(_scandir(fd, MAX_DEVICES + 1))
+            for name in names[:MAX_DEVICES]:
+                root = _root_bus(fd, name) if roots is not None else None
+                if root is None:
+                    roots = None
+                elif roots is not None:
+                    roots.add(root)
         finally:
             os.close(fd)
         if len(names) > MAX_DEVICES:
@@ -437,7 +509,7 @@ class _Reader:
             device = self.device(f"{devices_dir}/{name}".lstrip("/"), str(address))
             if device is not None:
                 found[address] = device
-        return {str(a): found[a] for a in sorted(found)}
+        return {str(a): found[a] for a in sorted(found)}, tuple(sorted(roots or ()))
 
     def device(self, path: str, name: str) -> _Device | None:
         try:
@@ -589,6 +661,25 @@ class _Reader:
                 self.note("", "group", f"more than {MAX_GROUP_ENTRIES} entries: the rest unread")
                 break
         return _sorted_groups(groups)
+
+
+def _root_bus(dir_fd: int, name: str) -> tuple[int, int] | None:
+    """The root bus a ``bus/pci/devices`` link names (the last ``pciDDDD:BB`` of
+    ``../../../devices/pci0000:00/0000:00:1c.0/0000:01:00.0``), if it is a link."""
+    try:
+        target = _readlink(name, dir_fd)
+    except OSError:
+        return None
+    if target is None:
+        return None
+    for part in reversed(_components(target)):
+        m = _ROOT_BUS_RE.match(part)
+        if m is not None:
+            return int(m["domain"], 16), int(m["bus"], 16)
+    return None
+
+
+_ROOT_BUS_RE = re.compile(r"^pci(?P<domain>[0-9a-f]{4,8}):(?P<bus>[0-9a-f]{2})$")
 
 
 def _unit_kind(name: str) -> IommuKind | None:
@@ -936,6 +1027,8 @@ def _reading(machine: _Machine, path: str, source: str) -> Reading:
     if topology is not None:
         topology, platform_notes = _platform(machine, topology)
         topo_notes.extend(platform_notes)
+        topology, bridge_notes = with_missing_bridges(topology, machine.root_buses)
+        topo_notes.extend(bridge_notes)
     observed, group_notes = _observed(machine)
     return Reading(
         topology=topology,

@@ -34,7 +34,7 @@ import json
 import re
 import sys
 from collections.abc import Callable, Mapping
-from typing import Any, Literal, NoReturn, TypeVar, get_args, get_origin
+from typing import Any, Literal, TypeVar, get_args, get_origin
 
 import attrs
 import cattrs
@@ -73,10 +73,12 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 __all__ = [
     "SCHEMA",
     "TopologyFormat",
+    "TopologyProblems",
     "dumps_topology",
     "loads_topology",
     "parse_json",
     "parse_toml",
+    "structure_topology",
     "topology_from_dict",
     "topology_to_dict",
 ]
@@ -433,16 +435,25 @@ def _known_keys(cl: type) -> list[str]:
     return ["schema", *keys] if cl is Topology else keys
 
 
+def _cut_key(key: str) -> str:
+    """A key quoted for an error message, cut to 40 characters."""
+    shown = repr(key)
+    return shown if len(shown) <= 40 else f"{shown[:40]}...' ({len(key)} characters)"
+
+
 def _format_exception(exc: BaseException, _type: object) -> str:
     if isinstance(exc, _FieldError):
         return str(exc)
     if isinstance(exc, ForbiddenExtraKeysError):
         known = _known_keys(exc.cl)
         parts = []
-        for key in sorted(exc.extra_fields):
-            close = difflib.get_close_matches(key, known, n=1)
+        extra = sorted(exc.extra_fields)
+        for key in extra[:_MAX_REPORTED]:
+            close = difflib.get_close_matches(key, known, n=1) if len(key) <= 64 else []
             hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
-            parts.append(f"unknown key {key!r} ({hint})")
+            parts.append(f"unknown key {_cut_key(key)} ({hint})")
+        if len(extra) > _MAX_REPORTED:
+            parts.append(f"and {len(extra) - _MAX_REPORTED} more unknown keys")
         return "; ".join(parts)
     if isinstance(exc, KeyError):
         return "required key missing"
@@ -476,23 +487,143 @@ def _item_label(path: str, data: object) -> str:
 
 
 _MAX_REPORTED = 10
+#: Problems counted at most: past them a file is refused without reading further.
+_MAX_COUNTED = 10_000
 
 
-def _raise_structure_error(exc: Exception, data: object, path: str) -> NoReturn:
-    if isinstance(exc, (ClassValidationError, IterableValidationError)):
-        messages = []
-        for line in cattrs.transform_error(exc, path="", format_exception=_format_exception):
-            problem, _, where = line.rpartition(" @ ")
-            where = where.lstrip(".")
-            label = _item_label(where, data)
-            messages.append(f"{where}: {problem}{label}" if where else problem)
-    else:
-        messages = [_format_exception(exc, None)]
-    extra = len(messages) - _MAX_REPORTED
-    text = "; ".join(messages[:_MAX_REPORTED])
-    if extra > 0:
-        text += f"; and {extra} more problem{'s' if extra > 1 else ''}"
-    raise InputError(path, text) from exc
+def _problems(exc: Exception, data: object, prefix: str = "") -> list[tuple[str, str]]:
+    """The problems a cattrs error holds: ``(field.path, problem [address])`` each."""
+    if not isinstance(exc, (ClassValidationError, IterableValidationError)):
+        return [(prefix, _format_exception(exc, None))]
+    out = []
+    for line in cattrs.transform_error(exc, path=prefix, format_exception=_format_exception):
+        problem, _, where = line.rpartition(" @ ")
+        where = where.lstrip(".")
+        out.append((where, problem + _item_label(where, data)))
+    return out
+
+
+class TopologyProblems(Exception):
+    """What is wrong with a topology's data: the first problems, and how many there are.
+
+    Attributes:
+        problems: ``(field path, problem)`` pairs, at most :data:`_MAX_REPORTED`.
+        count: how many problems there are in all.
+    """
+
+    def __init__(
+        self, problems: list[tuple[str, str]], count: int, *, stopped: bool = False
+    ) -> None:
+        super().__init__(problems, count)
+        self.problems = problems[:_MAX_REPORTED]
+        self.count = max(count, len(problems))
+        self.stopped = stopped
+
+    def text(self, prefix: str = "") -> str:
+        """``where: problem; ...; and N more problems``, each path after ``prefix``."""
+        parts = []
+        for where, problem in self.problems:
+            full = f"{prefix}.{where}" if prefix and where else (prefix or where)
+            parts.append(f"{full}: {problem}" if full else problem)
+        extra = self.count - len(self.problems)
+        text = "; ".join(parts)
+        if self.stopped:
+            text += f"; and at least {extra} more problems (counting stopped at {self.count})"
+        elif extra > 0:
+            text += f"; and {extra} more problem{'s' if extra > 1 else ''}"
+        return text
+
+
+#: The lists of a topology file, structured item by item (so that a file with
+#: 300,000 bad entries costs one failed item each, and only the problems
+#: reported are put in words).
+_LISTS: tuple[tuple[str, type], ...] = (
+    ("functions", PciFunction),
+    ("platform_devices", PlatformDevice),
+    ("iommus", IommuInstance),
+    ("id_mappings", IdMapping),
+)
+
+
+def _structure_lists(body: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """Structure each list of ``body`` item by item.
+
+    Raises:
+        TopologyProblems: the first problems, and their count.
+    """
+    out: dict[str, list[Any]] = {}
+    problems: list[tuple[str, str]] = []
+    count = 0
+    first: BaseException | None = None
+    for field, cls in _LISTS:
+        value = body.get(field)
+        if not isinstance(value, list):
+            continue  # absent, or not a list: the converter says so
+        items: list[Any] = []
+        for i, item in enumerate(value):
+            try:
+                items.append(_converter.structure(item, cls))
+            except (ClassValidationError, IterableValidationError, _FieldError) as exc:
+                first = first or exc
+                if len(problems) < _MAX_REPORTED:
+                    found = _problems(exc, body, f"{field}[{i}]")
+                    problems += found
+                    count += len(found)
+                else:
+                    count += 1
+                if count >= _MAX_COUNTED:
+                    raise TopologyProblems(problems, count, stopped=True) from first
+        out[field] = items
+    if count:
+        raise TopologyProblems(problems, count) from first
+    return out
+
+
+def structure_topology(body: Mapping[str, Any]) -> Topology:
+    """A :class:`Topology` from a topology file's data (its ``schema`` key removed).
+
+    The lists are structured item by item, the rest as a whole, and the
+    topology is validated once.
+
+    Raises:
+        TopologyProblems: the data does not follow the schema (the cattrs
+            error is its ``__cause__``).
+        IommuGroupsError: the topology it describes is inconsistent
+            (:class:`~iommugroups.TopologyError`).
+    """
+    lists: dict[str, Any] = _structure_lists(body)
+    # the rest with the lists empty, and the platform facts (which name
+    # functions) aside; then the whole topology validated once
+    rest = {**body, **{field: [] for field in lists}}
+    platform = rest.pop("platform", None)
+    try:
+        topo: Topology = _converter.structure(rest, Topology)
+    except (ClassValidationError, IterableValidationError, _FieldError) as exc:
+        found = _problems(exc, body)
+        raise TopologyProblems(found, len(found)) from exc
+    if platform is not None:
+        try:
+            lists["platform"] = _converter.structure(platform, Platform)
+        except (ClassValidationError, IterableValidationError, _FieldError) as exc:
+            found = _problems(exc, body, "platform")
+            raise TopologyProblems(found, len(found)) from exc
+    seen: dict[str, int] = {}
+    for i, dev in enumerate(lists.get("platform_devices", ())):
+        if dev.iommu is None:
+            continue  # never grouped
+        if dev.name in seen:  # the kernel's names are unique; groups are kept by name
+            raise TopologyProblems(
+                [
+                    (
+                        f"platform_devices[{i}].name",
+                        f"{dev.name[:80]!r} is also the name of "
+                        f"platform_devices[{seen[dev.name]}]",
+                    )
+                ],
+                1,
+            )
+        seen[dev.name] = i
+    return attrs.evolve(topo, **lists) if lists else topo
 
 
 # --- public functions -------------------------------------------------------
@@ -533,12 +664,11 @@ def topology_from_dict(data: object, path: str = "<string>") -> Topology:
             path, f"schema: unsupported schema {schema!r} (this version reads {SCHEMA!r})"
         )
     try:
-        topo: Topology = _converter.structure(body, Topology)
-    except (ClassValidationError, IterableValidationError, _FieldError) as exc:
-        _raise_structure_error(exc, body, path)
+        return structure_topology(body)
+    except TopologyProblems as exc:
+        raise InputError(path, exc.text()) from exc.__cause__
     except IommuGroupsError as exc:  # TopologyError from Topology's validation
         raise InputError(path, str(exc)) from exc
-    return topo
 
 
 def dumps_topology(topo: Topology, fmt: TopologyFormat = "json") -> str:

@@ -22,11 +22,11 @@ from .model import FULL_ACS, REQ_ACS_FLAGS, Acs, AcsFlags, PcieType, PciFunction
 from .quirks import QuirkContext
 
 __all__ = [
+    "AcsPath",
+    "AcsVerdict",
     "FULL_ACS",
     "GROUPING_FACTS",
     "REQ_ACS_FLAGS",
-    "AcsPath",
-    "AcsVerdict",
     "acs_path",
     "isolating_reading",
     "pci_acs_enabled",
@@ -34,6 +34,7 @@ __all__ = [
     "pci_acs_path_enabled",
     "pci_acs_verdict",
     "pci_std_enable_acs",
+    "with_acs_enabled",
 ]
 
 #: Unknown facts of a function that can change an ACS verdict (and so its
@@ -81,6 +82,26 @@ def pci_std_enable_acs(acs: Acs) -> AcsFlags:
     'SV|RR|EC'
     """
     return AcsFlags((acs.ctrl.value | (acs.cap.value & REQ_ACS_FLAGS.value)) & 0x7F)
+
+
+def with_acs_enabled(topology: Topology) -> Topology:
+    """R2.7: ``topology`` once the kernel has enabled every device's ACS controls.
+
+    Each function with a known ACS capability gets the control word of
+    :func:`pci_std_enable_acs` (a function whose ACS could not be read is
+    left as it is). The same topology when nothing changes.
+    """
+    changed = False
+    functions = []
+    for fn in topology.functions:
+        acs = fn.acs
+        if acs is not None and "acs" not in fn.unknown:
+            ctrl = pci_std_enable_acs(acs)
+            if ctrl != acs.ctrl:
+                fn = attrs.evolve(fn, acs=Acs(acs.cap, ctrl))
+                changed = True
+        functions.append(fn)
+    return topology.replace(functions=functions) if changed else topology
 
 
 class AcsVerdict(NamedTuple):

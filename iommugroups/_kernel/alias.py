@@ -18,6 +18,7 @@ from .quirks import QuirkContext
 from .vmd import pci_real_dma_dev
 
 __all__ = [
+    "bridge_aliases",
     "dma_alias_mask",
     "topology_aliases",
     "pci_devs_are_dma_aliases",
@@ -88,7 +89,6 @@ def topology_aliases(
     The same for every device on the bus, so callers may memoise it per bus.
     """
     topo = ctx.topology
-    quirks = ctx.quirks
     while not topo.is_root_bus(domain, bus):
         br = topo.bus_self(domain, bus)
         parent = topo.parent_bus(domain, bus)
@@ -96,21 +96,34 @@ def topology_aliases(
         bus = parent
         if br is None:  # virtual bus (SR-IOV): skipped
             continue
-        if quirks.bridge_xlate_root(br):
+        step = bridge_aliases(br, ctx)
+        if step is None:
             return
-        sec = br.secondary_bus
-        assert sec is not None
-        t = br.pcie_type
-        if t is not None:
-            if t == PcieType.PCI_BRIDGE:
-                yield br, sec << 8
-            elif t == PcieType.PCIE_BRIDGE:
-                yield br, br.address.rid
-            # ROOT_PORT / UPSTREAM / DOWNSTREAM and any other type: nothing
-        elif quirks.pcie_bridge_alias(br, topo):
-            yield br, sec << 8
-        else:
-            yield br, br.address.rid
+        yield from step
+
+
+def bridge_aliases(
+    br: PciFunction, ctx: QuirkContext
+) -> tuple[tuple[PciFunction, int], ...] | None:
+    """R3.4 for one bridge of the walk: the alias it adds (none for a PCIe port).
+
+    ``None``: the bridge is flagged ``BRIDGE_XLATE_ROOT`` and ends the walk.
+    """
+    quirks = ctx.quirks
+    if quirks.bridge_xlate_root(br):
+        return None
+    sec = br.secondary_bus
+    assert sec is not None
+    t = br.pcie_type
+    if t is not None:
+        if t == PcieType.PCI_BRIDGE:
+            return ((br, sec << 8),)
+        if t == PcieType.PCIE_BRIDGE:
+            return ((br, br.address.rid),)
+        return ()  # ROOT_PORT / UPSTREAM / DOWNSTREAM and any other type: nothing
+    if quirks.pcie_bridge_alias(br, ctx.topology):
+        return ((br, sec << 8),)
+    return ((br, br.address.rid),)
 
 
 def pci_devs_are_dma_aliases(a: PciFunction, b: PciFunction, ctx: QuirkContext) -> bool:

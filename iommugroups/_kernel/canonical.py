@@ -49,6 +49,7 @@ from .groups import AddLog, Decision, Decisions, Found, Grouping, GroupTable, de
 from .model import FwSpec, IommuKind, PciAddress, PciFunction, PlatformDevice, Topology
 from .pci_device_group import GroupingEnv, find_group
 from .quirks import Quirks, make_context
+from .version import KernelVersion
 from .x86 import X86View, x86_view
 
 __all__ = ["CANONICAL", "canonical_groups"]
@@ -99,7 +100,7 @@ def canonical_groups(
     quirks: Quirks | None = None,
     order: Iterable[str | PciAddress] | None = None,
     record: bool = False,
-    kernel: str | None = None,
+    kernel: KernelVersion | str | None = None,
 ) -> Grouping:
     """Group a whole topology the way Linux v6.15+ (and x86 always) does.
 
@@ -113,10 +114,11 @@ def canonical_groups(
         record: keep every device's :class:`~iommugroups.Decision` in
             :attr:`Grouping.decisions`: how it came to its group, with the
             traced ``pci_device_group`` call (steps, links, ACS verdicts).
-        kernel: the kernel release the groups are for (e.g. ``"6.12.11"``;
-            ``None``: a current one). Before v6.1 ids follow device order
-            instead of going IOMMU by IOMMU (R1.9); before v5.6 a device
-            behind a VMD endpoint gets no group (R3.1).
+        kernel: the kernel the groups are for: a :class:`KernelVersion`, a
+            version or a release string (``"6.12"``, ``"6.12.11-amd64"``;
+            ``None``: the newest modelled). Before v6.1 x86 ids follow
+            device order instead of going IOMMU by IOMMU (R1.9); before v5.6
+            a device behind a VMD endpoint gets no group (R3.1).
 
     Returns:
         The groups, with the ``pci <dev>: Adding to iommu group N`` lines.
@@ -132,7 +134,7 @@ def canonical_groups(
     ('upstream', 'R4.2', '0000:00:02.0', ['upstream-bridge'])
     """
     with paused_gc():  # bulk building: nothing made here forms a cycle
-        ctx = make_context(topology, quirks)
+        ctx = make_context(topology, quirks, kernel=kernel)
         env = GroupingEnv(ctx)
         view = x86_view(topology, kernel)
         devices = _device_order(topology, order, view.order)

@@ -522,11 +522,16 @@ class GroupTable:
             self.ungrouped.pop(device, None)
         self.log.append(LogLine(prefix, device, group))
 
-    def remove(self, device: str, prefix: str) -> None:
-        """``iommu_group_remove_device``: leave; release an emptied group (R1.2)."""
+    def remove(self, device: str, prefix: str, *, log: bool = True) -> None:
+        """Leave the group; release an emptied group (R1.2).
+
+        ``log``: whether the kernel logs it ("Removing from iommu group",
+        ``iommu_group_remove_device``; before v6.4 also on hot-remove, R1.4).
+        """
         g = self.member_of.pop(device)
         self.members[g].remove(device)
-        self.log.append(LogLine(prefix, device, g, "remove"))
+        if log:
+            self.log.append(LogLine(prefix, device, g, "remove"))
         if not self.members[g]:
             del self.members[g]
             self.ida.free(g)

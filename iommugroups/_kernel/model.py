@@ -35,6 +35,7 @@ __all__ = [
     "IommuInstance",
     "IommuKind",
     "IommuUnit",
+    "MissingBridge",
     "PciAddress",
     "PciFunction",
     "PcieType",
@@ -690,6 +691,42 @@ class BusConflict(NamedTuple):
     why: str
 
 
+class MissingBridge(NamedTuple):
+    """A bus the input shows devices on but no bridge for, where that cannot be a root bus.
+
+    A bus no bridge claims is a root bus to the tree (nothing is above it).
+    It really is one when the input says so (:meth:`Topology.missing_bridges`'
+    ``root_buses``: a sysfs tree, an ``lspci -t`` tree), when it is bus 0, or
+    when a device on it sits *only* on a root bus: a Root Port, a Root Complex
+    Integrated Endpoint or Event Collector (R11.8). Conventional PCI devices
+    may sit on one (another host bridge's bus, a Xeon's uncore bus) or below
+    a bridge the input lost: which is not known. A PCIe Endpoint, Legacy Endpoint,
+    Upstream or Downstream Port or PCIe-to-PCI bridge never does: its
+    upstream side is a Link, below a Root Port or a Downstream Port
+    (PCI Express Base Specification, 1.3 "PCI Express Fabric Topology"). On
+    such a bus the input itself proves that the bridge above is missing (a
+    deleted or cut ``lspci`` block, a lost ``Bus:`` line, an unreadable sysfs
+    directory), and the devices below it are not "alone on a root bus" (R4.2):
+    their groups depend on a bridge the input does not show.
+
+    Attributes:
+        domain: the PCI domain.
+        bus: the bus no bridge claims.
+        certain: the devices' types prove that a bridge is missing; ``False``
+            when the input cannot tell (a device whose PCIe type is not known,
+            conventional PCI devices only).
+        why: in words, naming the bus, the device that gives it away and the
+            bridges that may be the missing one.
+        devices: every function on the bus and below it.
+    """
+
+    domain: int
+    bus: int
+    certain: bool
+    why: str
+    devices: tuple[PciAddress, ...] = ()
+
+
 def _functions_converter(value: Iterable[PciFunction]) -> tuple[PciFunction, ...]:
     return tuple(value)
 
@@ -797,6 +834,38 @@ class Topology:
         Port sits on a root bus), so nothing below the bridge is on it.
         """
         return self._index.conflicts
+
+    def missing_bridges(
+        self, root_buses: Iterable[tuple[int, int]] = ()
+    ) -> tuple[MissingBridge, ...]:
+        """The buses whose bridge the input lacks, by the input's own evidence.
+
+        A non-zero bus that no bridge claims (and that is not an SR-IOV
+        virtual bus) is a root bus only when the input says so
+        (``root_buses``: ``(domain, bus)`` pairs a sysfs tree or an ``lspci
+        -t`` tree declares) or its devices may sit on a root bus (see
+        ``MissingBridge``). Bus 0 is always a root bus. Otherwise the
+        bridge above it is missing from the input: for certain when a device on
+        it is a PCIe Endpoint, Upstream or Downstream Port (or another type
+        with a Link above it); possibly when a device's PCIe type is not
+        known, or its devices are conventional PCI (it may also be another
+        host bridge's root bus, R11.8).
+
+        >>> t = Topology([PciFunction("01:00.0", pcie_type=PcieType.ENDPOINT)])
+        >>> (m,) = t.missing_bridges()
+        >>> m.bus, m.certain, [str(d) for d in m.devices]
+        (1, True, ['0000:01:00.0'])
+        >>> t.missing_bridges(root_buses=[(0, 1)])
+        ()
+        """
+        declared = set(root_buses)
+        out: list[MissingBridge] = []
+        for suspect in self._index.suspects:
+            if (suspect.domain, suspect.bus) in declared:
+                continue
+            below = self.functions_below(suspect.domain, suspect.bus)
+            out.append(suspect._replace(devices=tuple(f.address for f in below)))
+        return tuple(out)
 
     def bridge_above(self, address: PciAddress) -> PciFunction | None:
         """``dev->bus->self``: the bridge whose secondary bus the device is on.
@@ -996,6 +1065,7 @@ class _Index:
     child_buses: dict[tuple[int, int], tuple[int, ...]]
     chains: dict[tuple[int, int], tuple[PciFunction, ...]]
     conflicts: tuple[BusConflict, ...] = ()
+    suspects: tuple[MissingBridge, ...] = ()
     names: dict[str, PciFunction] | None = None
 
     def bridges_above(self, domain: int, bus: int) -> tuple[PciFunction, ...]:
@@ -1136,7 +1206,13 @@ class _Index:
                     )
                 vfs.setdefault(fn.physfn, []).append(fn)
 
-        # Buses claimed by no bridge: virtual VF buses, or root buses.
+        # Buses claimed by no bridge: virtual VF buses, root buses, or buses whose
+        # bridge the input lacks (MissingBridge).
+        suspects: list[MissingBridge] = []
+        unnumbered: dict[int, list[PciFunction]] = {}
+        for fn in by_addr.values():
+            if fn.header_type in (HEADER_BRIDGE, HEADER_CARDBUS) and fn.secondary_bus is None:
+                unnumbered.setdefault(fn.address.domain, []).append(fn)
         bridges_by_domain: dict[int, list[PciFunction]] = {}
         for (dom, _sec), br in bus_self.items():
             bridges_by_domain.setdefault(dom, []).append(br)
@@ -1149,14 +1225,20 @@ class _Index:
                 if pf_bus != bus:
                     bus_parent[(dom, bus)] = pf_bus
                     continue
-            # A root bus inside some bridge's bus range: the firmware gave the
-            # bridge buses another host bridge owns. The kernel scans only the
-            # bridge's secondary bus below it, never this one (R11.8).
             if all(f.is_virtfn for f in fns):
                 continue
-            for br in bridges_by_domain.get(dom, ()):
-                sec = br.secondary_bus
-                if sec is not None and sec <= bus <= subordinate(br):
+            holders = [
+                br
+                for br in bridges_by_domain.get(dom, ())
+                if br.secondary_bus is not None and br.secondary_bus <= bus <= subordinate(br)
+            ]
+            kind, culprit = _bus_evidence(fns)
+            if bus == 0 or kind == "root":
+                # A root bus inside some bridge's bus range: the firmware gave the
+                # bridge buses another host bridge owns. The kernel scans only the
+                # bridge's secondary bus below it, never this one (R11.8).
+                for br in holders:
+                    sec = br.secondary_bus
                     conflicts.append(
                         BusConflict(
                             br.address,
@@ -1166,6 +1248,10 @@ class _Index:
                             "another host bridge: Linux keeps it a root bus, below no bridge",
                         )
                     )
+                continue
+            suspects.append(
+                _suspect(dom, bus, kind, culprit, holders, unnumbered.get(dom, ()), subordinate)
+            )
 
         on_bus = {
             key: tuple(sorted(fns, key=lambda f: f.address.devfn)) for key, fns in per_bus.items()
@@ -1221,4 +1307,105 @@ class _Index:
             child_buses={k: tuple(sorted(v)) for k, v in children.items()},
             chains={},
             conflicts=tuple(sorted(conflicts, key=lambda c: (c.bridge, c.bus))),
+            suspects=tuple(sorted(suspects, key=lambda m: (m.domain, m.bus))),
         )
+
+
+#: PCIe types that sit only on a root bus, the Root Complex's own (R11.8).
+_ROOT_BUS_TYPES = frozenset({PcieType.ROOT_PORT, PcieType.RC_END, PcieType.RC_EC})
+#: PCIe types with a Link above them: below a Root Port or a Downstream Port
+#: (or a PCI/PCI-X-to-PCIe bridge), never on a root bus; with their names.
+_LINK_TYPES: dict[PcieType, str] = {
+    PcieType.ENDPOINT: "a PCIe Endpoint",
+    PcieType.LEG_END: "a PCIe Legacy Endpoint",
+    PcieType.UPSTREAM: "a PCIe Upstream Port",
+    PcieType.DOWNSTREAM: "a PCIe Downstream Port",
+    PcieType.PCI_BRIDGE: "a PCIe-to-PCI bridge",
+}
+
+
+def _short(address: PciAddress) -> str:
+    """``bb:dd.f`` in domain 0 (as ``lspci`` prints it), else ``dddd:bb:dd.f``."""
+    name = str(address)
+    return name[5:] if address.domain == 0 else name
+
+
+def _bus_name(domain: int, bus: int) -> str:
+    return f"bus {bus:02x}" if domain == 0 else f"bus {domain:04x}:{bus:02x}"
+
+
+def _bus_evidence(fns: Iterable[PciFunction]) -> tuple[str, PciFunction | None]:
+    """What the functions on a bus no bridge claims say of it (SR-IOV VFs say nothing).
+
+    ``("root", fn)``: a function that sits only on a root bus; ``("link", fn)``:
+    one that never does; ``("unknown", fn)``: one whose PCIe type is not known;
+    ``("conventional", None)``: conventional PCI functions only.
+    """
+    link: PciFunction | None = None
+    unknown: PciFunction | None = None
+    for f in fns:
+        if f.physfn is not None:
+            continue
+        if f.pcie_type in _ROOT_BUS_TYPES:
+            return "root", f
+        if f.pcie_type in _LINK_TYPES:
+            link = link or f
+        elif f.pcie_type is None and f.unknown & {"pcie", "config"}:
+            unknown = unknown or f
+    if link is not None:
+        return "link", link
+    if unknown is not None:
+        return "unknown", unknown
+    return "conventional", None
+
+
+def _suspect(
+    domain: int,
+    bus: int,
+    kind: str,
+    culprit: PciFunction | None,
+    holders: Iterable[PciFunction],
+    unnumbered: Iterable[PciFunction],
+    subordinate: Callable[[PciFunction], int],
+) -> MissingBridge:
+    """A :class:`MissingBridge` for ``bus``, with why (devices are filled in later)."""
+    where = _bus_name(domain, bus)
+    holders = sorted(holders, key=lambda b: b.address)
+    candidates = sorted((b for b in unnumbered if b.address.bus < bus), key=lambda b: b.address)
+    if kind == "link":
+        assert culprit is not None
+        assert culprit.pcie_type is not None
+        why = (
+            f"{where} has no bridge in the input; {_short(culprit.address)} is "
+            f"{_LINK_TYPES[culprit.pcie_type]}, which never sits on a root bus: the bridge "
+            "above it is missing"
+        )
+    elif kind == "unknown":
+        assert culprit is not None
+        why = (
+            f"{where} has no bridge in the input, and the PCIe type of "
+            f"{_short(culprit.address)} is not known: it may sit on a root bus, or below a "
+            "bridge missing from the input"
+        )
+    elif holders:
+        br = holders[0]
+        why = (
+            f"{where} lies in the bus range {br.secondary_bus or 0:02x}-{subordinate(br):02x} "
+            f"of bridge {_short(br.address)}, but no bridge in the input has it as its "
+            "secondary bus: a bridge is missing from the input, or it is the root bus of "
+            "another host bridge (R11.8)"
+        )
+        holders = holders[1:]
+    else:
+        why = (
+            f"{where} has no bridge in the input and holds conventional PCI devices only: it "
+            "may be the root bus of another host bridge (as a Xeon's uncore bus is; the "
+            "input does not list its root buses), or the bridge above it is missing"
+        )
+    if holders and kind != "conventional":
+        why += f" (it lies in the bus range of {', '.join(_short(b.address) for b in holders)})"
+    if candidates:
+        shown = ", ".join(_short(b.address) for b in candidates[:4])
+        more = f" and {len(candidates) - 4} more" if len(candidates) > 4 else ""
+        why += f"; bridges whose bus numbers the input does not show: {shown}{more}"
+    return MissingBridge(domain, bus, kind == "link", why)

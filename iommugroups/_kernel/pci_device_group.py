@@ -31,7 +31,7 @@ from .acs import (
     pci_acs_path_enabled,
     pci_acs_verdict,
 )
-from .alias import dma_alias_mask, topology_aliases
+from .alias import bridge_aliases, dma_alias_mask
 from .model import REQ_ACS_FLAGS, PciAddress, PciFunction, Topology
 from .quirks import QuirkContext
 
@@ -212,6 +212,7 @@ class GroupingEnv:
         "_up",
         "ctx",
         "topology",
+        "unmarked",
     )
 
     def __init__(self, ctx: QuirkContext) -> None:
@@ -233,6 +234,15 @@ class GroupingEnv:
                 masks.setdefault((a.domain, a.bus), {})[a.devfn] = mask
         self._masks = masks
         self._buses: dict[tuple[int, int], _BusInfo] = {}
+        #: Functions > 0 being added by a rescan, not yet marked multifunction
+        #: by the slot scan (R5.7): only their own header bit counts.
+        self.unmarked: set[PciAddress] = set()
+
+    def is_multifunction(self, fn: PciFunction) -> bool:
+        """``pdev->multifunction`` at this moment (R5.6, R5.7)."""
+        if self.unmarked and fn.address in self.unmarked:
+            return fn.multifunction
+        return self.topology.is_multifunction(fn)
 
     def acs_enabled(self, fn: PciFunction) -> bool:
         """``pci_acs_enabled(fn, REQ_ACS_FLAGS)`` (R2.3), made once per device."""
@@ -284,13 +294,42 @@ class GroupingEnv:
         return info
 
     def bus_aliases(self, domain: int, bus: int) -> tuple[tuple[PciFunction, int], ...]:
-        """R3.4 for any device on ``bus``: ``topology_aliases``, memoised per bus."""
+        """R3.4 for any device on ``bus``: ``topology_aliases``, memoised per bus.
+
+        Built from the parent bus's answer (a bus's walk is its bridge's step
+        then its parent's walk), so a deep hierarchy costs one step per bus.
+        """
         key = (domain, bus)
         chain = self._chain.get(key)
-        if chain is None:
-            chain = tuple(topology_aliases(domain, bus, self.ctx))
-            self._chain[key] = chain
-        return chain
+        if chain is not None:
+            return chain
+        topo = self.topology
+        path: list[tuple[tuple[int, int], tuple[tuple[PciFunction, int], ...]]] = []
+        known: tuple[tuple[PciFunction, int], ...] = ()
+        k = key
+        while True:
+            found = self._chain.get(k)
+            if found is not None:
+                known = found
+                break
+            if topo.is_root_bus(*k):
+                break
+            br = topo.bus_self(*k)
+            parent = topo.parent_bus(*k)
+            assert parent is not None
+            if br is None:  # virtual bus (SR-IOV): skipped
+                path.append((k, ()))
+            else:
+                step = bridge_aliases(br, self.ctx)
+                if step is None:  # BRIDGE_XLATE_ROOT: the walk ends at this bridge
+                    break
+                path.append((k, step))
+            k = (k[0], parent)
+        self._chain[k] = known
+        for k, step in reversed(path):
+            known = step + known if step else known
+            self._chain[k] = known
+        return self._chain[key]
 
     def acs_path_enabled(self, fn: PciFunction) -> bool:
         """``pci_acs_path_enabled(fn, NULL, REQ_ACS_FLAGS)`` (R2.4), cached."""
@@ -313,14 +352,15 @@ class GroupingEnv:
         memo = self._up.get(key)
         if memo is not None:
             return memo
-        walked: list[PciFunction] = []
-        stop: PciFunction | None = None
-        for br in self.topology._index.bridges_above(domain, bus):
-            if self.acs_path_enabled(br):
-                stop = br
-                break
-            walked.append(br)
-        memo = (tuple(walked), stop)
+        above = self.topology._index.bridges_above(domain, bus)
+        if not above:
+            memo = ((), None)
+        elif self.acs_path_enabled(above[0]):
+            memo = ((), above[0])
+        else:  # through the nearest bridge, then on as from its own bus
+            br = above[0]
+            walked, stop = self.upstream(br.address.domain, br.address.bus)
+            memo = ((br, *walked), stop)
         self._up[key] = memo
         return memo
 
@@ -395,7 +435,7 @@ class GroupingEnv:
         Its non-isolated slot peers, when ``pdev`` is multifunction and not
         ACS-isolated itself; otherwise none.
         """
-        if not self.topology.is_multifunction(pdev) or self.acs_enabled(pdev):
+        if not self.is_multifunction(pdev) or self.acs_enabled(pdev):
             return ()
         return tuple(t for t in self.slot_peers(pdev) if not self.acs_enabled(t))
 
@@ -585,7 +625,7 @@ def _function_alias_group(
     rec: _Record | None,
 ) -> tuple[int, PciFunction] | None:
     """R5.2 ``get_pci_function_alias_group``."""
-    if not env.topology.is_multifunction(pdev) or env.acs_enabled(pdev):
+    if not env.is_multifunction(pdev) or env.acs_enabled(pdev):
         return None
     if rec is not None:
         rec.steps.append(

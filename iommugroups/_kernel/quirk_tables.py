@@ -7,9 +7,17 @@ docstring for the exact tree and commit). Vendor ids are the values of the
 ``PCI_VENDOR_ID_*`` macros of ``include/linux/pci_ids.h``.
 
 ``None`` in a (vendor, device) pair is the kernel's ``PCI_ANY_ID``.
+
+The lists are those of the newest modelled kernel (Linux 7.3), which holds
+every entry any modelled kernel had. :data:`DATED` says which entries are
+not in every modelled kernel, with the versions they hold in and the source
+of each date; ``tools/date_quirks.py`` compares the lists with the kernel
+source trees (``tools/quirk_dates.json``).
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 __all__: list[str] = []  # internal module: import names explicitly
 
@@ -24,6 +32,7 @@ VENDOR_TUNDRA = 0x10E3  # written as a bare number in the kernel
 VENDOR_AMCC = 0x10E8
 VENDOR_TTI = 0x1103
 VENDOR_RICOH = 0x1180
+VENDOR_IDT = 0x111D
 VENDOR_MICROSEMI = 0x11F8
 VENDOR_ITE = 0x1283  # written as a bare number in the kernel
 VENDOR_BROADCOM = 0x14E4
@@ -33,6 +42,7 @@ VENDOR_SOLARFLARE = 0x1924
 VENDOR_NXP = 0x1957
 VENDOR_JMICRON = 0x197B
 VENDOR_SERVERENGINES = 0x19A2  # Emulex BE3-R; a bare number in the kernel table
+VENDOR_ASPEED = 0x1A03
 VENDOR_ASMEDIA = 0x1B21
 VENDOR_MARVELL_EXT = 0x1B4B
 VENDOR_LITEON = 0x1C28  # written as a bare number in the kernel
@@ -82,11 +92,14 @@ INTEL_MF_IDS: tuple[int, ...] = (
     0x15B7, 0x15B8,
 )  # fmt: skip
 
-#: ``pci_quirk_qcom_rp_acs`` entries, table order: QDF2xxx, SA8775P, HXT SD4800.
+#: ``pci_quirk_qcom_rp_acs`` entries, table order: QDF2xxx, SA8775P, Hamoa,
+#: Glymur, HXT SD4800.
 QCOM_RP_IDS: tuple[tuple[int, int], ...] = (
     (VENDOR_QCOM, 0x0400),
     (VENDOR_QCOM, 0x0401),
     (VENDOR_QCOM, 0x0115),
+    (VENDOR_QCOM, 0x0111),
+    (VENDOR_QCOM, 0x0120),
     (VENDOR_HXT, 0x0401),
 )
 
@@ -181,7 +194,8 @@ CAVIUM_RP_RANGES: tuple[tuple[int, int], ...] = (
 ZHAOXIN_PORT_RANGES: tuple[tuple[int, int], ...] = (
     (0x0710, 0x071E),
     (0x0721, 0x0721),
-    (0x0723, 0x0752),
+    (0x0723, 0x0732),
+    (0x0733, 0x0752),  # "more Zhaoxin Root Ports" (v6.8): one case 0x0723 ... 0x0752 since
 )
 
 #: ``pci_quirk_wangxun_nic_acs`` ranges (inclusive): EM, SP, AML families.
@@ -262,7 +276,7 @@ SWITCHTEC_MICROSEMI_IDS: tuple[int, ...] = (
     0x5500, 0x5584, 0x5568, 0x5552, 0x5536, 0x5528,
 )  # fmt: skip
 #: ``SWITCHTEC_PCI100X_QUIRK``: the same quirk under vendor EFAR (PCI100x parts).
-SWITCHTEC_EFAR_IDS: tuple[int, ...] = tuple(range(0x1001, 0x1006 + 1))
+SWITCHTEC_EFAR_IDS: tuple[int, ...] = (*range(0x1001, 0x1006 + 1), 0x1008)
 #: PCI_CLASS_BRIDGE_OTHER, compared with ``class_code >> 8``.
 PCI_CLASS_BRIDGE_OTHER = 0x0680
 
@@ -285,3 +299,157 @@ BRIDGE_XLATE_ROOT_IDS: tuple[tuple[int, int], ...] = (
     (VENDOR_BROADCOM, 0x9000),
     (VENDOR_BROADCOM, 0x9084),
 )
+
+#: ``quirk_aspeed_pci_bridge_no_alias`` (sets PCI_DEV_FLAGS_PCI_BRIDGE_NO_ALIAS).
+PCI_BRIDGE_NO_ALIAS_IDS: tuple[tuple[int, int], ...] = ((VENDOR_ASPEED, 0x1150),)  # AST1150
+
+# --- the ACS capability (pci_acs_init) ----------------------------------------
+
+#: ``pci_disable_broken_acs_cap``: IDT switches whose cached ACS capability
+#: loses SV (erratum #36 of the 89H32H8G3-YC).
+ACS_BROKEN_SV_IDS: tuple[tuple[int, int], ...] = ((VENDOR_IDT, 0x80B5), (VENDOR_IDT, 0x8090))
+
+# --- versions -----------------------------------------------------------------
+
+
+class Dated(NamedTuple):
+    """An entry (or ids of an entry's list) that is not in every modelled kernel.
+
+    Versions are ``(major, minor)``. ``since``: the first mainline version
+    with it; ``after``: when ``since`` is only bounded, the last version
+    known without it; ``until``: the first version without it again;
+    ``backports``: modelled series older than ``since`` whose source tree
+    has it all the same (a stable backport). ``kind`` is that of
+    ``tools/date_quirks.py``: ``acs`` (an entry of ``pci_dev_acs_enabled[]``),
+    ``acs-id`` (ids a function tests), ``acs-cap``, ``dma-alias``,
+    ``bridge-flag``. ``first``/``last``: the device ids (inclusive), ``None``
+    for the kernel's ``PCI_ANY_ID``.
+    """
+
+    kind: str
+    function: str
+    vendor: int
+    first: int | None
+    last: int | None
+    since: tuple[int, int] | None
+    after: tuple[int, int] | None = None
+    until: tuple[int, int] | None = None
+    backports: tuple[tuple[int, int], ...] = ()
+    source: str = ""
+
+
+_TREES_6_1 = ((6, 1),)
+_TREES_6_1_6_12 = ((6, 1), (6, 12))
+
+#: The dated entries, grouped by quirk. Every other entry of the lists above
+#: is in every modelled kernel (6.1, 6.12, 7.2 and 7.3 trees) and was in
+#: mainline by v6.1.
+DATED: tuple[Dated, ...] = (
+    # pci_dev_acs_enabled[] (R2.5/R2.6)
+    Dated(
+        "acs", "pci_quirk_qcom_rp_acs", VENDOR_QCOM, 0x0115, 0x0115,
+        since=(6, 12), after=(6, 1), backports=_TREES_6_1,
+        source='"PCI: Add ACS quirk for Qualcomm SA8775P": upstream before its 6.6-stable '
+        "review of 2024-10-14 (≈v6.12); backported to 6.1.y",
+    ),
+    *(
+        Dated(
+            "acs", "pci_quirk_qcom_rp_acs", VENDOR_QCOM, d, d,
+            since=(7, 0), after=(6, 18), backports=_TREES_6_1_6_12,
+            source='44d2f70b1fd7 "PCI: Add ACS quirk for Qualcomm Hamoa & Glymur" (posted '
+            "2026-01, ≈v7.0; not in the v6.18.y tree first read); backported to 6.1.y and "
+            "6.12.y",
+        )
+        for d in (0x0111, 0x0120)
+    ),
+    *(
+        Dated(
+            "acs", "pci_quirk_mf_endpoint_acs", VENDOR_BROADCOM, d, d,
+            since=(6, 13), after=(6, 9), backports=_TREES_6_1_6_12,
+            source='"PCI: Add ACS quirk for Broadcom BCM5760X NIC": on pci.git defer/acs on '
+            "2024-05-22, upstream before its 5.4-stable review of 2025-01-06; backported to "
+            "6.1.y and 6.12.y",
+        )
+        for d in range(0x1760, 0x1763 + 1)
+    ),
+    *(
+        Dated(
+            "acs", "pci_quirk_loongson_acs", VENDOR_LOONGSON, d, d,
+            since=(6, 16), after=(6, 14), backports=_TREES_6_1_6_12,
+            source='1f3303aa92e1 "PCI: Add ACS quirk for Loongson PCIe" (v2 posted 2025-04, '
+            "upstream before its 5.4-stable review of 2025-06-23, ≈v6.16); backported to "
+            "6.1.y and 6.12.y",
+        )
+        for d in LOONGSON_RP_IDS
+    ),
+    Dated(
+        "acs", "pci_quirk_wangxun_nic_acs", VENDOR_WANGXUN, None, None,
+        since=(6, 3), after=(6, 1), backports=_TREES_6_1,
+        source='"PCI: Add ACS quirk for Wangxun NICs" (posted 2023-02-01, merged for ≈v6.3); '
+        "backported to 6.1.y",
+    ),
+    # ids tested inside ACS functions (R2.6)
+    Dated(
+        "acs-id", "pci_quirk_wangxun_nic_acs", VENDOR_WANGXUN, 0x0100, 0x010F,
+        since=(6, 3), after=(6, 1), backports=_TREES_6_1,
+        source="SFxxx (EM): with the entry itself",
+    ),
+    *(
+        Dated(
+            "acs-id", "pci_quirk_wangxun_nic_acs", VENDOR_WANGXUN, d, d,
+            since=(6, 3), after=(6, 1), backports=_TREES_6_1,
+            source="RP1000/RP2000 (SP): with the entry itself",
+        )
+        for d in (0x1001, 0x2001)
+    ),
+    *(
+        Dated(
+            "acs-id", "pci_quirk_wangxun_nic_acs", VENDOR_WANGXUN, d, d,
+            since=(6, 13), backports=_TREES_6_1_6_12,
+            source='aa46a3736afc "PCI: Add ACS quirk for Wangxun FF5xxx NICs" (merged for '
+            "v6.13; in the 6.1-stable review of 2024-12-12); backported to 6.1.y and 6.12.y",
+        )
+        for d in (0x5010, 0x5025, 0x5040, 0x5110, 0x5125, 0x5140)
+    ),
+    Dated(
+        "acs-id", "pci_quirk_zhaoxin_pcie_ports_acs", VENDOR_ZHAOXIN, 0x0733, 0x0752,
+        since=(6, 8), backports=_TREES_6_1,
+        source='e367e3c765f5 "PCI: Add ACS quirk for more Zhaoxin Root Ports" (its 6.7-stable '
+        "review of 2024-01-18: upstream in v6.8, not in 6.7.0); backported to 6.1.y",
+    ),
+    # pci_acs_init() (R2.2)
+    *(
+        Dated(
+            "acs-cap", "pci_disable_broken_acs_cap", VENDOR_IDT, d, d,
+            since=(7, 0), after=(6, 12),
+            source='"PCI: Disable ACS SV for IDT 0x80b5 switch", "... for IDT 0x8090 switch" '
+            'with "PCI: Cache ACS Capabilities register" (≈v7.0, the series of R2.7); not in '
+            "the 6.1 and 6.12 trees (which have pci_idt_bus_quirk() instead), in 7.2 and 7.3",
+        )
+        for d in (0x80B5, 0x8090)
+    ),
+    # DMA aliases (R3.5)
+    *(
+        Dated(
+            "dma-alias", "quirk_dma_func0_alias", VENDOR_GLENFLY, d, d,
+            since=(6, 12), after=(6, 1), backports=_TREES_6_1,
+            source='"PCI: Add function 0 DMA alias quirk for Glenfly Arise chip" (5.4-stable '
+            "review of 2024-11-06, ≈v6.12); backported to 6.1.y",
+        )
+        for d in (0x3D40, 0x3D41)
+    ),
+    Dated(
+        "dma-alias", "quirk_switchtec_ntb_dma_alias", VENDOR_EFAR, 0x1008, 0x1008,
+        since=(7, 3), after=(7, 2), backports=((6, 12),),
+        source="SWITCHTEC_PCI100X_QUIRK(0x1008) (PCI1008XG4): in the 6.12 (6.12.117) and 7.3 "
+        "trees, not in 6.1 (6.1.176) nor 7.2 (7.2.13); a backport to 6.12.y",
+    ),
+    # bridge flags (R3.4)
+    Dated(
+        "bridge-flag", "quirk_aspeed_pci_bridge_no_alias", VENDOR_ASPEED, 0x1150, 0x1150,
+        since=(7, 2), after=(6, 12),
+        source='550a190494a0 "PCI: Add PCI_BRIDGE_NO_ALIAS quirk for ASPEED AST1150" '
+        "(2025-12, through pci.git's iommu branch, ≈v7.0); not in the 6.1 and 6.12 trees, in "
+        "7.2 and 7.3",
+    ),
+)  # fmt: skip

@@ -11,27 +11,46 @@ A faithful model of the grouping-relevant quirk tables of the Linux kernel's
   ``quirk_fixed_dma_alias``, ``quirk_mic_x200_dma_alias``,
   ``quirk_pex_vca_alias``, ``quirk_plx_ntb_dma_alias`` and the (final-phase)
   ``quirk_switchtec_ntb_dma_alias``;
-* the two bridge flags: ``PCI_DEV_FLAG_PCIE_BRIDGE_ALIAS``
-  (``quirk_use_pcie_bridge_dma_alias``) and ``PCI_DEV_FLAGS_BRIDGE_XLATE_ROOT``
-  (``quirk_bridge_cavm_thrx2_pcie_root``).
+* the three bridge flags: ``PCI_DEV_FLAG_PCIE_BRIDGE_ALIAS``
+  (``quirk_use_pcie_bridge_dma_alias``), ``PCI_DEV_FLAGS_BRIDGE_XLATE_ROOT``
+  (``quirk_bridge_cavm_thrx2_pcie_root``) and, since ≈v7.0,
+  ``PCI_DEV_FLAGS_PCI_BRIDGE_NO_ALIAS`` (``quirk_aspeed_pci_bridge_no_alias``,
+  R3.4);
+* since ≈v7.0, ``pci_disable_broken_acs_cap``, which removes SV from the
+  ACS capability the kernel caches for some IDT switches (R2.2).
 
 Kernel source read
 ------------------
-``drivers/pci/quirks.c`` of the v6.18.y stable tree
-``Crazh3/unifreq_linux-6.18.y`` at commit
-``11c8cf7a814ea1a72522acc68b3971ee978b02d3`` (234 273 characters). The ACS
-functions and table were checked line by line against linux-next
-(``ColinIanKing/linux-next`` at ``26f71eab75e287b137865795182f5142e4519719``):
-they are identical except that linux-next adds two Qualcomm root ports,
-0x17cb:0x0111 (Hamoa) and 0x17cb:0x0120 (Glymur), right after 0x0115. Those
-two are *not* in :data:`DEFAULT_QUIRKS` (they are not in a v6.x release that
-was read); add them with :meth:`Quirks.with_acs_quirk` and
-:meth:`AcsQuirk.isolated` to model a newer kernel. The ``torvalds/linux`` and
-``gregkh/linux`` copies in the index were stale (v2.6 and ~v5.x) and were not
-used. Vendor ids are the ``PCI_VENDOR_ID_*`` values of
-``include/linux/pci_ids.h``. No kernel code is reproduced; the logic is
-re-expressed in Python and the raw id lists live in
+``drivers/pci/quirks.c`` of the modelled kernels, Debian's 6.1 (6.1.176),
+6.12 (6.12.117), 7.2 (7.2.13) and 7.3 (7.3.4) trees, compared entry by entry
+by ``tools/date_quirks.py`` (first read from a v6.18.y tree). The ACS
+functions, the alias and bridge-flag fixups and their logic are the same in
+the four trees; entries differ (see below). Vendor ids are the
+``PCI_VENDOR_ID_*`` values of ``include/linux/pci_ids.h``. No kernel code is
+reproduced; the logic is re-expressed in Python and the raw id lists live in
 :mod:`iommugroups._kernel.quirk_tables`.
+
+Versions
+--------
+A :class:`Quirks` value models one kernel (:attr:`Quirks.kernel`, the
+newest modelled by default; :meth:`Quirks.for_kernel`). Its tables hold the
+entries of every modelled kernel, each with the versions it holds in
+(:class:`QuirkVersions`); only those the kernel had are consulted. Most
+entries are in every modelled kernel; :data:`KERNEL_QUIRK_DATES` lists the
+others. A series stands for its latest stable update (the trees above), so
+an entry that reached an older series by a stable backport holds there;
+for a series no tree was read for, such an entry is only known from its
+mainline version.
+
+When an entry's presence in the modelled kernel is not known (a version
+between two bounds, or a series older than the entry's mainline version
+that may or may not have had the backport), the model fails closed: an entry
+that can only make groups bigger (a DMA alias, ``PCIE_BRIDGE_ALIAS``, or the
+"not enabled" answer of a vendor-wide ACS function for ids it does not
+list) is kept; one that could split a group (an ACS quirk, ids that an ACS
+function declares isolated, the ACS capability mask, ``BRIDGE_XLATE_ROOT``,
+``PCI_BRIDGE_NO_ALIAS``) is left out. :attr:`Quirks.uncertain` lists both,
+so an analysis can say the result may differ on that kernel.
 
 Approximations (the model has no chipset registers, ACPI tables or MMIO)
 ------------------------------------------------------------------------
@@ -74,24 +93,33 @@ matter for them.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, Generic, TypeVar
+import functools
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import attrs
 
 from . import quirk_tables as T
 from .model import REQ_ACS_FLAGS, AcsFlags, IommuKind, PciAddress, PcieType, PciFunction, Topology
+from .version import MODELLED, NEWEST, KernelVersion, resolve_kernel
 
 __all__ = [
+    "ALWAYS",
     "DEFAULT_QUIRKS",
+    "KERNEL_QUIRK_DATES",
+    "AcsCapQuirk",
     "AcsCheck",
     "AcsQuirk",
     "BridgeFlag",
     "BridgeFlagQuirk",
+    "DatedQuirk",
     "DmaAliasKind",
     "DmaAliasQuirk",
     "QuirkContext",
+    "QuirkVersions",
     "Quirks",
+    "UncertainQuirk",
+    "kernel_quirks",
     "make_context",
     "pci_acs_ctrl_enabled",
 ]
@@ -167,12 +195,224 @@ def _flag_tuple(value: Iterable[BridgeFlagQuirk]) -> tuple[BridgeFlagQuirk, ...]
     return tuple(value)
 
 
+def _cap_tuple(value: Iterable[AcsCapQuirk]) -> tuple[AcsCapQuirk, ...]:
+    return tuple(value)
+
+
 def _int_frozenset(value: Iterable[int]) -> frozenset[int]:
     return frozenset(value)
 
 
 def _id_matches(want: int | None, have: int) -> bool:
     return want is None or want == have
+
+
+# ============================================================================
+# Versions: which kernels have an entry
+# ============================================================================
+
+
+def _version(value: KernelVersion | tuple[int, int] | str | None) -> KernelVersion | None:
+    if value is None or isinstance(value, KernelVersion):
+        return value
+    if isinstance(value, str):
+        return KernelVersion.parse(value)
+    return KernelVersion(*value)
+
+
+def _versions(
+    value: Iterable[KernelVersion | tuple[int, int] | str],
+) -> frozenset[KernelVersion]:
+    return frozenset(v for v in map(_version, value) if v is not None)
+
+
+@attrs.frozen
+class QuirkVersions:
+    """The kernels a quirk entry is in (R2.5, R2.6, R2.2, R3.4, R3.5).
+
+    Attributes:
+        since: the first mainline version with the entry (``None``: in
+            every modelled kernel).
+        after: when ``since`` could only be bounded, the last version known
+            without it; a version in between is uncertain.
+        until: the first version without it again (``None``: still in the
+            newest modelled kernel).
+        backports: modelled series older than ``since`` whose source tree has
+            the entry all the same (a stable backport). A series older than
+            ``since`` that no tree was read for may or may not have had the
+            backport: uncertain.
+        source: where the dates come from (commit, trees, stable mails).
+
+    >>> v = QuirkVersions(since=(7, 2), after=(6, 12))
+    >>> [v.holds(KernelVersion(*k)) for k in ((6, 12), (7, 0), (7, 2))]
+    [False, None, True]
+    >>> b = QuirkVersions(since=(6, 16), after=(6, 14), backports=[(6, 1), (6, 12)])
+    >>> [b.holds(KernelVersion(*k)) for k in ((6, 1), (6, 6), (6, 12), (6, 15), (6, 16))]
+    [True, None, True, None, True]
+    """
+
+    since: KernelVersion | None = attrs.field(default=None, converter=_version)
+    after: KernelVersion | None = attrs.field(default=None, converter=_version)
+    until: KernelVersion | None = attrs.field(default=None, converter=_version)
+    backports: frozenset[KernelVersion] = attrs.field(default=frozenset(), converter=_versions)
+    source: str = ""
+
+    @property
+    def everywhere(self) -> bool:
+        """In every modelled kernel (no date)."""
+        return self.since is None and self.until is None
+
+    def holds(self, kernel: KernelVersion) -> bool | None:
+        """Whether ``kernel`` has the entry; ``None`` when that is not known."""
+        if self.until is not None and kernel >= self.until:
+            return False
+        if self.since is None or kernel >= self.since or kernel in self.backports:
+            return True
+        if self.after is not None and kernel > self.after:
+            return None  # between the bounds of ``since``
+        if self.backports and kernel not in MODELLED:
+            return None  # an older series: a backport is possible, not checked
+        return False
+
+    def describe(self) -> str:
+        """The versions in words (for listings and the docs).
+
+        >>> QuirkVersions(since=(7, 2), after=(6, 12)).describe()
+        'from 7.2 (after 6.12; not dated closer)'
+        >>> QuirkVersions(since=(6, 8), backports=[(6, 1)]).describe()
+        'from 6.8; backported to 6.1'
+        """
+        if self.since is None:
+            text = "every modelled version"
+        elif self.after is not None:
+            text = f"from {self.since} (after {self.after}; not dated closer)"
+        else:
+            text = f"from {self.since}"
+        if self.backports:
+            text += "; backported to " + ", ".join(str(v) for v in sorted(self.backports))
+        if self.until is not None:
+            text += f"; until {self.until}"
+        return text
+
+
+#: The versions of an entry in every modelled kernel.
+ALWAYS = QuirkVersions()
+
+#: The rule each kind of dated entry belongs to.
+_KIND_RULE = {
+    "acs": "R2.6",
+    "acs-id": "R2.6",
+    "acs-cap": "R2.2",
+    "dma-alias": "R3.5",
+    "bridge-flag": "R3.4",
+}
+
+
+def _kept_if_uncertain(kind: str, function: str, device: int | None) -> bool:
+    """The fail-closed rule: keep an entry of uncertain presence only if it cannot split.
+
+    DMA aliases and ``PCIE_BRIDGE_ALIAS`` only add requester ids (bigger
+    groups); a vendor-wide ACS entry whose function answers "not enabled"
+    for every id it does not list is kept too, its own ids being dated
+    separately. Everything else could declare a device isolated or remove
+    an alias, and is left out.
+    """
+    if kind == "dma-alias":
+        return True
+    if kind == "bridge-flag":
+        return function == "quirk_use_pcie_bridge_dma_alias"
+    return kind == "acs" and device is None
+
+
+@attrs.frozen
+class DatedQuirk:
+    """A kernel quirk entry, or ids of an entry's list, with the kernels it is in.
+
+    Attributes:
+        kind: ``"acs"`` (an entry of ``pci_dev_acs_enabled[]``), ``"acs-id"``
+            (ids an ACS function tests), ``"acs-cap"`` (the ACS capability
+            mask), ``"dma-alias"`` or ``"bridge-flag"``.
+        function: the kernel function.
+        vendor: the vendor id (``None``: any).
+        first, last: the device ids, inclusive (``None``: any).
+        versions: the kernels it is in.
+    """
+
+    kind: str
+    function: str
+    vendor: int | None
+    first: int | None
+    last: int | None
+    versions: QuirkVersions = ALWAYS
+
+    @property
+    def rule(self) -> str:
+        """The rule id the entry belongs to."""
+        return _KIND_RULE.get(self.kind, "R2.6")
+
+    @property
+    def devices(self) -> str:
+        """``vendor:device`` as ``lspci -n`` prints it, a range as ``lo-hi``.
+
+        >>> DatedQuirk("acs-id", "f", 0x1D17, 0x0733, 0x0752).devices
+        '1d17:0733-0752'
+        """
+        dev = _fmt_id(self.first)
+        if self.last is not None and self.last != self.first:
+            dev += f"-{self.last:04x}"
+        return f"{_fmt_id(self.vendor)}:{dev}"
+
+    @property
+    def kept_if_uncertain(self) -> bool:
+        """Whether a kernel of uncertain presence keeps it (see :class:`Quirks`)."""
+        return _kept_if_uncertain(self.kind, self.function, self.first)
+
+    def matches(self, vendor: int, device: int) -> bool:
+        """Whether a device with these ids falls under the entry."""
+        if self.vendor is not None and self.vendor != vendor:
+            return False
+        if self.first is None:
+            return True
+        return self.first <= device <= (self.last if self.last is not None else self.first)
+
+
+#: Every kernel quirk entry that is not in every modelled kernel, from
+#: :data:`iommugroups._kernel.quirk_tables.DATED`.
+KERNEL_QUIRK_DATES: tuple[DatedQuirk, ...] = tuple(
+    DatedQuirk(
+        d.kind,
+        d.function,
+        d.vendor,
+        d.first,
+        d.last,
+        QuirkVersions(d.since, d.after, d.until, d.backports, d.source),
+    )
+    for d in T.DATED
+)
+
+_DATES: dict[tuple[str, str, int | None, int | None, int | None], QuirkVersions] = {
+    (q.kind, q.function, q.vendor, q.first, q.last): q.versions for q in KERNEL_QUIRK_DATES
+}
+
+
+def _date(
+    kind: str, function: str, vendor: int | None, first: int | None, last: int | None = None
+) -> QuirkVersions:
+    """The versions of a kernel entry (:data:`ALWAYS` when it is not dated)."""
+    return _DATES.get((kind, function, vendor, first, first if last is None else last), ALWAYS)
+
+
+class UncertainQuirk(NamedTuple):
+    """A quirk entry whose presence in the modelled kernel is not known.
+
+    Attributes:
+        quirk: the entry and its versions.
+        kept: ``True`` if the model keeps it (it can only make groups
+            bigger), ``False`` if it is left out (it could split a group).
+    """
+
+    quirk: DatedQuirk
+    kept: bool
 
 
 # ============================================================================
@@ -332,11 +572,18 @@ def pci_quirk_zhaoxin_pcie_ports_acs(
     Not a root/downstream port: -ENOTTY. A port whose id is in the list:
     SV|RR|CR|UF provided. Any *other* Zhaoxin port: the kernel answers 0
     ("not enabled", a final verdict), so it is never isolated even if it has a
-    working ACS capability.
+    working ACS capability. (The newest list; the table entry uses the list
+    of the kernel modelled.)
     """
+    return _zhaoxin_pcie_ports_acs(fn, flags, ctx, T.ZHAOXIN_PORT_RANGES)
+
+
+def _zhaoxin_pcie_ports_acs(
+    fn: PciFunction, flags: AcsFlags, ctx: QuirkContext, spans: Sequence[tuple[int, int]]
+) -> bool | None:
     if fn.pcie_type not in (PcieType.ROOT_PORT, PcieType.DOWNSTREAM):
         return None
-    if _in_ranges(fn.device, T.ZHAOXIN_PORT_RANGES):
+    if _in_ranges(fn.device, spans):
         return pci_acs_ctrl_enabled(flags, REQ_ACS_FLAGS)
     return False
 
@@ -345,11 +592,38 @@ def pci_quirk_wangxun_nic_acs(fn: PciFunction, flags: AcsFlags, ctx: QuirkContex
     """``pci_quirk_wangxun_nic_acs`` (R2.6): Wangxun NICs, SV|RR|CR|UF provided.
 
     The entry matches every Wangxun device. For an id that is not in the
-    list the kernel answers 0 ("not enabled", final), never -ENOTTY.
+    list the kernel answers 0 ("not enabled", final), never -ENOTTY. (The
+    newest list; the table entry uses the list of the kernel modelled.)
     """
-    if _in_ranges(fn.device, T.WANGXUN_NIC_RANGES):
+    return _wangxun_nic_acs(fn, flags, ctx, T.WANGXUN_NIC_RANGES)
+
+
+def _wangxun_nic_acs(
+    fn: PciFunction, flags: AcsFlags, ctx: QuirkContext, spans: Sequence[tuple[int, int]]
+) -> bool | None:
+    if _in_ranges(fn.device, spans):
         return pci_acs_ctrl_enabled(flags, REQ_ACS_FLAGS)
     return False
+
+
+_ListFunction = Callable[
+    [PciFunction, AcsFlags, "QuirkContext", Sequence[tuple[int, int]]], "bool | None"
+]
+
+
+@attrs.frozen
+class _IdListCheck:
+    """An ACS function that tests the device id against a list, with one kernel's list.
+
+    ``spans`` are the inclusive id ranges of the list; :class:`Quirks` gives
+    the check of a table entry the spans its kernel had.
+    """
+
+    function: _ListFunction
+    spans: tuple[tuple[int, int], ...]
+
+    def __call__(self, fn: PciFunction, flags: AcsFlags, ctx: QuirkContext) -> bool | None:
+        return self.function(fn, flags, ctx, self.spans)
 
 
 # ============================================================================
@@ -403,6 +677,7 @@ class AcsQuirk:
         check: ``check(fn, flags, ctx)`` returning ``True``/``False`` (final
             verdict) or ``None`` (does not apply: try the next entry).
         origin: ``"kernel"`` for the kernel's tables, ``"user"`` otherwise.
+        versions: the kernels the entry is in (``ALWAYS`` unless dated).
 
     The declarative forms :meth:`isolated` and :meth:`not_isolated` need no
     Python callable and round-trip through :meth:`to_mapping` /
@@ -414,6 +689,7 @@ class AcsQuirk:
     name: str
     check: AcsCheck
     origin: str = "user"
+    versions: QuirkVersions = ALWAYS
 
     def matches(self, fn: PciFunction) -> bool:
         """Does the (vendor, device) part of the entry match ``fn``?"""
@@ -588,6 +864,7 @@ class DmaAliasQuirk:
             class_code`` of the quirk, if given (class-matched fixups).
         name: the kernel function name, or a user label.
         origin: ``"kernel"`` or ``"user"``.
+        versions: the kernels the entry is in (``ALWAYS`` unless dated).
 
     >>> q = DmaAliasQuirk(0x1234, 0x5678, devfns=["01.0", 3])
     >>> sorted(q.aliases(PciFunction("03:00.0", 0x1234, 0x5678)))
@@ -609,6 +886,7 @@ class DmaAliasQuirk:
     class_shift: int = 8
     name: str = "user_dma_alias"
     origin: str = "user"
+    versions: QuirkVersions = ALWAYS
 
     def matches(self, fn: PciFunction) -> bool:
         """Does the quirk apply to ``fn`` (ids, subsystem ids, class)?"""
@@ -677,6 +955,9 @@ class BridgeFlag(str, enum.Enum):
     PCIE_BRIDGE_ALIAS = "pcie_bridge_alias"
     #: ``PCI_DEV_FLAGS_BRIDGE_XLATE_ROOT`` (``quirk_bridge_cavm_thrx2_pcie_root``).
     BRIDGE_XLATE_ROOT = "bridge_xlate_root"
+    #: ``PCI_DEV_FLAGS_PCI_BRIDGE_NO_ALIAS`` (``quirk_aspeed_pci_bridge_no_alias``,
+    #: ≈v7.0): a PCIe-to-PCI bridge that forwards requester ids unchanged.
+    PCI_BRIDGE_NO_ALIAS = "pci_bridge_no_alias"
 
 
 @attrs.frozen
@@ -685,7 +966,8 @@ class BridgeFlagQuirk:
 
     :attr:`BridgeFlag.PCIE_BRIDGE_ALIAS` is set only under the conditions of
     ``quirk_use_pcie_bridge_dma_alias`` (see :meth:`Quirks.pcie_bridge_alias`);
-    :attr:`BridgeFlag.BRIDGE_XLATE_ROOT` unconditionally.
+    :attr:`BridgeFlag.BRIDGE_XLATE_ROOT` and :attr:`BridgeFlag.PCI_BRIDGE_NO_ALIAS`
+    unconditionally.
     """
 
     vendor: int | None = attrs.field(validator=_check_id)
@@ -693,6 +975,29 @@ class BridgeFlagQuirk:
     flag: BridgeFlag = attrs.field(converter=BridgeFlag)
     name: str = "user_bridge_flag"
     origin: str = "user"
+    versions: QuirkVersions = ALWAYS
+
+    def matches(self, fn: PciFunction) -> bool:
+        """Does the (vendor, device) part match ``fn``?"""
+        return _id_matches(self.vendor, fn.vendor) and _id_matches(self.device, fn.device)
+
+
+@attrs.frozen
+class AcsCapQuirk:
+    """A quirk that removes controls from the ACS capability the kernel caches (R2.2).
+
+    ``pci_disable_broken_acs_cap`` (≈v7.0) clears SV in
+    ``pdev->acs_capabilities`` of some IDT switches: SV then counts as not
+    implemented (hard-wired on) and is never enabled. See
+    :meth:`Quirks.acs_capabilities`.
+    """
+
+    vendor: int | None = attrs.field(validator=_check_id)
+    device: int | None = attrs.field(validator=_check_id)
+    clear: AcsFlags
+    name: str = "user_acs_cap"
+    origin: str = "user"
+    versions: QuirkVersions = ALWAYS
 
     def matches(self, fn: PciFunction) -> bool:
         """Does the (vendor, device) part match ``fn``?"""
@@ -704,9 +1009,19 @@ class BridgeFlagQuirk:
 # ============================================================================
 
 
-def _k_acs(vendor: int | None, device: int | None, check: AcsCheck) -> AcsQuirk:
-    name = getattr(check, "__name__", "acs_quirk")
-    return AcsQuirk(vendor, device, name, check, origin="kernel")
+def _k_acs(
+    vendor: int | None, device: int | None, check: AcsCheck, name: str | None = None
+) -> AcsQuirk:
+    label = name if name is not None else str(getattr(check, "__name__", "acs_quirk"))
+    versions = _date("acs", label, vendor, device)
+    return AcsQuirk(vendor, device, label, check, origin="kernel", versions=versions)
+
+
+def _k_list(
+    vendor: int, name: str, function: _ListFunction, spans: Iterable[tuple[int, int]]
+) -> AcsQuirk:
+    """A vendor-wide entry whose function tests the id against a dated list."""
+    return _k_acs(vendor, None, _IdListCheck(function, tuple(spans)), name)
 
 
 def _kernel_acs_table() -> tuple[AcsQuirk, ...]:
@@ -730,8 +1045,19 @@ def _kernel_acs_table() -> tuple[AcsQuirk, ...]:
     e += [_k_acs(T.VENDOR_AMAZON_ANNAPURNA_LABS, d, pci_quirk_al_acs) for d in T.ANNAPURNA_IDS]
     e += [_k_acs(T.VENDOR_ZHAOXIN, d, mf) for d in T.ZHAOXIN_MF_IDS]
     e += [_k_acs(T.VENDOR_NXP, d, pci_quirk_nxp_rp_acs) for d in T.NXP_RP_IDS]
-    e.append(_k_acs(T.VENDOR_ZHAOXIN, None, pci_quirk_zhaoxin_pcie_ports_acs))
-    e.append(_k_acs(T.VENDOR_WANGXUN, None, pci_quirk_wangxun_nic_acs))
+    e.append(
+        _k_list(
+            T.VENDOR_ZHAOXIN,
+            "pci_quirk_zhaoxin_pcie_ports_acs",
+            _zhaoxin_pcie_ports_acs,
+            T.ZHAOXIN_PORT_RANGES,
+        )
+    )
+    e.append(
+        _k_list(
+            T.VENDOR_WANGXUN, "pci_quirk_wangxun_nic_acs", _wangxun_nic_acs, T.WANGXUN_NIC_RANGES
+        )
+    )
     return tuple(e)
 
 
@@ -739,7 +1065,8 @@ def _kernel_dma_alias_table() -> tuple[DmaAliasQuirk, ...]:
     """The ``pci_add_dma_alias`` fixups of quirks.c, in file order."""
 
     def k(vendor: int, device: int, name: str, **kw: Any) -> DmaAliasQuirk:
-        return DmaAliasQuirk(vendor, device, name=name, origin="kernel", **kw)
+        versions = _date("dma-alias", name, vendor, device)
+        return DmaAliasQuirk(vendor, device, name=name, origin="kernel", versions=versions, **kw)
 
     slot = DmaAliasKind.SLOT_FUNCTION
     e: list[DmaAliasQuirk] = []
@@ -778,32 +1105,37 @@ def _kernel_dma_alias_table() -> tuple[DmaAliasQuirk, ...]:
 
 
 def _kernel_bridge_flag_table() -> tuple[BridgeFlagQuirk, ...]:
-    alias = [
+    """The bridge-flag fixups of quirks.c, in file order."""
+    flag = BridgeFlag
+    tables = (
+        ("quirk_use_pcie_bridge_dma_alias", flag.PCIE_BRIDGE_ALIAS, T.PCIE_BRIDGE_ALIAS_IDS),
+        ("quirk_bridge_cavm_thrx2_pcie_root", flag.BRIDGE_XLATE_ROOT, T.BRIDGE_XLATE_ROOT_IDS),
+        ("quirk_aspeed_pci_bridge_no_alias", flag.PCI_BRIDGE_NO_ALIAS, T.PCI_BRIDGE_NO_ALIAS_IDS),
+    )
+    return tuple(
         BridgeFlagQuirk(
-            v,
-            d,
-            BridgeFlag.PCIE_BRIDGE_ALIAS,
-            name="quirk_use_pcie_bridge_dma_alias",
-            origin="kernel",
+            v, d, bit, name=name, origin="kernel", versions=_date("bridge-flag", name, v, d)
         )
-        for v, d in T.PCIE_BRIDGE_ALIAS_IDS
-    ]
-    xlate = [
-        BridgeFlagQuirk(
-            v,
-            d,
-            BridgeFlag.BRIDGE_XLATE_ROOT,
-            name="quirk_bridge_cavm_thrx2_pcie_root",
-            origin="kernel",
+        for name, bit, ids in tables
+        for v, d in ids
+    )
+
+
+def _kernel_acs_cap_table() -> tuple[AcsCapQuirk, ...]:
+    """``pci_disable_broken_acs_cap`` (R2.2): SV removed from the cached capability."""
+    name = "pci_disable_broken_acs_cap"
+    return tuple(
+        AcsCapQuirk(
+            v, d, AcsFlags.SV, name=name, origin="kernel", versions=_date("acs-cap", name, v, d)
         )
-        for v, d in T.BRIDGE_XLATE_ROOT_IDS
-    ]
-    return (*alias, *xlate)
+        for v, d in T.ACS_BROKEN_SV_IDS
+    )
 
 
 _KERNEL_ACS = _kernel_acs_table()
 _KERNEL_DMA_ALIAS = _kernel_dma_alias_table()
 _KERNEL_BRIDGE_FLAGS = _kernel_bridge_flag_table()
+_KERNEL_ACS_CAPS = _kernel_acs_cap_table()
 
 
 # ============================================================================
@@ -811,7 +1143,8 @@ _KERNEL_BRIDGE_FLAGS = _kernel_bridge_flag_table()
 # ============================================================================
 
 
-_Q = TypeVar("_Q", AcsQuirk, DmaAliasQuirk, BridgeFlagQuirk)
+_Q = TypeVar("_Q", AcsQuirk, DmaAliasQuirk, BridgeFlagQuirk, AcsCapQuirk)
+_AnyQuirk = AcsQuirk | DmaAliasQuirk | BridgeFlagQuirk | AcsCapQuirk
 
 
 class _VendorIndex(Generic[_Q]):
@@ -835,18 +1168,115 @@ class _VendorIndex(Generic[_Q]):
         return self._by.get(vendor, self._any)
 
 
+def _kind(quirk: _AnyQuirk) -> str:
+    if isinstance(quirk, AcsQuirk):
+        return "acs"
+    if isinstance(quirk, DmaAliasQuirk):
+        return "dma-alias"
+    if isinstance(quirk, BridgeFlagQuirk):
+        return "bridge-flag"
+    return "acs-cap"
+
+
+def _dated(kind: str, quirk: _AnyQuirk) -> DatedQuirk:
+    return DatedQuirk(kind, quirk.name, quirk.vendor, quirk.device, quirk.device, quirk.versions)
+
+
+class _Tables(NamedTuple):
+    """The entries one kernel has, and those whose presence is not known."""
+
+    acs: tuple[AcsQuirk, ...]
+    dma_alias: tuple[DmaAliasQuirk, ...]
+    bridge_flags: tuple[BridgeFlagQuirk, ...]
+    acs_caps: tuple[AcsCapQuirk, ...]
+    uncertain: tuple[UncertainQuirk, ...]
+
+
+def _for_kernel(
+    kernel: KernelVersion,
+    acs: Iterable[AcsQuirk],
+    dma_alias: Iterable[DmaAliasQuirk],
+    bridge_flags: Iterable[BridgeFlagQuirk],
+    acs_caps: Iterable[AcsCapQuirk],
+) -> _Tables:
+    """Keep the entries ``kernel`` has, by the fail-closed rule where that is not known."""
+    uncertain: list[UncertainQuirk] = []
+
+    def active(entries: Iterable[_Q]) -> list[_Q]:
+        out: list[_Q] = []
+        for q in entries:
+            if q.versions.everywhere:
+                out.append(q)
+                continue
+            held = q.versions.holds(kernel)
+            if held is None:
+                kind = _kind(q)
+                kept = _kept_if_uncertain(kind, q.name, q.device)
+                uncertain.append(UncertainQuirk(_dated(kind, q), kept))
+                held = kept
+            if held:
+                out.append(q)
+        return out
+
+    def bind(q: AcsQuirk) -> AcsQuirk:
+        """An id-list entry with the ids ``kernel`` has (uncertain ones left out)."""
+        check = q.check
+        if not isinstance(check, _IdListCheck) or q.vendor is None:
+            return q
+        spans = []
+        for lo, hi in check.spans:
+            versions = _date("acs-id", q.name, q.vendor, lo, hi)
+            held = versions.holds(kernel)
+            if held is None:
+                dq = DatedQuirk("acs-id", q.name, q.vendor, lo, hi, versions)
+                uncertain.append(UncertainQuirk(dq, False))
+            if held:
+                spans.append((lo, hi))
+        if len(spans) == len(check.spans):
+            return q
+        return attrs.evolve(q, check=_IdListCheck(check.function, tuple(spans)))
+
+    return _Tables(
+        tuple(bind(q) for q in active(acs)),
+        tuple(active(dma_alias)),
+        tuple(active(bridge_flags)),
+        tuple(active(acs_caps)),
+        tuple(uncertain),
+    )
+
+
+def _to_kernel(value: KernelVersion | str | None) -> KernelVersion:
+    return resolve_kernel(value)
+
+
 @attrs.frozen
 class Quirks:
-    """A complete set of quirk tables; ``Quirks()`` is the kernel's (:data:`DEFAULT_QUIRKS`).
+    """The quirk tables of one kernel; ``Quirks()`` is the newest one's (:data:`DEFAULT_QUIRKS`).
 
     Args:
         user_acs: ACS quirks tried *before* ``acs`` (see the module docstring).
-        acs: the ACS table in order (default: ``pci_dev_acs_enabled[]``).
+        acs: the ACS table in order (default: ``pci_dev_acs_enabled[]``, with
+            the entries of every modelled kernel).
         dma_alias: DMA-alias quirks (a union: order does not matter).
         bridge_flags: bridge-flag quirks.
+        acs_caps: ACS capability masks (``pci_disable_broken_acs_cap``).
+        kernel: the kernel modelled (a version or a release string; default
+            the newest): of the entries above, only those it has are used
+            (each entry's ``versions``; where that is not known, the
+            fail-closed rule of the kernel versions page, and :attr:`uncertain`
+            says so).
 
-    Values are immutable; the ``with_*`` and :meth:`without` methods return
-    new tables.
+    Values are immutable; the ``with_*``, :meth:`without` and
+    :meth:`for_kernel` methods return new tables.
+
+    >>> loongson = PciFunction("00:09.0", 0x0014, 0x7A09, pcie_type=PcieType.ROOT_PORT)
+    >>> [q.name for q in DEFAULT_QUIRKS.acs_entries_for(0x0014)][:1]
+    ['pci_quirk_loongson_acs']
+    >>> old = DEFAULT_QUIRKS.for_kernel("6.6")  # before v6.16, and no 6.6 tree was read
+    >>> old.acs_entries_for(0x0014)
+    ()
+    >>> [(u.quirk.devices, u.quirk.versions.since, u.kept) for u in old.uncertain_for(loongson)]
+    [('0014:7a09', KernelVersion(major=6, minor=16), False)]
     """
 
     user_acs: tuple[AcsQuirk, ...] = attrs.field(default=(), converter=_acs_tuple)
@@ -857,6 +1287,10 @@ class Quirks:
     bridge_flags: tuple[BridgeFlagQuirk, ...] = attrs.field(
         default=_KERNEL_BRIDGE_FLAGS, converter=_flag_tuple
     )
+    acs_caps: tuple[AcsCapQuirk, ...] = attrs.field(default=_KERNEL_ACS_CAPS, converter=_cap_tuple)
+    kernel: KernelVersion = attrs.field(default=NEWEST, converter=_to_kernel)
+    # The entries ``kernel`` has, and those of unknown presence.
+    _tables: _Tables = attrs.field(init=False, eq=False, repr=False, hash=False)
     # Per-vendor views of the tables, in table order, so a lookup only tries
     # entries whose vendor can match (the answer is the same as a full scan).
     _acs_by_vendor: _VendorIndex[AcsQuirk] = attrs.field(
@@ -866,6 +1300,9 @@ class Quirks:
         init=False, eq=False, repr=False, hash=False
     )
     _flags_by_vendor: _VendorIndex[BridgeFlagQuirk] = attrs.field(
+        init=False, eq=False, repr=False, hash=False
+    )
+    _caps_by_vendor: _VendorIndex[AcsCapQuirk] = attrs.field(
         init=False, eq=False, repr=False, hash=False
     )
     # The DMA-alias and bridge-flag entries matching a device depend only on
@@ -878,14 +1315,50 @@ class Quirks:
     )
 
     def __attrs_post_init__(self) -> None:
-        object.__setattr__(self, "_acs_by_vendor", _VendorIndex((*self.user_acs, *self.acs)))
-        object.__setattr__(self, "_alias_by_vendor", _VendorIndex(self.dma_alias))
-        object.__setattr__(self, "_flags_by_vendor", _VendorIndex(self.bridge_flags))
+        tables = _for_kernel(
+            self.kernel,
+            (*self.user_acs, *self.acs),
+            self.dma_alias,
+            self.bridge_flags,
+            self.acs_caps,
+        )
+        object.__setattr__(self, "_tables", tables)
+        object.__setattr__(self, "_acs_by_vendor", _VendorIndex(tables.acs))
+        object.__setattr__(self, "_alias_by_vendor", _VendorIndex(tables.dma_alias))
+        object.__setattr__(self, "_flags_by_vendor", _VendorIndex(tables.bridge_flags))
+        object.__setattr__(self, "_caps_by_vendor", _VendorIndex(tables.acs_caps))
 
     @classmethod
     def none(cls) -> Quirks:
         """Tables with no quirk at all (generic rules only)."""
-        return cls(user_acs=(), acs=(), dma_alias=(), bridge_flags=())
+        return cls(user_acs=(), acs=(), dma_alias=(), bridge_flags=(), acs_caps=())
+
+    # --- versions -----------------------------------------------------------
+    def for_kernel(self, kernel: KernelVersion | str | None) -> Quirks:
+        """These tables as ``kernel`` has them (``None``: the newest modelled kernel).
+
+        User quirks are kept; of the kernel's entries only those ``kernel``
+        has are used. ``DEFAULT_QUIRKS.for_kernel(NEWEST)`` is
+        :data:`DEFAULT_QUIRKS`.
+
+        Raises:
+            InvalidKernelVersion: ``kernel`` is not a version.
+        """
+        return attrs.evolve(self, kernel=kernel)
+
+    @property
+    def uncertain(self) -> tuple[UncertainQuirk, ...]:
+        """The entries (and listed ids) whose presence in ``kernel`` is not known.
+
+        Each says whether the model kept it (it can only make groups bigger)
+        or left it out (it could split a group); a result that depends on
+        one of them may differ on that kernel.
+        """
+        return self._tables.uncertain
+
+    def uncertain_for(self, fn: PciFunction) -> tuple[UncertainQuirk, ...]:
+        """The :attr:`uncertain` entries that match ``fn``'s vendor and device ids."""
+        return tuple(u for u in self._tables.uncertain if u.quirk.matches(fn.vendor, fn.device))
 
     # --- building -----------------------------------------------------------
     def with_acs_quirk(self, *quirks: AcsQuirk, first: bool = True) -> Quirks:
@@ -914,18 +1387,31 @@ class Quirks:
         before that quirk was merged.
         """
         drop = set(names)
-        return Quirks(
+        return attrs.evolve(
+            self,
             user_acs=tuple(q for q in self.user_acs if q.name not in drop),
             acs=tuple(q for q in self.acs if q.name not in drop),
             dma_alias=tuple(q for q in self.dma_alias if q.name not in drop),
             bridge_flags=tuple(q for q in self.bridge_flags if q.name not in drop),
+            acs_caps=tuple(q for q in self.acs_caps if q.name not in drop),
         )
 
     # --- ACS (R2.5) ---------------------------------------------------------
     def acs_entries(self) -> Iterator[AcsQuirk]:
-        """Every ACS entry in the order they are tried."""
-        yield from self.user_acs
-        yield from self.acs
+        """Every ACS entry ``kernel`` has, in the order they are tried (user ones first)."""
+        yield from self._tables.acs
+
+    def dma_alias_entries(self) -> tuple[DmaAliasQuirk, ...]:
+        """The DMA-alias entries ``kernel`` has."""
+        return self._tables.dma_alias
+
+    def bridge_flag_entries(self) -> tuple[BridgeFlagQuirk, ...]:
+        """The bridge-flag entries ``kernel`` has."""
+        return self._tables.bridge_flags
+
+    def acs_cap_entries(self) -> tuple[AcsCapQuirk, ...]:
+        """The ACS capability masks ``kernel`` has."""
+        return self._tables.acs_caps
 
     def acs_entries_for(self, vendor: int) -> tuple[AcsQuirk, ...]:
         """The ACS entries that can apply to a device of ``vendor``, in order (R2.5)."""
@@ -1003,6 +1489,41 @@ class Quirks:
         """``PCI_DEV_FLAGS_BRIDGE_XLATE_ROOT`` (``quirk_bridge_cavm_thrx2_pcie_root``)."""
         return any(q.flag is BridgeFlag.BRIDGE_XLATE_ROOT for q in self._flag_quirks_for(fn))
 
+    def pci_bridge_no_alias(self, fn: PciFunction) -> bool:
+        """``PCI_DEV_FLAGS_PCI_BRIDGE_NO_ALIAS`` (``quirk_aspeed_pci_bridge_no_alias``).
+
+        Set unconditionally on the listed ids; ``pci_for_each_dma_alias``
+        reads it only for a PCIe-to-PCI bridge, which then adds no alias
+        (R3.4, since ≈v7.0).
+        """
+        return any(q.flag is BridgeFlag.PCI_BRIDGE_NO_ALIAS for q in self._flag_quirks_for(fn))
+
+    # --- the ACS capability (R2.2) ------------------------------------------
+    def acs_capabilities(self, fn: PciFunction) -> AcsFlags | None:
+        """``pdev->acs_capabilities``: ``fn``'s ACS capability as the kernel caches it.
+
+        The capability register, less the controls a quirk removes
+        (``pci_disable_broken_acs_cap`` clears SV on IDT 0x80b5 and 0x8090
+        since ≈v7.0, so SV counts as not implemented: R2.2 drops it from a
+        request, R2.7 never enables it). ``None`` without an ACS capability.
+
+        >>> from iommugroups import Acs
+        >>> idt = PciFunction("02:01.0", 0x111D, 0x80B5, pcie_type=PcieType.DOWNSTREAM,
+        ...                   acs=Acs(REQ_ACS_FLAGS, AcsFlags.RR | AcsFlags.CR | AcsFlags.UF))
+        >>> DEFAULT_QUIRKS.acs_capabilities(idt).names()
+        'RR|CR|UF'
+        >>> DEFAULT_QUIRKS.for_kernel("6.12").acs_capabilities(idt).names()
+        'SV|RR|CR|UF'
+        """
+        acs = fn.acs
+        if acs is None:
+            return None
+        cap = acs.cap.value
+        for quirk in self._caps_by_vendor.for_vendor(fn.vendor):
+            if quirk.matches(fn):
+                cap &= ~quirk.clear.value
+        return AcsFlags(cap)
+
     def _flag_quirks_for(self, fn: PciFunction) -> tuple[BridgeFlagQuirk, ...]:
         """The bridge-flag quirks that match ``fn``, found once per distinct ids."""
         key = _ids(fn)
@@ -1025,8 +1546,29 @@ def _ids(fn: PciFunction) -> _Ids:
 
 _NO_DEVFNS: frozenset[int] = frozenset()
 
-#: The kernel's tables (see the module docstring for the source version).
+#: The newest modelled kernel's tables (:data:`~iommugroups._kernel.version.NEWEST`).
 DEFAULT_QUIRKS = Quirks()
+
+
+@functools.lru_cache(maxsize=32)
+def _kernel_quirks(kernel: KernelVersion) -> Quirks:
+    return DEFAULT_QUIRKS if kernel == NEWEST else DEFAULT_QUIRKS.for_kernel(kernel)
+
+
+def kernel_quirks(kernel: KernelVersion | str | None = None) -> Quirks:
+    """The kernel's quirk tables as ``kernel`` has them (``None``: :data:`DEFAULT_QUIRKS`).
+
+    Made once per version.
+
+    >>> kernel_quirks() is DEFAULT_QUIRKS, kernel_quirks("7.3.4-amd64") is DEFAULT_QUIRKS
+    (True, True)
+    >>> str(kernel_quirks("6.1").kernel)
+    '6.1'
+
+    Raises:
+        InvalidKernelVersion: ``kernel`` is not a version.
+    """
+    return _kernel_quirks(resolve_kernel(kernel))
 
 
 @attrs.frozen
@@ -1054,8 +1596,16 @@ class QuirkContext:
     acs_cache: dict[PciAddress, Any] = attrs.field(factory=dict, eq=False, repr=False)
 
 
-def make_context(topology: Topology, quirks: Quirks | None = None) -> QuirkContext:
+def make_context(
+    topology: Topology,
+    quirks: Quirks | None = None,
+    *,
+    kernel: KernelVersion | str | None = None,
+) -> QuirkContext:
     """The rule context for ``topology``: quirks and platform facts.
+
+    ``quirks`` are used as given; without them, the kernel's tables as
+    ``kernel`` has them (``kernel_quirks``; ``None``: the newest).
 
     ``amd_ivrs`` (an ACPI IVRS table exists, which ``pci_quirk_amd_sb_acs``
     requires) is true when an AMD-Vi instance is declared, or the
@@ -1076,4 +1626,5 @@ def make_context(topology: Topology, quirks: Quirks | None = None) -> QuirkConte
             and topology.is_root_bus(f.address.domain, f.address.bus)
             for f in topology.functions
         )
-    return QuirkContext(topology, quirks if quirks is not None else DEFAULT_QUIRKS, amd_ivrs=ivrs)
+    tables = quirks if quirks is not None else kernel_quirks(kernel)
+    return QuirkContext(topology, tables, amd_ivrs=ivrs)

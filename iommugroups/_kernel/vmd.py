@@ -20,15 +20,11 @@ from .model import VMD_DEVICE_IDS, VMD_DOMAIN_BASE, VMD_VENDOR, PciAddress, PciF
 
 __all__ = [
     "VMD_DEVICE_IDS",
-    "VMD_SINCE",
     "is_vmd_endpoint",
     "pci_real_dma_dev",
     "vmd_endpoint_of",
     "vmd_unknown",
 ]
-
-#: The first kernel in which a device behind a VMD gets a group (R3.1).
-VMD_SINCE = (5, 6)
 
 
 def is_vmd_endpoint(fn: PciFunction) -> bool:

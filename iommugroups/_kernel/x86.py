@@ -27,46 +27,26 @@ for :func:`~iommugroups.canonical_groups`:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
 import attrs
 
 from .amd_iommu import rlookup_amd_iommu
 from .model import IommuKind, IommuUnit, PciAddress, PciFunction, Topology
-from .vmd import VMD_SINCE, vmd_endpoint_of
+from .version import KernelVersion, holds, resolve_kernel
+from .vmd import vmd_endpoint_of
 from .vtd import ScopeIndex, device_lookup_iommu, dmar_drhd_units, is_gfx_device
 
 __all__ = [
-    "PER_UNIT_SINCE",
     "X86View",
-    "kernel_version",
     "platform_iommu",
     "x86_view",
 ]
 
-#: The first kernel that registers IOMMUs one by one, each probing its own
-#: devices (R1.9; "iommu: Move bus setup to IOMMU device registration").
-PER_UNIT_SINCE = (6, 1)
 
 _INTEL = 0x8086
 _AMD = 0x1022
 _HOST_BRIDGE = 0x0600
-_VERSION_RE = re.compile(r"(?:^|\D)(\d+)\.(\d+)")
-
-
-def kernel_version(release: str | None) -> tuple[int, int] | None:
-    """``(major, minor)`` of a kernel release string, ``None`` when there is none.
-
-    >>> kernel_version("6.12.11.mx64.479"), kernel_version("5.15.44-lts-bisect")
-    ((6, 12), (5, 15))
-    >>> kernel_version("vmlinuz-6.17.0-19-generic"), kernel_version(None)
-    ((6, 17), None)
-    """
-    if not release:
-        return None
-    m = _VERSION_RE.search(release)
-    return (int(m[1]), int(m[2])) if m else None
 
 
 def platform_iommu(topology: Topology) -> IommuKind | None:
@@ -138,16 +118,17 @@ def _assumed_gfx_unit(topology: Topology) -> PciFunction | None:
     return None
 
 
-def x86_view(topology: Topology, kernel: str | None = None) -> X86View:
+def x86_view(topology: Topology, kernel: KernelVersion | str | None = None) -> X86View:
     """Apply the x86 platform rules to ``topology`` (see the module docstring).
 
     Args:
         topology: the machine.
-        kernel: the kernel release the groups are for (``None``: a current
-            one); before v6.1 ids follow device order (R1.9), before v5.6 a
-            device behind a VMD gets no group (R3.1).
+        kernel: the kernel the groups are for, a version or a release string
+            (``None``: the newest modelled); before v6.1 ids follow device
+            order (R1.9), before v5.6 a device behind a VMD gets no group
+            (R3.1).
     """
-    version = kernel_version(kernel)
+    version = kernel if isinstance(kernel, KernelVersion) else resolve_kernel(None, kernel)
     platform = topology.platform
     kind = platform_iommu(topology)
     untranslated: dict[PciAddress, tuple[str, str]] = {}
@@ -159,7 +140,7 @@ def x86_view(topology: Topology, kernel: str | None = None) -> X86View:
     unit_of: dict[PciAddress, str | None] = {}  # where known
     scopes = ScopeIndex(topology) if vtd_units else None
 
-    old_vmd = version is not None and version < VMD_SINCE
+    old_vmd = not holds("vmd-grouping", version)
     for v in platform.vmd:
         if not old_vmd:
             vmd[v.domain] = v.endpoint
@@ -209,14 +190,14 @@ def x86_view(topology: Topology, kernel: str | None = None) -> X86View:
 def _registration_order(
     topology: Topology,
     kind: IommuKind | None,
-    version: tuple[int, int] | None,
+    version: KernelVersion,
     unit_of: Mapping[PciAddress, str | None],
     untranslated: Mapping[PciAddress, tuple[str, str]],
     vmd: Mapping[int, PciAddress],
     notes: list[str],
 ) -> tuple[PciFunction, ...] | None:
     """R1.9: the order devices are grouped in, unit by unit, or ``None`` (enumeration order)."""
-    if version is not None and version < PER_UNIT_SINCE:
+    if not holds("per-unit-ids", version):
         return None
     units: tuple[IommuUnit, ...]
     platform = topology.platform

@@ -13,6 +13,8 @@ _MISSING_WORDS = {
     "acs": "ACS capability bits not shown",
     "pcie": "PCIe capability (port type) not shown",
     "config": "configuration space not shown",
+    "bridge": "the bridge above not in the input",
+    "multifunction": "multifunction bit contradicted by the functions shown",
 }
 
 

@@ -43,6 +43,7 @@ def simulation_to_json(result: SimulationResult, *, markers: bool = True) -> dic
     return {
         "schema": SIMULATION_SCHEMA,
         "strategy": result.strategy,
+        "kernel": result.kernel,
         "scenario": result.scenario,
         "log": list(result.log_lines(markers=markers)),
         "events": [_event_json(e) for e in result.events],

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from .._analysis.partition import GROUP_KINDS, DeviceStatus
-from .._analysis.whatif import WhatIfResult
+from .._analysis.whatif import WhatIfResult, why_after
 
 __all__ = ["render_whatif"]
 
@@ -60,6 +60,16 @@ def render_whatif(result: WhatIfResult) -> str:
         if d.joined:
             parts.append(f"joined: {_short(d.joined)}")
         out.append(f"  {d.device:<{width}}  {d.status.value:<13}  {'; '.join(parts)}".rstrip())
+    reasons = why_after(result)
+    if reasons:
+        out.append("")
+        out.append("Why, after (the reachable-set proposal's decisions, rules R6.1-R6.13):")
+        for w in reasons:
+            out.append(f"  {w.device:<{width}}  {w.rule:<5}  {w.text}")
+            if w.missing:
+                out.append(
+                    f"  {'':<{width}}  {'':<5}  rests on facts not known: {', '.join(w.missing)}"
+                )
     if result.labels:
         out.append("")
         out.append("Not upstream: the groups after need a kernel patched for")

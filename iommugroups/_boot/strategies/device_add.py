@@ -34,7 +34,7 @@ class DeviceAdd(Strategy):
     name: ClassVar[str] = "device-add"
     title: ClassVar[str] = "groups made at device_add and IOMMU registration"
     kernel: ClassVar[str] = "arm64 IORT/DT since v6.15 (bcb81ac6ae3c)"
-    rules: ClassVar[tuple[str, ...]] = ("R10.1",)
+    rules: ClassVar[tuple[str, ...]] = ("R10.1", "R10.3")
     upstream: ClassVar[bool] = True
 
     def device_added(self, sim: Simulator, dev: SimDevice) -> None:
@@ -58,12 +58,19 @@ class DeviceAdd(Strategy):
         return False
 
     def dma_configure(self, sim: Simulator, dev: SimDevice) -> ProbeResult | None:
-        """At driver probe: usually already grouped; else as before (R7.3)."""
+        """At driver probe: usually already grouped; else the firmware path runs again.
+
+        It can defer the probe as before (R7.3). Only device tree then
+        replays the IOMMU probe for a device the IOMMU core has let go
+        (``of_iommu_configure`` on a device without ``dev->iommu``, e.g.
+        after a refused stream id, which is logged again); ACPI's
+        ``acpi_iommu_configure_id`` no longer does (R10.3).
+        """
         if sim.group_of(dev) is not None:
             return None
         result = sim.configure(dev, registered=self.ready(sim, dev))
         if result is ProbeResult.DEFER:
             return ProbeResult.DEFER
-        if result is None:
+        if result is None and sim.scenario.firmware == "dt":
             sim.probe_device(dev)
         return None
