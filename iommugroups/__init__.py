@@ -50,6 +50,7 @@ from ._analysis.filters import ShowFilterError, by_address, by_class, by_group, 
 from ._analysis.orders import OrderDependence, OrderWitness, order_dependence
 from ._analysis.orders_space import OrderEvent, OrderOutcome, OrdersError, OrderSpace
 from ._analysis.partition import DeviceDiff, DeviceStatus, GroupMatch
+from ._analysis.passthrough import PassthroughReport, passthrough
 from ._analysis.reasons import Explanation, PairExplanation, Reason
 from ._analysis.related import related
 from ._analysis.reproduce import Reproduction
@@ -256,6 +257,9 @@ __all__ = [
     "DeviceDiff",
     "DeviceStatus",
     "GroupMatch",
+    # passthrough
+    "passthrough",
+    "PassthroughReport",
     # order dependence
     "order_dependence",
     "OrderDependence",

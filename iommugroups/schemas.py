@@ -3,19 +3,20 @@
 Every JSON document the command-line tool prints has a ``schema`` key naming
 its format and version, ``iommugroups.<name>/<version>``:
 
-============================  ======================================================
-schema id                     printed by
-============================  ======================================================
-``iommugroups.groups/1``      ``groups --json`` (:meth:`~iommugroups.Grouping.to_json`)
-``iommugroups.simulation/1``  ``simulate --json``
-``iommugroups.check/1``       ``check --json`` (:meth:`~iommugroups.CheckReport.to_json`)
-``iommugroups.snapshot/1``    ``snapshot`` (the file it writes)
-``iommugroups.show/1``        ``show --json``
-``iommugroups.explain/1``     ``explain --json`` (one device, or a pair)
-``iommugroups.whatif/1``      ``what-if --json``
-``iommugroups.orders/1``      ``orders --json`` (:meth:`~iommugroups.OrderDependence.to_json`)
-``iommugroups.vm/1``          ``vm --json``
-============================  ======================================================
+===============================  ======================================================
+schema id                        printed by
+===============================  ======================================================
+``iommugroups.groups/1``         ``groups --json`` (:meth:`~iommugroups.Grouping.to_json`)
+``iommugroups.simulation/1``     ``simulate --json``
+``iommugroups.check/1``          ``check --json`` (:meth:`~iommugroups.CheckReport.to_json`)
+``iommugroups.snapshot/1``       ``snapshot`` (the file it writes)
+``iommugroups.show/1``           ``show --json``
+``iommugroups.explain/1``        ``explain --json`` (one device, or a pair)
+``iommugroups.whatif/1``         ``what-if --json``
+``iommugroups.orders/1``         ``orders --json`` (:meth:`~iommugroups.OrderDependence.to_json`)
+``iommugroups.vm/1``             ``vm --json``
+``iommugroups.passthrough/1``    ``passthrough --json``
+===============================  ======================================================
 
 :data:`SCHEMAS` holds each format as a JSON Schema (draft 2020-12), written
 with a small subset of the keywords, which :func:`validate` implements:
@@ -119,6 +120,8 @@ def _doc(
 
 
 _STR = _t("string")
+#: The kernel version a command modelled (``--kernel``, else the source's, else the newest).
+_KERNEL = {"kernel": _t("string", "the Linux version modelled, MAJOR.MINOR")}
 _STRS = _arr(_STR)
 _OPT_STR = _t(["string", "null"])
 _BOOL = _t("boolean")
@@ -162,8 +165,42 @@ _GROUP_MEMBERS = _obj({"group": _GID, "devices": _NAMES})
 # --------------------------------------------------------------------- groups/1
 _GROUPS_DOC = _doc(
     "iommugroups.groups/1",
-    "groups --json: the canonical IOMMU groups of a topology",
+    "groups --json: the canonical IOMMU groups of a topology (groups, group_ids), the "
+    "kernel's own when the source has them (kernel_groups), and each device described",
     _grouping_props(),
+    optional={
+        **_KERNEL,
+        "kernel_groups": _obj(
+            {
+                "groups": _arr(_NAMES, "the kernel's groups in id order, each its members"),
+                "group_ids": _arr(_GID, "the id of each group of groups"),
+            },
+            "the groups the kernel made, as the source lists them (null: it lists none)",
+            nullable=True,
+        ),
+        "devices": _arr(
+            _obj(
+                {
+                    "device": _t("string", "dddd:bb:dd.f, or a platform device's name"),
+                    "vendor": _t(["string", "null"], pattern=r"^[0-9a-f]{4}$"),
+                    "device_id": _t(["string", "null"], pattern=r"^[0-9a-f]{4}$"),
+                    "class_code": _t(["string", "null"], pattern=r"^[0-9a-f]{6}$"),
+                    "class_name": _OPT_STR,
+                    "name": _t(["string", "null"], "the device's name in the PCI ID database"),
+                    "revision": _t(["integer", "null"], "the revision id, 0-255", minimum=0),
+                    "driver": _OPT_STR,
+                    "predicted_group": _OPT_GID,
+                    "kernel_group": _OPT_GID,
+                    "verdict": _enum(
+                        ["ok", "split", "merged", "unknown"],
+                        "check's verdict (null without the kernel's groups)",
+                        nullable=True,
+                    ),
+                }
+            ),
+            "every device of either grouping, in address order",
+        ),
+    },
 )
 
 # ----------------------------------------------------------------- simulation/1
@@ -304,6 +341,7 @@ _CHECK_DOC = _doc(
         "notes": _STRS,
     },
     optional={
+        **_KERNEL,
         "not_listed": _arr(
             _obj({"device": _STR, "observed_group": _GID, "why": _STR}),
             "devices the kernel grouped that the input does not list (no verdict)",
@@ -483,6 +521,7 @@ _SHOW_DOC = _doc(
             nullable=True,
         ),
     },
+    optional=_KERNEL,
     member=_MEMBER,
     group_members=_GROUP_MEMBERS,
 )
@@ -542,6 +581,15 @@ _REACH = _obj(
     "can a request reach the other device without the IOMMU",
 )
 
+_EXPLAIN_OPTIONAL: dict[str, Schema] = {
+    **_KERNEL,
+    "kernel_groups": _arr(
+        _obj({"device": _STR, "group": _OPT_GID, "members": _NAMES}),
+        "when the source has the kernel's groups: the group the kernel put each device in "
+        "(group null: the kernel's groups do not list it)",
+    ),
+}
+
 _EXPLAIN_DOC: Schema = {
     "$schema": _DIALECT,
     "title": "iommugroups.explain/1",
@@ -564,6 +612,7 @@ _EXPLAIN_DOC: Schema = {
                 "steps": _arr(_ref("step"), "the raw pci_device_group trace"),
             },
             "one device",
+            optional=_EXPLAIN_OPTIONAL,
         ),
         _obj(
             {
@@ -583,6 +632,7 @@ _EXPLAIN_DOC: Schema = {
                 "certain": _BOOL,
             },
             "two devices",
+            optional=_EXPLAIN_OPTIONAL,
         ),
     ],
     "$defs": {"reason": _REASON, "step": _STEP},
@@ -676,6 +726,7 @@ _WHATIF_DOC = _doc(
         "notes": _STRS,
     },
     optional={
+        **_KERNEL,
         "grouping_after": _enum(
             ["reachable-set"], "with a reachable-set change: the grouping after"
         ),
@@ -749,6 +800,190 @@ _VM_DOC = _doc(
     },
 )
 
+# -------------------------------------------------------------- passthrough/1
+_HEX4_OR_NULL = _t(["string", "null"], pattern=r"^[0-9a-f]{4}$")
+_AVAILABILITY = ["yes", "no", "unknown"]
+_PT_MEMBER = _obj(
+    {
+        "device": _t("string", "dddd:bb:dd.f, or a name the kernel's group gives"),
+        "role": _enum(
+            ["card", "endpoint", "bridge", "unknown"],
+            "card: a function of a named device's slot (or a VF of one); endpoint: another "
+            "device, which goes to the VM too; bridge: stays with the host; unknown: not in "
+            "the input, or its class not shown",
+        ),
+        "named": _t("boolean", "it is one of the devices named"),
+        "vendor": _HEX4_OR_NULL,
+        "device_id": _HEX4_OR_NULL,
+        "class_code": _t(["string", "null"], "e.g. 030000", pattern=r"^[0-9a-f]{6}$"),
+        "pcie_type": _enum(
+            [
+                "endpoint",
+                "legacy-endpoint",
+                "root-port",
+                "upstream-port",
+                "downstream-port",
+                "pcie-to-pci-bridge",
+                "pci-to-pcie-bridge",
+                "rc-endpoint",
+                "rc-event-collector",
+                "conventional",
+            ],
+            "its PCIe type, conventional without a PCIe capability (null: not known)",
+            nullable=True,
+        ),
+        "virtfn": _t("boolean", "an SR-IOV VF"),
+        "bridge": _t("boolean", "role is bridge"),
+        "driver": _t(["string", "null"], "the host driver bound (null: none, or not known)"),
+        "driver_known": _t("boolean", "the input says which driver is bound, or that none is"),
+        "blocks_vfio": _t(
+            ["boolean", "null"],
+            "its driver keeps VFIO from claiming the group (a driver other than vfio-pci, "
+            "pci-stub or pcieport); null: not known",
+        ),
+    }
+)
+_PT_SLOTS = _obj(
+    {
+        "searched": _t("boolean", "false: the card cannot move (why)"),
+        "why": _STR,
+        "candidates": _t("integer", "free root/downstream ports in the topology", minimum=0),
+        "capped": _t("boolean", "the search stopped before trying every candidate"),
+        "tried": _arr(
+            _obj(
+                {
+                    "port": _STR,
+                    "change": _t("string", "the what-if change that moves the card there"),
+                    "alone_after": _BOOL,
+                    "group_after": _NAMES,
+                }
+            ),
+            "the ports tried, in order",
+        ),
+        "options": _arr(_STR, "the ports where the card would be alone"),
+    },
+    "where the card could move (null: its group holds no other device)",
+    nullable=True,
+)
+_PT_DEVICE = _obj(
+    {
+        "device": _STR,
+        "selector": _t("string", "what named it (an address, a slot, an id or a class)"),
+        "named": _arr(_STR, "the devices named that this entry answers for (its card's)"),
+        "verdict": _enum(
+            ["alone", "with-others", "isolation-hole", "no-group", "unknown"],
+            "can it go to a VM alone",
+        ),
+        "groups_from": _enum(["kernel", "model"], "the kernel's groups or the predicted ones"),
+        "group": _OPT_GID,
+        "members": _arr(_PT_MEMBER, "its group's members, in address order"),
+        "card": _arr(_STR, "the functions of its card (slot), whatever their group"),
+        "card_elsewhere": _arr(_STR, "functions of its card in other groups"),
+        "others": _arr(_STR, "members with role endpoint"),
+        "check": _enum(
+            ["ok", "split", "merged", "unknown"],
+            "check's verdict on it (null: not in the topology)",
+            nullable=True,
+        ),
+        "predicted": _arr(_STR, "its predicted group (as read)"),
+        "same_as_predicted": _BOOL,
+        "depends_on": _arr(_STR, "devices whose unknown facts its group depends on"),
+        "vfio": _obj(
+            {
+                "bind": _arr(_STR, "the endpoints to bind to vfio-pci"),
+                "ids": _arr(_t("string", pattern=r"^[0-9a-f]{4}:[0-9a-f]{4}$")),
+                "ids_known": _t("boolean", "every endpoint's ids are known"),
+                "ids_shared_with": _arr(
+                    _STR, "devices outside bind that have one of the ids (the first 16)"
+                ),
+                "ids_shared_count": _t("integer", "how many such devices", minimum=0),
+                "kernel_parameter": _t(["string", "null"], "vfio-pci.ids=..."),
+                "modprobe": _arr(_STR, "the lines of /etc/modprobe.d/vfio.conf"),
+                "driverctl": _arr(_STR, "driverctl set-override lines"),
+                "host_drivers": _arr(
+                    _obj({"device": _STR, "driver": _STR}),
+                    "endpoints bound to a host driver now, and the driver",
+                ),
+                "blocking": _arr(
+                    _obj({"device": _STR, "driver": _STR}),
+                    "members whose driver keeps VFIO out of the group",
+                ),
+                "refused": _arr(
+                    _obj({"device": _STR, "why": _STR}), "endpoints vfio-pci will not bind"
+                ),
+            }
+        ),
+        "reset": _arr(
+            _obj(
+                {
+                    "device": _STR,
+                    "available": _enum(_AVAILABILITY, "some method is (or may be) available"),
+                    "bridge": _t(["string", "null"], "the bridge a bus reset goes through"),
+                    "shares_bus": _arr(_STR, "other functions on its bus"),
+                    "below": _arr(_STR, "what a reset of its bus resets besides it"),
+                    "methods": _arr(
+                        _obj(
+                            {
+                                "name": _STR,
+                                "function": _STR,
+                                "available": _enum(_AVAILABILITY),
+                                "why": _STR,
+                            }
+                        ),
+                        "pci_reset_fn_methods[] in the kernel's order",
+                    ),
+                }
+            ),
+            "per endpoint to bind",
+        ),
+        "libvirt": _arr(
+            _obj(
+                {
+                    "device": _STR,
+                    "domain": _t("integer", minimum=0),
+                    "bus": _t("integer", minimum=0),
+                    "slot": _t("integer", minimum=0),
+                    "function": _t("integer", minimum=0),
+                    "xml": _t("string", "the <hostdev> element"),
+                }
+            ),
+            "per endpoint to bind",
+        ),
+        "slots": _PT_SLOTS,
+        "acs_override": _obj(
+            {
+                "change": _STR,
+                "label": _STR,
+                "upstream": _t("boolean", "always false: an out-of-tree patch"),
+                "cost": _STR,
+                "alone_after": _BOOL,
+                "group_after": _NAMES,
+            },
+            "what pcie_acs_override would do (null: not needed)",
+            nullable=True,
+        ),
+        "reasons": _STRS,
+    }
+)
+_PASSTHROUGH_DOC = _doc(
+    "iommugroups.passthrough/1",
+    "passthrough --json: per device named, its group and what goes with it, the vfio-pci "
+    "lines, reset methods, libvirt hostdevs, and where else the card could go",
+    {
+        **_KERNEL,
+        "groups_from": _enum(["kernel", "model"], "the kernel's groups or the predicted ones"),
+        "verdict": _enum(
+            ["alone", "with-others", "isolation-hole", "no-group", "unknown"],
+            "the worst device verdict",
+        ),
+        "status": _t("integer", "the exit status: 0, 1 or 3", minimum=0),
+        "devices": _arr(
+            _PT_DEVICE, "one per device named, in the order named (one per card and group)"
+        ),
+        "notes": _STRS,
+    },
+)
+
 #: Schema id -> JSON Schema of that document; each is a tree of its own, with no shared parts.
 SCHEMAS: dict[str, Schema] = {
     s["title"]: copy.deepcopy(s)
@@ -762,6 +997,7 @@ SCHEMAS: dict[str, Schema] = {
         _WHATIF_DOC,
         _ORDERS_DOC,
         _VM_DOC,
+        _PASSTHROUGH_DOC,
     )
 }
 

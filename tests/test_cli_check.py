@@ -54,15 +54,23 @@ def test_check_a_capture_against_itself_is_clean(
     assert capsys.readouterr().out.startswith("check: OK")
 
 
-def test_groups_of_a_listing_is_a_clear_error(
+def test_groups_of_a_listing_prints_the_kernels_groups(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """A group listing has the kernel's groups and no topology: those are printed (issue
+    12: the kernel's groups first), and the note says there is nothing to predict with;
+    --predicted and --json need a topology and say so."""
     listing = tmp_path / "groups.txt"
     listing.write_text("IOMMU Group 0:\n\t00:00.0 [0600]: [8086:29c0]\n")
-    assert main(["groups", str(listing)]) == 2
-    err = capsys.readouterr().err
-    assert re.search(r"carries the kernel's groups but no topology", err)
-    assert "Traceback" not in err
+    assert main(["groups", str(listing)]) == 0
+    out, err = capsys.readouterr()
+    assert out == "IOMMU Group 0:\n\t00:00.0\n"
+    assert "holds no topology, so no names and no prediction" in err
+    for extra in (["--predicted"], ["--json"]):
+        assert main(["groups", str(listing), *extra]) == 2
+        err = capsys.readouterr().err
+        assert re.search(r"(carries|holds) the kernel's groups but no topology", err), err
+        assert "Traceback" not in err
 
 
 def test_check_without_observed_groups(capsys: pytest.CaptureFixture[str]) -> None:
@@ -101,7 +109,7 @@ def test_snapshot_then_groups_and_check(
 ) -> None:
     _fake_sysfs(tmp_path, groups=True)
     snap = tmp_path / "snap.json"
-    assert main(["snapshot", str(snap), "--root", str(tmp_path)]) == 0
+    assert main(["snapshot", str(snap), "--sysfs", str(tmp_path)]) == 0
     assert "wrote 2 PCI devices and 2 IOMMU groups" in capsys.readouterr().err
     assert json.loads(snap.read_text())["schema"] == "iommugroups.snapshot/1"
     assert main(["groups", str(snap), "--json"]) == 0

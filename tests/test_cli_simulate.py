@@ -539,7 +539,7 @@ def test_the_doc_output_is_real(run: Run, tmp_path: Path) -> None:
     (toml_text,) = re.findall(r"^```toml\n(.*?)^```$", text, re.MULTILINE | re.DOTALL)
     (console,) = re.findall(r"^```console\n(.*?)^```$", text, re.MULTILINE | re.DOTALL)
     command, _, shown = console.partition("\n")
-    assert command == "$ iommugroups simulate scenario.toml"
+    assert command == "$ iommugroups simulate docs/_data/bridge-and-modules.toml"
     (tmp_path / "scenario.toml").write_text(toml_text)
     status, out, _ = run("simulate", str(tmp_path / "scenario.toml"))
     assert status == 0

@@ -637,3 +637,34 @@ def test_assume_no_acs_takes_a_lost_bridge_to_have_none(
     out = capsys.readouterr().out
     assert "--assume-no-acs" in out
     assert "03:00.0  split" in out
+
+
+@pytest.mark.parametrize("count", ["2" + "0" * 400_000, "\u00b2", "70000", "-1"])
+def test_a_scenario_vf_count_that_is_no_count(count: str) -> None:
+    """The long fuzz run (``tools/fuzz.py``, scenario #57669): an ``sriov`` action whose
+    count has 400,001 digits raised Python's ValueError (int() of a huge string) instead of
+    an InputError; a superscript digit passes ``str.isdigit`` and fails ``int``."""
+    doc = {
+        "schema": "iommugroups.scenario/1",
+        "name": "vf",
+        "topology": {
+            "functions": [
+                {"address": "00:00.0", "pcie_type": "root_port", "header_type": 1,
+                 "class_code": "060400", "secondary_bus": 1, "subordinate_bus": 1},
+                {"address": "01:00.0", "pcie_type": "endpoint"},
+            ]
+        },
+        "actions": [["sriov", "01:00.0", count]],
+    }  # fmt: skip
+    start = time.perf_counter()
+    with pytest.raises(InputError, match=r"VF count must be a whole number"):
+        loads_scenario_file(json.dumps(doc), path="vf.json")
+    assert time.perf_counter() - start < 2
+
+
+def test_orders_vfs_count_that_is_no_count(capsys: pytest.CaptureFixture[str]) -> None:
+    for bad in ("\u00b2", "9" * 5000):
+        assert main(["orders", "--example", "d05", "--vfs", f"000a:11:00.0={bad}"]) == 2
+        err = capsys.readouterr().err
+        assert "expected PF=N" in err
+        assert "internal error" not in err

@@ -51,6 +51,7 @@ SCHEMA_OF = {
     "what-if": WHATIF_SCHEMA,
     "orders": "iommugroups.orders/1",
     "vm": "iommugroups.vm/1",
+    "passthrough": "iommugroups.passthrough/1",
 }
 
 #: Topology sources: (id, arguments naming the source for groups/check/show).
@@ -362,11 +363,11 @@ def test_simulate_json(argv: list[str], capsys: pytest.CaptureFixture[str]) -> N
 
 def test_snapshot_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _fake_sysfs(tmp_path)
-    doc = _doc(["snapshot", "-", "--root", str(tmp_path)], capsys)
+    doc = _doc(["snapshot", "-", "--sysfs", str(tmp_path)], capsys)
     assert doc["devices"]["0000:00:03.0"]["driver"] == "e1000e"
     assert doc["groups"] == {"0": ["0000:00:00.0"], "1": ["0000:00:03.0"], "2": ["0000:00:04.0"]}
     out = tmp_path / "snap.json"
-    assert _run(["snapshot", str(out), "--root", str(tmp_path)], capsys) == ""
+    assert _run(["snapshot", str(out), "--sysfs", str(tmp_path)], capsys) == ""
     snap = json.loads(out.read_text())
     assert validate(snap, SNAPSHOT_SCHEMA, strict=True) == []
     # every command reads the snapshot
@@ -385,13 +386,13 @@ def _representatives(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> list
     log.write_text(_seed_lines(22, 15))
     _fake_sysfs(tmp_path)
     snap = tmp_path / "snap.json"
-    _run(["snapshot", str(snap), "--root", str(tmp_path)], capsys)
+    _run(["snapshot", str(snap), "--sysfs", str(tmp_path)], capsys)
     desktop = ["--example", "desktop"]
     argvs: list[tuple[list[str], int]] = [
         (["groups", "--example", "d05", "--json"], 0),
         (["simulate", "--example", "d05-builtin", "--json"], 0),
         (["check", "--example", "d05", "--observed", str(log), "--json"], 1),
-        (["snapshot", "-", "--root", str(tmp_path)], 0),
+        (["snapshot", "-", "--sysfs", str(tmp_path)], 0),
         (["show", *desktop, "--related", "09:00.0", "--json"], 0),
         (["show", str(snap), "--json"], 0),  # with observed groups
         (["explain", "01:00.0", *desktop, "--json"], 0),
@@ -399,6 +400,8 @@ def _representatives(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> list
         (["what-if", *desktop, "remove=0a:00", "move=09:00=>07:0a.0", "--json"], 0),
         (["orders", *desktop, "--json"], 1),
         (["vm", str(DATA / "oracle" / "designed" / "switch.json"), "--json"], 0),
+        (["passthrough", str(DATA / "oracle" / "designed" / "switch.json"), "08:00", "--json"], 1),
+        (["passthrough", str(snap), "00:03.0", "--json"], 0),  # a host driver bound
     ]
     return [json.loads(_run(argv, capsys, status=status)) for argv, status in argvs]
 
@@ -420,6 +423,14 @@ _MAPPINGS = {
 #: the schema does not require them (and dropping one stays valid).
 _OPTIONAL = {
     ("iommugroups.simulation/1", "kernel"),
+    ("iommugroups.groups/1", "kernel"),
+    ("iommugroups.groups/1", "kernel_groups"),
+    ("iommugroups.groups/1", "devices"),
+    ("iommugroups.check/1", "kernel"),
+    ("iommugroups.show/1", "kernel"),
+    ("iommugroups.whatif/1", "kernel"),
+    ("iommugroups.explain/1", "kernel"),
+    ("iommugroups.explain/1", "kernel_groups"),
     ("iommugroups.snapshot/1", "vmd_domain"),
     ("iommugroups.snapshot/1", "iommus"),
     ("iommugroups.check/1", "not_listed"),
@@ -513,14 +524,14 @@ def test_help_shows_examples(command: str, capsys: pytest.CaptureFixture[str]) -
 BAD_USAGE = [
     [],
     ["no-such-command"],
-    ["groups"],
+    ["groups", "--example", "desktop", "--sysfs", "/"],
     ["groups", "--example", "desktop", "--bogus"],
     ["groups", "--example", "nope"],
     ["groups", "/nonexistent/file.txt"],
     ["check", "--example", "desktop"],
     ["check", "--example", "desktop", "--observed", "/nonexistent"],
     ["snapshot"],
-    ["snapshot", "-", "--root", "/nonexistent"],
+    ["snapshot", "-", "--sysfs", "/nonexistent"],
     ["simulate"],
     ["simulate", "--example", "nope"],
     ["simulate", "--example", "d05-builtin", "--strategy", "nope"],

@@ -704,7 +704,7 @@ def test_the_cli_says_which_database(
     assert "names and ids: the bundled subset of pci.ids" in err
     assert (
         "\t01:00.0 Non-Volatile memory controller [0108]: Samsung Electronics Co Ltd NVMe SSD "
-        "Controller SM981/PM981/PM983 [144d:a808]\n" in out
+        "Controller SM981/PM981/PM983 [144d:a808]  driver nvme\n" in out  # its Kernel driver
     )
     assert os.environ[ENV_VAR] == "bundled"
 

@@ -155,6 +155,7 @@ PUBLIC = {
         "DeviceStatus",
         "GroupMatch",
     ],
+    "passthrough": ["passthrough", "PassthroughReport"],
     "order dependence": [
         "order_dependence",
         "OrderDependence",

@@ -567,7 +567,8 @@ class TestErrors:
             ),
             (
                 {"actions": [["sriov", "0000:01:00.0", "-1"]]},
-                "actions[0]: sriov: VF count must be a whole number, not '-1'",
+                "actions[0]: sriov: VF count must be a whole number up to 65535 (TotalVFs is "
+                "16 bits), not '-1'",
             ),
             (
                 {"actions": [["sriov", "0000:02:00.0", "1"]]},

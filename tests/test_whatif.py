@@ -29,6 +29,8 @@ so the derivation itself is validated on the oracle captures.
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -55,13 +57,14 @@ from iommugroups import (
     load,
     make_context,
 )
-from iommugroups._analysis.change_grammar import parse_change
+from iommugroups._analysis.change_grammar import _KEYS, parse_change
 from iommugroups._analysis.changes import (
     AcsOverride,
     AddQuirk,
     Change,
     ConfigAcs,
     MoveCard,
+    ReachableSet,
     RemoveAcs,
     RemoveDevice,
     SetAcs,
@@ -852,7 +855,7 @@ def test_parse_change_errors(text: str, message: str) -> None:
 
 
 def test_parse_errors_name_the_grammar() -> None:
-    with pytest.raises(WhatIfError, match=r"grammar: move=SLOT=>PORT"):
+    with pytest.raises(WhatIfError, match=r"grammar: move=SLOT@PORT"):
         parse_change("move=01:00")
 
 
@@ -936,3 +939,164 @@ def test_d05_moving_the_moschip_card_into_an_unmapped_segment_ungroups_it() -> N
     assert (d.left, d.joined) == (("0002:f8:00.0",), ("0004:88:00.0",))
     unmapped = what_if(examples.d05(), ["move=0002:f9:00=>0006:c0:00.0"])
     assert unmapped.device("0006:c1:00.0").status is DeviceStatus.NOW_UNGROUPED
+
+
+# ============================================================================
+# Spellings that need no shell quoting (issue 12)
+# ============================================================================
+
+#: What a POSIX shell (bash, dash, zsh) treats specially in an unquoted word,
+#: besides whitespace: pipes, redirections, lists, subshells, expansions,
+#: quotes, globs, history, comments, brace expansion.
+SHELL_METACHARACTERS = frozenset("|&;<>()$`\\\"'*?[]!#~{} \t\n")
+
+#: Every kind of change with a spelling that needs no quoting, the older
+#: spellings it still equals, and the change it means, built without the parser.
+SHELL_SAFE: list[tuple[str, str, list[str], Change]] = [
+    (
+        "acs-override",
+        "acs-override=downstream,multifunction,id:8086:1234",
+        ["pcie_acs_override=downstream,multifunction,id:8086:1234"],
+        AcsOverride(("downstream", "multifunction", "id:8086:1234")),
+    ),
+    (
+        "config-acs",
+        "config-acs=1x1x1@00:1c.0,101@pci:8086:0",
+        ["config-acs=1x1x1@00:1c.0;101@pci:8086:0", "pci=config_acs=1x1x1@00:1c.0;101@pci:8086:0"],
+        ConfigAcs("1x1x1@00:1c.0;101@pci:8086:0"),
+    ),
+    (
+        "set-acs",
+        "set-acs=00:1c.0:SV,RR,CR,UF",
+        [
+            "set-acs=00:1c.0:SV|RR|CR|UF",
+            "set-acs=00:1c.0:SV+RR+CR+UF",
+            "set-acs=00:1c.0:UF|CR,RR+SV",
+        ],
+        SetAcs("00:1c.0", FULL),
+    ),
+    (
+        "set-acs",
+        "set-acs=00:1c.0:SV,RR:SV,TB,RR,CR",
+        ["set-acs=00:1c.0:SV|RR:SV|TB|RR|CR", "set-acs=00:1c.0:SV+RR:SV+TB+RR+CR"],
+        SetAcs(
+            "00:1c.0",
+            AcsFlags.SV | AcsFlags.RR,
+            AcsFlags.SV | AcsFlags.TB | AcsFlags.RR | AcsFlags.CR,
+        ),
+    ),
+    (
+        "set-acs",
+        "set-acs=00:1c.0:-:SV,RR",
+        ["set-acs=00:1c.0:-:SV|RR"],
+        SetAcs("00:1c.0", AcsFlags.NONE, AcsFlags.SV | AcsFlags.RR),
+    ),
+    (
+        "pci=config_acs",
+        "pci=config_acs=1x1x1@00:1c.0",
+        ["config_acs=1x1x1@00:1c.0"],
+        ConfigAcs("1x1x1@00:1c.0"),
+    ),
+    ("remove-acs", "remove-acs=00:1c.0", [], RemoveAcs("00:1c.0")),
+    ("remove", "remove=01:00", [], RemoveDevice("01:00.0", whole_slot=True)),
+    (
+        "move",
+        "move=09:00@07:0a.0",
+        ["move=09:00=>07:0a.0", "move=09:00->07:0a.0", " move = 0000:09:00 => 0000:07:0a.0 "],
+        MoveCard(Slot(0, 9, 0), "07:0a.0"),
+    ),
+    (
+        "move",
+        "move=0002:f9:00@0004:88:00.0",
+        ["move=0002:f9:00=>0004:88:00.0"],
+        MoveCard(Slot(2, 0xF9, 0), "0004:88:00.0"),
+    ),
+    (
+        "quirk",
+        "quirk=isolated:10de:any:upstream",
+        ["quirk=isolated:10de:*:upstream", "quirk=isolated:10de:ANY:upstream"],
+        AddQuirk(AcsQuirk.isolated(0x10DE, None), upstream=True),
+    ),
+    (
+        "quirk",
+        "quirk=dma-alias:1b4b:9230:fn0,fn1",
+        [],
+        AddQuirk(DmaAliasQuirk(0x1B4B, 0x9230, kind=DmaAliasKind.SLOT_FUNCTION, functions={0, 1})),
+    ),
+    (
+        "reachable-set",
+        "reachable-set=no-acs-enhanced,no-mmio@00:1e.0",
+        ["reachable_set=no-acs-enhanced,no-mmio@0000:00:1e.0"],
+        ReachableSet("no-acs-enhanced,no-mmio@00:1e.0"),
+    ),
+    ("grouping", "grouping=reachable-set", ["reachable-set"], ReachableSet()),
+]
+
+
+def test_every_kind_of_change_has_a_shell_safe_spelling() -> None:
+    assert {kind for kind, *_ in SHELL_SAFE} == set(_KEYS.values())
+    for _, safe, _, _ in SHELL_SAFE:
+        assert not SHELL_METACHARACTERS & set(safe), safe
+
+
+@pytest.mark.parametrize(("kind", "safe", "older", "want"), SHELL_SAFE, ids=lambda v: str(v))
+def test_shell_safe_spellings_mean_what_the_older_ones_do(
+    kind: str, safe: str, older: list[str], want: Change
+) -> None:
+    got = parse_change(safe)
+    assert got == want
+    assert got.kind == {"grouping": "reachable-set", "pci=config_acs": "config-acs"}.get(
+        kind, kind
+    )
+    for text in older:
+        assert parse_change(text) == want, text
+
+
+def test_shell_safe_spellings_are_one_word_each_in_a_real_shell(tmp_path: Path) -> None:
+    """Typed unquoted, each is one argument, unchanged, and the shell creates no file."""
+    bash = shutil.which("bash")
+    if bash is None:
+        pytest.skip("no bash on this machine")
+    words = [safe for _, safe, _, _ in SHELL_SAFE]
+    done = subprocess.run(
+        [bash, "-c", "printf '%s\\n' " + " ".join(words)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.splitlines() == words
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_older_spellings_do_need_quotes(tmp_path: Path) -> None:
+    """Why the new spellings exist: bash reads '|' as a pipe and '>' as a redirection."""
+    bash = shutil.which("bash")
+    if bash is None:
+        pytest.skip("no bash on this machine")
+    done = subprocess.run(
+        [bash, "-c", "printf '%s\\n' move=09:00=>07:0a.0 set-acs=00:1c.0:SV|cat"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert [p.name for p in tmp_path.iterdir()] == ["07:0a.0"]  # the redirection's file
+    assert "move=09:00=>07:0a.0" not in done.stdout
+    assert "set-acs=00:1c.0:SV|cat" not in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("move=09:00:07:0a.0", "':' cannot separate them"),
+        ("move=09:00", "no '@'"),
+        ("move=09:00@07:0a", "not a PCI address"),
+        ("set-acs=00:1c.0:SV,XY", "unknown ACS flag 'XY'"),
+        ("set-acs=00:1c.0:SV,RR:SV", "does not implement"),
+        ("pci=config_acs=1@00:1c.0,1@00:1d.0", "contains ','"),
+        ("quirk=isolated:10de:anything", "cannot parse"),
+    ],
+)
+def test_shell_safe_spelling_errors(text: str, message: str) -> None:
+    with pytest.raises(WhatIfError, match=message):
+        parse_change(text)

@@ -6,22 +6,33 @@ CLI grammar (:func:`parse_change`)
 
     acs-override=MODE[,MODE...]        MODE: downstream | multifunction | id:VVVV:DDDD
                                        (also: pcie_acs_override=...)
-    config-acs=FLAGS@DEV[;FLAGS@DEV]   (also: pci=config_acs=...)
-    set-acs=ADDR[:CTRL[:CAP]]          CTRL, CAP: ACS flags such as SV|RR|CR|UF, or -
+    config-acs=FLAGS@DEV[,FLAGS@DEV]   (also ';' between entries, the kernel's
+                                       separator; pci=config_acs=... takes the
+                                       kernel's text as is, ';' only)
+    set-acs=ADDR[:CTRL[:CAP]]          CTRL, CAP: ACS flags joined by ',' (or '+'
+                                       or '|'), such as SV,RR,CR,UF; '-' for none
     remove-acs=ADDR
-    remove=ADDR | remove=SLOT
-    move=SLOT=>PORT                    (also ->)
+    remove=ADDR  or  remove=SLOT
+    move=SLOT@PORT                     (also SLOT=>PORT and SLOT->PORT)
     quirk=isolated:VVVV:DDDD[:upstream]
     quirk=not-isolated:VVVV:DDDD[:upstream]
     quirk=dma-alias:VVVV:DDDD:ALIAS[,ALIAS...][:upstream]
                                        ALIAS: fnN (function N of the device's own
                                        slot) or SS.F (a devfn on its own bus)
     reachable-set[=FACT[,FACT...]]     (also grouping=reachable-set) FACT:
-                                       no-acs-enhanced | acs-enhanced |
-                                       mmio@BRIDGE | no-mmio@BRIDGE
+                                       no-acs-enhanced, acs-enhanced,
+                                       mmio@BRIDGE or no-mmio@BRIDGE
 
 ``ADDR`` is ``[DDDD:]BB:SS.F``, ``SLOT`` is ``[DDDD:]BB:SS``, ids are hex
-(``*`` for any device id in a quirk). Bad text raises :class:`WhatIfError`.
+(``any``, or ``*``, for any device id in a quirk). Bad text raises
+:class:`WhatIfError`.
+
+Each change has a spelling that needs no quoting in a POSIX shell: it uses
+none of ``| & ; < > ( ) $ ` \\ " ' * ? [ ] ! # ~`` nor spaces. The older
+spellings that do (``SV|RR``, ``=>``, ``;``, ``*``) are still accepted,
+quoted. ``move`` takes no ``SLOT:PORT``: with a PCI domain of one or two
+hex digits, ``0:09:00:07:0a.0`` would be both slot ``0:09:00`` with port
+``07:0a.0`` and slot ``0:09`` with port ``00:07:0a.0``.
 """
 
 from __future__ import annotations
@@ -55,14 +66,14 @@ _SET_ACS_RE = re.compile(rf"^(?P<addr>{_ADDR})(?::(?P<ctrl>[^:]*))?(?::(?P<cap>[
 _HEX_ID = r"[0-9a-fA-F]{1,4}"
 _QUIRK_RE = re.compile(
     rf"^(?P<verdict>isolated|not-isolated|not_isolated|dma-alias|dma_alias):"
-    rf"(?P<vendor>{_HEX_ID}):(?P<device>{_HEX_ID}|\*)"
+    rf"(?P<vendor>{_HEX_ID}):(?P<device>{_HEX_ID}|\*|(?i:any))"
     r"(?::(?!upstream$)(?P<aliases>[^:]+))?(?P<upstream>:upstream)?$"
 )
 _KEYS = {
     "acs-override": "acs-override",
     "pcie_acs_override": "acs-override",
     "config-acs": "config-acs",
-    "pci=config_acs": "config-acs",
+    "pci=config_acs": "pci=config_acs",
     "config_acs": "config-acs",
     "set-acs": "set-acs",
     "remove-acs": "remove-acs",
@@ -73,18 +84,24 @@ _KEYS = {
     "reachable_set": "reachable-set",
     "grouping": "grouping",
 }
+#: What may separate a card's slot from its new port in ``move=``: ``@`` needs no
+#: shell quoting; ``=>`` and ``->`` (the older spellings) do.
+_MOVE_SEPARATORS = ("@", "=>", "->")
 #: Kinds that may be given without ``=VALUE``.
 _BARE = frozenset({"reachable-set"})
 _GRAMMAR = {
     "acs-override": "acs-override=MODE[,MODE...] with MODE downstream, multifunction or "
     "id:VVVV:DDDD",
-    "config-acs": "config-acs=FLAGS@DEVICE[;FLAGS@DEVICE...]",
-    "set-acs": "set-acs=ADDR[:CTRL[:CAP]], e.g. set-acs=00:1c.0:SV|RR|CR|UF",
+    "config-acs": "config-acs=FLAGS@DEVICE[,FLAGS@DEVICE...]",
+    "pci=config_acs": "pci=config_acs=FLAGS@DEVICE[;FLAGS@DEVICE...] (the kernel's text)",
+    "set-acs": "set-acs=ADDR[:CTRL[:CAP]] with CTRL and CAP ACS flags joined by ',', "
+    "e.g. set-acs=00:1c.0:SV,RR,CR,UF",
     "remove-acs": "remove-acs=ADDR",
     "remove": "remove=ADDR or remove=SLOT",
-    "move": "move=SLOT=>PORT, e.g. move=01:00=>00:1c.4",
+    "move": "move=SLOT@PORT, e.g. move=01:00@00:1c.4 (or, quoted, move=SLOT=>PORT)",
     "quirk": "quirk=isolated:VVVV:DDDD, quirk=not-isolated:VVVV:DDDD or "
-    "quirk=dma-alias:VVVV:DDDD:ALIASES, each optionally ending in :upstream",
+    "quirk=dma-alias:VVVV:DDDD:ALIAS[,ALIAS...], each optionally ending in :upstream; "
+    "DDDD may be any",
     "reachable-set": "reachable-set[=FACT[,FACT...]] with FACT no-acs-enhanced, acs-enhanced, "
     "mmio@BRIDGE or no-mmio@BRIDGE",
     "grouping": "grouping=reachable-set",
@@ -96,8 +113,12 @@ def parse_change(text: str) -> Change:
 
     >>> parse_change("acs-override=downstream,multifunction")
     AcsOverride(modes=('downstream', 'multifunction'))
-    >>> parse_change("move=01:00=>00:1c.4").label
+    >>> parse_change("move=01:00@00:1c.4").label
     'move the card in slot 0000:01:00 below 0000:00:1c.4'
+    >>> parse_change("move=01:00@00:1c.4") == parse_change("move=01:00=>00:1c.4")
+    True
+    >>> parse_change("set-acs=00:1c.0:SV,RR,CR,UF").label
+    'set ACS on 0000:00:1c.0: ctrl SV|RR|CR|UF'
     >>> parse_change("quirk=isolated:8086:1234").upstream
     False
     >>> parse_change("reachable-set").text, parse_change("grouping=reachable-set").kind
@@ -131,13 +152,15 @@ def _parse_value(kind: str, value: str) -> Change:
     if kind == "acs-override":
         return AcsOverride(value)
     if kind == "config-acs":
+        return ConfigAcs(value.replace(",", ";"))
+    if kind == "pci=config_acs":  # the kernel's own text: ',' would end the pci= option
         return ConfigAcs(value)
     if kind == "set-acs":
         m = _SET_ACS_RE.match(value)
         if m is None:
             raise WhatIfError(f"set-acs: cannot parse {value!r}")
-        ctrl = m["ctrl"] if m["ctrl"] else None
-        cap = m["cap"] if m["cap"] else None
+        ctrl = _acs_flags(m["ctrl"]) if m["ctrl"] else None
+        cap = _acs_flags(m["cap"]) if m["cap"] else None
         return SetAcs(m["addr"], ctrl, cap)
     if kind == "remove-acs":
         return RemoveAcs(value)
@@ -154,18 +177,24 @@ def _parse_value(kind: str, value: str) -> Change:
             slot = Slot.parse(value)
             return RemoveDevice(PciAddress(slot.domain, slot.bus, slot.device, 0), whole_slot=True)
     if kind == "move":
-        left, arrow, right = value.partition("=>")
-        if not arrow:
-            left, arrow, right = value.partition("->")
-        if not arrow:
-            raise WhatIfError(f"move: {value!r} has no '=>' between the slot and the port")
-        return MoveCard(Slot.parse(left), _to_address(right.strip()))
+        for arrow in _MOVE_SEPARATORS:
+            left, sep, right = value.partition(arrow)
+            if sep:
+                return MoveCard(Slot.parse(left), _to_address(right.strip()))
+        raise WhatIfError(
+            f"move: {value!r} has no '@', no '=>' and no '->' between the slot and the port"
+            + (
+                " (':' cannot separate them: addresses contain ':')"
+                if value.count(":") > 2
+                else ""
+            )
+        )
     assert kind == "quirk"
     m = _QUIRK_RE.match(value)
     if m is None:
         raise WhatIfError(f"quirk: cannot parse {value!r}")
     vendor = int(m["vendor"], 16)
-    device = None if m["device"] == "*" else int(m["device"], 16)
+    device = None if m["device"] == "*" or m["device"].lower() == "any" else int(m["device"], 16)
     upstream = m["upstream"] is not None
     verdict = m["verdict"].replace("_", "-")
     aliases = m["aliases"]
@@ -178,6 +207,11 @@ def _parse_value(kind: str, value: str) -> Change:
     if verdict == "isolated":
         return AddQuirk(AcsQuirk.isolated(vendor, device), upstream=upstream)
     return AddQuirk(AcsQuirk.not_isolated(vendor, device), upstream=upstream)
+
+
+def _acs_flags(text: str) -> str:
+    """ACS flags joined by ``,``, ``+`` or ``|`` (``SV,RR``, ``SV+RR``, ``SV|RR``) as ``SV|RR``."""
+    return "|".join(part.strip() for part in re.split(r"[,+|]", text))
 
 
 _FN_RE = re.compile(r"^fn([0-7])$")

@@ -408,7 +408,7 @@ class ConfigAcs(Change):
 
     @property
     def text(self) -> str:
-        return f"config-acs={self.spec}"
+        return f"config-acs={self.spec.replace(';', ',')}"
 
     def apply(self, topology: Topology, quirks: Quirks) -> Applied:
         done = config_acs(topology, self.entries, self.firmware_ctrl)
@@ -495,9 +495,9 @@ class SetAcs(Change):
     def text(self) -> str:
         out = f"set-acs={self.device}"
         if self.ctrl is not None or self.cap is not None:
-            out += f":{self.ctrl.names() if self.ctrl is not None else ''}"
+            out += f":{self.ctrl.names().replace('|', ',') if self.ctrl is not None else ''}"
         if self.cap is not None:
-            out += f":{self.cap.names()}"
+            out += f":{self.cap.names().replace('|', ',')}"
         return out
 
     def apply(self, topology: Topology, quirks: Quirks) -> Applied:
@@ -630,11 +630,11 @@ class AddQuirk(Change):
             m = q.to_mapping()
             if m.get("provides", "SV|RR|CR|UF") == "SV|RR|CR|UF" and "pcie_types" not in m:
                 verdict = m["verdict"].replace("_", "-")
-                return f"quirk={verdict}:{self._ids}{up}"
+                return f"quirk={verdict}:{self._ids.replace('*', 'any')}{up}"
         if isinstance(q, DmaAliasQuirk) and q.name == "user_dma_alias" and q.vendor is not None:
             spec = _alias_text(q)
             if spec is not None:
-                return f"quirk=dma-alias:{self._ids}:{spec}{up}"
+                return f"quirk=dma-alias:{self._ids.replace('*', 'any')}:{spec}{up}"
         return f"quirk {q.name} ({self._ids})"
 
     def apply(self, topology: Topology, quirks: Quirks) -> Applied:
@@ -804,7 +804,7 @@ class MoveCard(Change):
 
     @property
     def text(self) -> str:
-        return f"move={self.from_slot}=>{self.to_port}"
+        return f"move={self.from_slot}@{self.to_port}"
 
     def apply(self, topology: Topology, quirks: Quirks) -> Applied:
         slot, port = self.from_slot, self.to_port

@@ -108,6 +108,7 @@ from .._kernel.model import IommuKind, PcieType, PciFunction, Topology, full_nam
 from .._kernel.pci_device_group import Step
 from .._kernel.quirks import Quirks
 from .._kernel.reading import Unknown
+from .._kernel.version import KernelVersion
 from .._kernel.x86 import platform_iommu, x86_view
 from .names import listed
 from .partition import Partition
@@ -538,7 +539,10 @@ def isolating_topology(topology: Topology, facts: Mapping[str, frozenset[str]]) 
 
 
 def _traces(
-    topology: Topology, wanted: set[str], quirks: Quirks | None
+    topology: Topology,
+    wanted: set[str],
+    quirks: Quirks | None,
+    kernel: KernelVersion | str | None = None,
 ) -> dict[str, tuple[Step, ...]]:
     """The ``pci_device_group`` trace of each wanted device, as the canonical grouping recorded it.
 
@@ -548,7 +552,7 @@ def _traces(
     """
     if not wanted:
         return {}
-    decisions = canonical_groups(topology, quirks=quirks, record=True).decisions
+    decisions = canonical_groups(topology, quirks=quirks, record=True, kernel=kernel).decisions
     out: dict[str, tuple[Step, ...]] = {}
     for name in wanted:
         d = decisions.get(name)
@@ -566,6 +570,7 @@ def check(
     quirks: Quirks | None = None,
     strategies: Iterable[str] | None = None,
     bridges_without_acs: bool = False,
+    kernel: KernelVersion | str | None = None,
 ) -> CheckReport:
     """Compare the groups a kernel made with the canonical prediction, per device.
 
@@ -584,6 +589,9 @@ def check(
             without ACS, as ``assume_no_acs`` takes the functions whose ACS
             could not be read: every device below it then shares its group
             (R4.2), so a kernel that put them in different groups is a split.
+        kernel: the kernel version the rules are those of (a version or a
+            release string; default: the newest modelled, see
+            :class:`~iommugroups.KernelVersion`).
 
     Returns:
         The report (see the module docstring for the definitions).
@@ -606,7 +614,7 @@ def check(
     observed_names.update(norm(line.device) for line in observed.log)
     topology, added = topology.with_vfs(observed_names)
     topology, untranslated = untranslated_from_observation(topology, observed, observed_names)
-    canon = canonical_groups(topology, quirks=quirks)
+    canon = canonical_groups(topology, quirks=quirks, kernel=kernel)
     facts, details = _unknown_facts(topology, unknowns)
     notes: list[str] = []
     if added:
@@ -627,7 +635,7 @@ def check(
             f"leaves {them} out, {rule}), taken as a fact of this machine",
         )
     iso_topology = isolating_topology(topology, facts)
-    iso = canonical_groups(iso_topology, quirks=quirks) if facts else canon
+    iso = canonical_groups(iso_topology, quirks=quirks, kernel=kernel) if facts else canon
 
     # address order (numeric), then platform devices by name
     topo_names = [str(a) for a in sorted(f.address for f in topology.functions)]
@@ -665,10 +673,10 @@ def check(
         for n, r in results.items()
         if r.verdict is not Verdict.OK and judge.read.group_of(n) is not None
     }
-    for n, steps in _traces(topology, wanted, quirks).items():
+    for n, steps in _traces(topology, wanted, quirks, kernel).items():
         results[n] = attrs.evolve(results[n], rules=steps)
     wanted = {n for n in wanted if results[n].may_share}
-    for n, steps in _traces(iso_topology, wanted, quirks).items():
+    for n, steps in _traces(iso_topology, wanted, quirks, kernel).items():
         results[n] = attrs.evolve(results[n], rules_if_isolating=steps)
 
     devices = tuple(results.values())  # topology in address order, then the others
@@ -680,7 +688,7 @@ def check(
     if observed.log:
         names = list(STRATEGIES) if strategies is None else list(strategies)
         replay = replay_scenario(topology, observed.log)
-        reproduction = reproduce(topology, observed, replay, names, quirks=quirks)
+        reproduction = reproduce(topology, observed, replay, names, quirks=quirks, kernel=kernel)
     return CheckReport(
         devices=devices,
         splits=splits,

@@ -34,6 +34,7 @@ from .._kernel.groups import Decision, Decisions, Grouping
 from .._kernel.model import PciAddress, PcieType, PciFunction, Topology
 from .._kernel.pci_device_group import GroupingEnv, Step
 from .._kernel.quirks import Quirks
+from .._kernel.version import KernelVersion
 from .reach import Reach
 from .reasons import (
     AcsWords,
@@ -83,11 +84,20 @@ class Explainer:
     Args:
         topology: the machine.
         quirks: the quirk table (default: the kernel's).
+        kernel: the kernel version modelled (default: the newest).
     """
 
-    def __init__(self, topology: Topology, *, quirks: Quirks | None = None) -> None:
+    def __init__(
+        self,
+        topology: Topology,
+        *,
+        quirks: Quirks | None = None,
+        kernel: KernelVersion | str | None = None,
+    ) -> None:
         self.topology = topology
-        self.grouping: Grouping = canonical_groups(topology, quirks=quirks, record=True)
+        self.grouping: Grouping = canonical_groups(
+            topology, quirks=quirks, record=True, kernel=kernel
+        )
         decisions = self.grouping.decisions
         assert isinstance(decisions, Decisions)  # what record=True returns
         self.env: GroupingEnv = decisions.env  # the run's own ACS verdicts and walks
@@ -753,7 +763,11 @@ class Explainer:
 
 # ---------------------------------------------------------------- functions
 def explain(
-    topology: Topology, device: str | PciAddress, *, quirks: Quirks | None = None
+    topology: Topology,
+    device: str | PciAddress,
+    *,
+    quirks: Quirks | None = None,
+    kernel: KernelVersion | str | None = None,
 ) -> Explanation:
     """Why ``device`` is in its canonical IOMMU group, as data.
 
@@ -768,6 +782,7 @@ def explain(
         device: a PCI address (``dddd:bb:dd.f`` or ``bb:dd.f``) or a platform
             device's name.
         quirks: the quirk table (default: the kernel's).
+        kernel: the kernel version modelled (default: the newest).
 
     Returns:
         The :class:`Explanation`.
@@ -784,7 +799,7 @@ def explain(
     >>> x.chain[0].facts["to"], x.to_json()["schema"]
     ('0000:00:02.0', 'iommugroups.explain/1')
     """  # noqa: E501
-    return Explainer(topology, quirks=quirks).explain(device)
+    return Explainer(topology, quirks=quirks, kernel=kernel).explain(device)
 
 
 def explain_pair(
@@ -793,6 +808,7 @@ def explain_pair(
     b: str | PciAddress,
     *,
     quirks: Quirks | None = None,
+    kernel: KernelVersion | str | None = None,
 ) -> PairExplanation:
     """Why ``a`` and ``b`` share a canonical group or not, and whether DMA connects them.
 
@@ -800,6 +816,7 @@ def explain_pair(
         topology: the machine.
         a, b: two different devices (PCI addresses or platform names).
         quirks: the quirk table (default: the kernel's).
+        kernel: the kernel version modelled (default: the newest).
 
     Returns:
         The :class:`PairExplanation`: for one group, the links joining them
@@ -818,4 +835,4 @@ def explain_pair(
     >>> q.same_group, q.separation[-1].kind, q.a_can_reach_b
     (False, 'separate-tops', True)
     """
-    return Explainer(topology, quirks=quirks).explain_pair(a, b)
+    return Explainer(topology, quirks=quirks, kernel=kernel).explain_pair(a, b)

@@ -32,6 +32,7 @@ A class filter may also be given as 2, 4 or 6 hex digits (``0c03``,
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 
 import attrs
@@ -42,7 +43,16 @@ from .names import short_name
 from .related import related
 from .show import GroupView, Member, ShowResult
 
-__all__ = ["CLASS_KEYWORDS", "ShowFilterError", "by_address", "by_class", "by_group", "by_related"]
+__all__ = [
+    "CLASS_KEYWORDS",
+    "ShowFilterError",
+    "by_address",
+    "by_class",
+    "by_device",
+    "by_group",
+    "by_related",
+    "resolve_device",
+]
 
 #: Class keyword -> class-code prefixes (hex digits of the 24-bit class code).
 CLASS_KEYWORDS: Mapping[str, tuple[str, ...]] = {
@@ -154,6 +164,87 @@ def by_address(result: ShowResult, *prefixes: str) -> ShowResult:
         )
 
     return _filtered(result, keep, f"address {', '.join(prefixes)}")
+
+
+_IDS_RE = re.compile(r"^([0-9a-fA-F]{4}):([0-9a-fA-F]{4})$")
+
+
+def by_device(result: ShowResult, *specs: str) -> ShowResult:
+    """Keep the groups with a member that one of ``specs`` names, however it is named.
+
+    A spec is ``vvvv:dddd`` (vendor and device id, four hex digits each), a
+    class keyword or hex class code as :func:`by_class` takes it, or else
+    an address prefix as :func:`by_address` takes it (``01:00``,
+    ``0000:01``, a platform device's name). ``10de:1b80`` is ids, never an
+    address: a bus has two hex digits.
+
+    Raises:
+        ShowFilterError: a spec is none of these (an unknown class keyword
+            that is not a hex code and matches no address either is an
+            address that matches nothing: the result is empty, not an error).
+
+    >>> from iommugroups import examples, show
+    >>> r = show(examples.desktop())
+    >>> [m.shown for g in by_device(r, "10de:1b80").groups for m in g.members if m.match]
+    ['01:00.0']
+    >>> [g.id for g in by_device(r, "gpu").groups] == [g.id for g in by_class(r, "gpu").groups]
+    True
+    """
+    ids: set[tuple[int, int]] = set()
+    classes: list[str] = []
+    prefixes: list[str] = []
+    for spec in specs:
+        text = spec.strip()
+        m = _IDS_RE.match(text)
+        if m:
+            ids.add((int(m[1], 16), int(m[2], 16)))
+        elif text.lower() in CLASS_KEYWORDS:
+            classes.extend(_class_prefixes(text))
+        elif text:
+            prefixes.append(text.lower())
+    wanted_classes = tuple(classes)
+    wanted_prefixes = tuple(prefixes)
+
+    def keep(m: Member, _g: GroupView) -> bool:
+        if m.vendor is not None and (m.vendor, m.device) in ids:
+            return True
+        if (
+            wanted_classes
+            and m.class_code is not None
+            and f"{m.class_code:06x}".startswith(wanted_classes)
+        ):
+            return True
+        return bool(wanted_prefixes) and (
+            m.shown.lower().startswith(wanted_prefixes)
+            or m.name.lower().startswith(wanted_prefixes)
+        )
+
+    return _filtered(result, keep, f"device {', '.join(specs)}")
+
+
+def resolve_device(result: ShowResult, spec: str) -> str:
+    """The one device ``spec`` names: an address as given, or the only function with ids
+    ``vvvv:dddd``.
+
+    Raises:
+        ShowFilterError: ``spec`` is ids that no function, or several, have.
+    """
+    m = _IDS_RE.match(spec.strip())
+    if not m:
+        return spec
+    want = (int(m[1], 16), int(m[2], 16))
+    found = sorted(
+        mem.name
+        for g in result.all_groups
+        for mem in g.members
+        if mem.vendor is not None and (mem.vendor, mem.device) == want
+    )
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise ShowFilterError(f"no device has the ids {spec}")
+    shown = ", ".join(short_name(n) for n in found[:8])
+    raise ShowFilterError(f"several devices have the ids {spec} ({shown}): give an address")
 
 
 def by_related(result: ShowResult, device: str | PciAddress) -> ShowResult:

@@ -110,6 +110,8 @@ def device_kind(fn: PciFunction) -> str:
         return "SR-IOV VF"
     if fn.pcie_type is not None:
         return _KIND_BY_TYPE.get(fn.pcie_type, f"PCIe type {int(fn.pcie_type):#x}")
+    if fn.unknown & {"pcie", "config"}:  # the PCIe capability was not shown (not root)
+        return "bridge of unknown PCIe type" if fn.is_bridge else "unknown PCIe type"
     if fn.is_bridge:
         return "CardBus bridge" if fn.header_type == HEADER_CARDBUS else "conventional PCI bridge"
     return "conventional PCI"

@@ -57,6 +57,7 @@ from .._errors import IommuGroupsError
 from .._kernel.groups import Grouping, LogLine, device_sort_key
 from .._kernel.model import Topology, full_name
 from .._kernel.quirks import Quirks
+from .._kernel.version import KernelVersion
 from .names import listed
 
 __all__ = [
@@ -244,8 +245,11 @@ def reproduce(
     strategies: Iterable[str],
     *,
     quirks: Quirks | None = None,
+    kernel: KernelVersion | str | None = None,
 ) -> tuple[Reproduction, ...]:
     """Replay ``replay`` under each strategy; compare final partitions with ``observed``.
+
+    ``kernel``: the kernel version modelled (default: the newest).
 
     Raises:
         KeyError: an unknown strategy name.
@@ -257,7 +261,12 @@ def reproduce(
         strategy = get_strategy(name)
         try:
             result = simulate(
-                topology, replay.scenario, strategy, quirks=quirks, drivers=replay.drivers
+                topology,
+                replay.scenario,
+                strategy,
+                quirks=quirks,
+                drivers=replay.drivers,
+                kernel=kernel,
             )
         except (IommuGroupsError, ValueError) as exc:
             out.append(Reproduction(name, False, f"the replay cannot run: {exc}"))

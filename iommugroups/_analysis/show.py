@@ -53,6 +53,7 @@ from .._kernel.groups import Decisions, Grouping, device_sort_key
 from .._kernel.model import PciAddress, PcieType, PciFunction, PlatformDevice, Topology, full_name
 from .._kernel.pci_device_group import GroupingEnv
 from .._kernel.quirks import QuirkContext, Quirks
+from .._kernel.version import KernelVersion
 from .names import (
     _and,
     _is_interconnect,
@@ -547,6 +548,7 @@ def show(
     *,
     observed: Grouping | None = None,
     quirks: Quirks | None = None,
+    kernel: KernelVersion | str | None = None,
 ) -> ShowResult:
     """The canonical IOMMU groups of ``topology``, described for people.
 
@@ -556,6 +558,7 @@ def show(
             SR-IOV VFs it names that the topology does not list are added as
             their PF's SR-IOV capability places them (as ``check`` does).
         quirks: the quirk tables (default: the kernel's).
+        kernel: the kernel version modelled (default: the newest).
 
     Returns:
         Every group by id, with members in address order and its reason.
@@ -570,10 +573,15 @@ def show(
     devices below root port 00:02.0, which has no ACS capability (R2.3, R4.2)
     """
     with paused_gc():  # many small values, kept: see iommugroups._bulk
-        return _show(topology, observed, quirks)
+        return _show(topology, observed, quirks, kernel)
 
 
-def _show(topology: Topology, observed: Grouping | None, quirks: Quirks | None) -> ShowResult:
+def _show(
+    topology: Topology,
+    observed: Grouping | None,
+    quirks: Quirks | None,
+    kernel: KernelVersion | str | None,
+) -> ShowResult:
     obs_of: dict[str, int] = {}
     obs_members: dict[int, set[str]] = {}
     if observed is not None:
@@ -584,7 +592,7 @@ def _show(topology: Topology, observed: Grouping | None, quirks: Quirks | None) 
                     obs_of[name] = gid
                     obs_members.setdefault(gid, set()).add(name)
         topology, _added = topology.with_vfs(obs_of)
-    grouping = canonical_groups(topology, quirks=quirks, record=True)
+    grouping = canonical_groups(topology, quirks=quirks, record=True, kernel=kernel)
     decisions = grouping.decisions
     assert isinstance(decisions, Decisions)  # what record=True returns
     env = decisions.env  # the run's own ACS verdicts and walks

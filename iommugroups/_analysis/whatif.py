@@ -46,8 +46,9 @@ from .._errors import InvalidAddress, UnknownDevice
 from .._kernel.canonical import canonical_groups
 from .._kernel.groups import Grouping
 from .._kernel.model import PciAddress, Topology
-from .._kernel.quirks import DEFAULT_QUIRKS, Quirks
+from .._kernel.quirks import DEFAULT_QUIRKS, Quirks, kernel_quirks
 from .._kernel.reachable_set import ProposalFacts, ReachableDecisions, reachable_set_groups
+from .._kernel.version import KernelVersion
 from .change_grammar import parse_change
 from .changes import Applied, Change
 from .partition import (
@@ -297,6 +298,7 @@ def what_if(
     changes: Iterable[Change | str],
     *,
     quirks: Quirks | None = None,
+    kernel: KernelVersion | str | None = None,
 ) -> WhatIfResult:
     """Group ``topology`` before and after ``changes`` and compare.
 
@@ -306,6 +308,8 @@ def what_if(
             applied in order.
         quirks: the quirk tables of the kernel as it is (default: the
             kernel's); changes that add quirks extend them.
+        kernel: the kernel version modelled (default: the newest): the
+            kernel's quirk tables as it has them, and its rules.
 
     Both groupings are :func:`~iommugroups.canonical_groups` (Linux v6.15+,
     x86 always), except that with a ``reachable-set`` change the machine
@@ -316,15 +320,15 @@ def what_if(
         WhatIfError: a change cannot be parsed or applied.
     """
     parsed = tuple(_as_change(c) for c in changes)
-    base = quirks if quirks is not None else DEFAULT_QUIRKS
+    base = quirks if quirks is not None else kernel_quirks(kernel)
     applied = apply_changes(topology, parsed, quirks=base)
-    before = canonical_groups(topology, quirks=base)
+    before = canonical_groups(topology, quirks=base, kernel=kernel)
     if applied.proposal is not None:
         after = reachable_set_groups(
             applied.topology, quirks=applied.quirks, record=True, facts=applied.proposal
         )
     else:
-        after = canonical_groups(applied.topology, quirks=applied.quirks)
+        after = canonical_groups(applied.topology, quirks=applied.quirks, kernel=kernel)
     fwd = {str(o): str(n) for o, n in applied.renamed.items()}
     removed = frozenset(str(a) for a in applied.removed)
     names = _device_names(topology)

@@ -100,11 +100,20 @@ class Action:
                 f"action {self.kind} takes {len(want)} argument(s) "
                 f"({' '.join(want) or 'none'}), got {len(self.args)}"
             )
-        if self.kind == "sriov" and not (self.args[1].isdigit() and int(self.args[1]) >= 0):
-            raise ScenarioError(f"sriov: VF count must be a whole number, not {self.args[1]!r}")
+        if self.kind == "sriov" and not _vf_count(self.args[1]):
+            shown = self.args[1] if len(self.args[1]) <= 20 else self.args[1][:20] + "..."
+            raise ScenarioError(
+                f"sriov: VF count must be a whole number up to 65535 (TotalVFs is 16 bits), "
+                f"not {shown!r}"
+            )
 
     def __str__(self) -> str:
         return " ".join(("ACTION", self.kind, *self.args))
+
+
+def _vf_count(text: str) -> bool:
+    """An SR-IOV VF count: ASCII digits, at most 65535 (read without int() of a huge string)."""
+    return text.isascii() and text.isdigit() and len(text) <= 5 and int(text) <= 0xFFFF
 
 
 def _actions(value: Iterable[Action | Iterable[str]]) -> tuple[Action, ...]:

@@ -30,6 +30,7 @@ fate and the kernel log in order.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple, Protocol
 
@@ -247,11 +248,17 @@ class Simulator:
         self.added = 0
         self.drivers: list[Driver] = []  # registered, in registration order
         self.iommus: list[str] = []  # registered instances
+        self._registered: set[str] = set()  # the same, to look up
+        #: device name -> (its node, its firmware spec): the spec depends only
+        #: on the topology, and each IOMMU registration walks every device
+        self._specs: dict[str, tuple[PciFunction | PlatformDevice, FwSpec | None]] = {}
         self.kinds = {i.name: i.kind for i in self.topology.iommus}
         self.pci_groups: dict[PciAddress, int] = {}
         self.streams = StreamTree()
         self.pending: dict[str, None] = {}
-        self.active: dict[str, None] = {}
+        # (an OrderedDict: its head is taken in constant time; a dict's first
+        # key is found past every key deleted before it, quadratic in all)
+        self.active: OrderedDict[str, None] = OrderedDict()
         self.deferred_enabled = False
         self.initcalls_done = False
         self.links: dict[str, list[str]] = {}  # consumer -> suppliers (R9)
@@ -350,13 +357,19 @@ class Simulator:
         return None if spec is None else spec.iommu
 
     def _firmware_spec(self, dev: SimDevice) -> FwSpec | None:
+        known = self._specs.get(dev.name)
+        if known is not None and known[0] is dev.node:
+            return known[1]
         if isinstance(dev.node, PciFunction):
-            return pci_fwspec(dev.node, self.ctx)
-        return platform_fwspec(dev.node)
+            spec = pci_fwspec(dev.node, self.ctx)
+        else:
+            spec = platform_fwspec(dev.node)
+        self._specs[dev.name] = (dev.node, spec)
+        return spec
 
     def iommu_registered(self, instance: str) -> bool:
         """Whether ``instance`` has called ``iommu_device_register``."""
-        return instance in self.iommus
+        return instance in self._registered
 
     def group_of(self, dev: SimDevice) -> int | None:
         """The device's group, if it has one (``iommu_group_get``)."""
@@ -365,6 +378,11 @@ class Simulator:
     def present_devices(self) -> list[SimDevice]:
         """Present devices in device-add order (``bus_for_each_dev``)."""
         return [self.devices[n] for n in self.order]
+
+    def ungrouped_devices(self) -> list[SimDevice]:
+        """Present devices without a group (now), in device-add order."""
+        grouped = self.table.member_of
+        return [self.devices[n] for n in self.order if n not in grouped]
 
     # ---------------------------------------------------------- driver core
     def device_add(self, dev: SimDevice) -> None:
@@ -462,8 +480,7 @@ class Simulator:
     def _flush(self) -> None:
         """The deferred-probe worker: retry the active list, head first."""
         while self.active:
-            name = next(iter(self.active))
-            del self.active[name]
+            name, _ = self.active.popitem(last=False)
             dev = self.devices[name]
             if dev.present and dev.driver is None:
                 self.device_attach(dev)
@@ -471,13 +488,14 @@ class Simulator:
     # ----------------------------------------------------------------- IOMMU
     def register_iommu(self, instance: str) -> None:
         """``iommu_device_register`` of one instance, then the strategy's hook."""
-        if instance in self.iommus:
+        if instance in self._registered:
             return
         if self.topology.iommus and instance not in self.kinds:
             known = ", ".join(self.kinds)
             raise ScenarioError(f"no IOMMU instance {instance!r}; the topology has: {known}")
         first = not self.iommus
         self.iommus.append(instance)
+        self._registered.add(instance)
         self.strategy.iommu_registered(self, instance, first)
 
     def configure(self, dev: SimDevice, *, registered: bool = False) -> ProbeResult | None:

@@ -17,9 +17,11 @@ from .common import (
     EXIT_UNKNOWN,
     HelpFormatter,
     UsageError,
-    add_format,
-    add_notes_options,
+    add_model_options,
     add_source,
+    json_with_kernel,
+    kernel_note,
+    modelled_kernel,
     names_database,
     output_format,
     reading_of,
@@ -31,7 +33,8 @@ __all__ = ["add", "run"]
 _CHECK_EPILOG = """\
 examples:
   iommugroups check snapshot.json                      # groups inside the snapshot
-  iommugroups check --sysfs /                          # this machine, live
+  iommugroups check                                    # this machine, live
+  iommugroups check snapshot.json --kernel 6.1         # the rules of Linux 6.1
   iommugroups check lspci-vv.txt                       # lspci -vv with IOMMU group lines
   iommugroups check --example d05 --observed dmesg.txt # a kernel log against a topology
   iommugroups check tree.txt --observed dmesg.txt --assume-no-acs
@@ -87,8 +90,7 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="exit 0, not 3, when no verdict is a split but some are unknown (the old "
         "behaviour; `check && bind` then proceeds on a machine the input says little about)",
     )
-    add_format(c, dot=False)
-    add_notes_options(c)
+    add_model_options(c)
 
     c.set_defaults(run=run)
 
@@ -119,11 +121,19 @@ def run(args: argparse.Namespace) -> int:
         if args.assume_no_acs:
             topo, kept = assume_no_acs(topo, unknowns)
             unknowns = list(kept)
-        report = check(topo, observed, unknowns=unknowns, bridges_without_acs=args.assume_no_acs)
+        kernel = modelled_kernel(args, reading)
+        report = check(
+            topo,
+            observed,
+            unknowns=unknowns,
+            bridges_without_acs=args.assume_no_acs,
+            kernel=kernel,
+        )
         if output_format(args) == "json":
-            sys.stdout.write(to_json_text(report.to_json()))
+            sys.stdout.write(to_json_text(json_with_kernel(report.to_json(), kernel)))
         else:
             sys.stdout.write(render_check(report, verbose=args.verbose, names=db.source))
+        kernel_note(kernel, args, reading, topo)
     if report.has_split:
         return EXIT_FINDING
     if report.unknown and not args.allow_unknown:

@@ -118,7 +118,8 @@ def _vfs(values: list[str]) -> dict[str, int]:
     out: dict[str, int] = {}
     for value in values:
         pf, sep, count = value.partition("=")
-        if not sep or not count.strip().isdigit():
+        count = count.strip()
+        if not sep or not (count.isascii() and count.isdigit() and len(count) <= 5):
             raise UsageError(f"--vfs {value!r}: expected PF=N, e.g. 000a:11:00.0=2")
         out[pf.strip()] = int(count)
     return out

@@ -6,7 +6,14 @@ import argparse
 import os
 import sys
 
-from .._analysis.filters import ShowFilterError, by_address, by_class, by_group, by_related
+from .._analysis.filters import (
+    ShowFilterError,
+    by_class,
+    by_device,
+    by_group,
+    by_related,
+    resolve_device,
+)
 from .._analysis.show import show
 from .._kernel.pci_ids import PciIdsDatabase
 from .._render.show import render_show, render_tree, use_color
@@ -15,11 +22,13 @@ from .common import (
     EXIT_OK,
     HelpFormatter,
     UsageError,
-    add_format,
-    add_notes_options,
+    add_model_options,
     add_source,
     default_reading,
     emit_graph,
+    json_with_kernel,
+    kernel_note,
+    modelled_kernel,
     names_database,
     output_format,
     report_notes,
@@ -32,7 +41,9 @@ _SHOW_EPILOG = """\
 examples:
   iommugroups show                              # this machine
   iommugroups show --example desktop --class gpu
-  iommugroups show snapshot.json --related 01:00.0
+  iommugroups show docs/_data/machine-nonroot.json   # the kernel's groups, no root needed
+  iommugroups show docs/_data/machine.json --related 01:00.0
+  iommugroups show docs/_data/machine.json --predicted --kernel 6.1
   iommugroups show --example d05 --tree
   iommugroups show --example desktop --format dot | dot -Tpng > groups.png
   iommugroups show --example desktop --format svg > groups.svg   # needs Graphviz
@@ -46,14 +57,15 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sh = sub.add_parser(
         "show",
         help="the groups, described: members, drivers, why each group has its shape",
-        description="Show the IOMMU groups Linux makes (and, when the source has them, the "
-        "kernel's own), each member with address, class, ids and driver, and a one-line "
-        "reason for the group's shape. Without FILE, --example or --sysfs it reads this "
-        "machine (/sys).",
+        description="Show the IOMMU groups, each member with address, class, ids and driver, "
+        "and a one-line reason for the group's shape: the kernel's own groups when the source "
+        "has them (this machine, a snapshot, a sysfs tree), with the rules' prediction beside "
+        "each device; else, and with --predicted, the groups the rules make. Without a "
+        "SOURCE, --example or --sysfs it reads this machine (/sys).",
         epilog=_SHOW_EPILOG,
         formatter_class=HelpFormatter,
     )
-    add_source(sh, required=False)
+    add_source(sh)
     sh.add_argument(
         "--class",
         dest="classes",
@@ -69,15 +81,22 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--device",
         dest="devices",
         action="append",
-        metavar="ADDR",
-        help="only groups with a device whose address starts with ADDR (e.g. 01:00)",
+        metavar="DEVICE",
+        help="only groups with a device named so: an address prefix (01:00), vendor:device ids "
+        "(10de:1b80) or a class (gpu, nvme, ...); repeatable",
     )
     sh.add_argument(
-        "--related", metavar="DEVICE", help="what must go to a VM together with DEVICE"
+        "--related",
+        metavar="DEVICE",
+        help="what must go to a VM together with DEVICE (an address, or ids one device has)",
     )
     sh.add_argument("--tree", action="store_true", help="the bus tree, like `lspci -tv`")
-    add_format(sh, dot=True)
-    add_notes_options(sh)
+    sh.add_argument(
+        "--predicted",
+        action="store_true",
+        help="list the groups the rules predict, even when the source has the kernel's",
+    )
+    add_model_options(sh, dot=True)
 
     sh.set_defaults(run=run)
 
@@ -90,17 +109,18 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, db: PciIdsDatabase) -> int:
     reading = default_reading(args)
     topo = topology_of(reading)
+    kernel = modelled_kernel(args, reading)
     report_notes(reading, args, db)
-    result = show(topo, observed=reading.observed)
+    result = show(topo, observed=reading.observed, kernel=kernel)
     try:
         if args.classes:
             result = by_class(result, *args.classes)
         if args.group_ids:
             result = by_group(result, *args.group_ids)
         if args.devices:
-            result = by_address(result, *args.devices)
+            result = by_device(result, *args.devices)
         if args.related:
-            result = by_related(result, args.related)
+            result = by_related(result, resolve_device(result, args.related))
     except ShowFilterError as exc:
         raise UsageError(str(exc)) from None
     fmt = output_format(args)
@@ -112,7 +132,7 @@ def _run(args: argparse.Namespace, db: PciIdsDatabase) -> int:
             file=sys.stderr,
         )
     if fmt == "json":
-        sys.stdout.write(to_json_text(result.to_json()))
+        sys.stdout.write(to_json_text(json_with_kernel(result.to_json(), kernel)))
     elif fmt in ("dot", "svg"):
         emit_graph(args, result.topology, result.grouping, topo.name)
     elif args.tree:
@@ -120,5 +140,12 @@ def _run(args: argparse.Namespace, db: PciIdsDatabase) -> int:
             render_tree(result.topology, result.grouping, color=use_color(sys.stdout, os.environ))
         )
     else:
-        sys.stdout.write(render_show(result, color=use_color(sys.stdout, os.environ)))
+        sys.stdout.write(
+            render_show(
+                result,
+                color=use_color(sys.stdout, os.environ),
+                kernel_first=not args.predicted,
+            )
+        )
+    kernel_note(kernel, args, reading, topo)
     return EXIT_OK

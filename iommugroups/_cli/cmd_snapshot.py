@@ -24,7 +24,7 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sn = sub.add_parser(
         "snapshot",
         help="save this machine's PCI config space and IOMMU groups to one file",
-        description="Read /sys (or --root DIR) and write one self-contained JSON file "
+        description="Read /sys (or --sysfs DIR) and write one self-contained JSON file "
         "(schema iommugroups.snapshot/1) that every command reads: take it on the machine, "
         "analyse it anywhere. Run as root: without root, Linux shows only 64 bytes of config "
         "space and the ACS capabilities are unknown.",
@@ -33,14 +33,27 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     sn.add_argument("out", metavar="OUT", help="the file to write; - for standard output")
     sn.add_argument(
-        "--root", metavar="DIR", default="/", help="read DIR/sys instead of /sys (a copied tree)"
+        "--sysfs",
+        metavar="DIR",
+        default=None,
+        help="read DIR/sys instead of /sys (a copied tree), as every command names a sysfs tree",
     )
+    sn.add_argument("--root", metavar="DIR", default=None, help=argparse.SUPPRESS)  # deprecated
 
     sn.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    data = take_snapshot(args.root)
+    root = args.sysfs
+    if args.root is not None:
+        print(
+            "iommugroups: note: --root is deprecated and goes in the next release: use --sysfs",
+            file=sys.stderr,
+        )
+        if root is not None:
+            raise UsageError(f"two sysfs trees: --sysfs {root} and --root {args.root}")
+        root = args.root
+    data = take_snapshot(root if root is not None else "/")
     text = json.dumps(data, indent=1) + "\n"
     if args.out == "-":
         sys.stdout.write(text)

@@ -16,11 +16,16 @@ from .common import (
     HelpFormatter,
     UsageError,
     add_format,
-    add_input,
+    add_kernel,
+    add_source,
     default_reading,
     emit_graph,
+    json_with_kernel,
+    kernel_note,
+    modelled_kernel,
     output_format,
     print_notes,
+    take_source,
     topology_of,
 )
 
@@ -31,19 +36,25 @@ changes (positional CHANGE text, or the options):
   acs-override=downstream,multifunction   out-of-tree pcie_acs_override= (NOT upstream)
   acs-override=id:8086:1234               the same, for devices with these ids
   config-acs=SPEC                         upstream pci=config_acs= (see the docs)
-  set-acs=00:1c.0:SV|RR|CR|UF             ACS control bits on a port
+  set-acs=00:1c.0:SV,RR,CR,UF             ACS control bits on a port (flags joined by ,)
   remove-acs=00:1c.0                      no ACS capability on a port
   quirk=isolated:8086:1234                an ACS quirk for these ids
   remove=01:00.0                          remove a device (and what is below it)
-  move=01:00=>00:1c.4                     move the card in slot 01:00 below port 00:1c.4
+  move=01:00@00:1c.4                      move the card in slot 01:00 below port 00:1c.4
   reachable-set                           group with the out-of-tree ACS reachable-set
                                           series (v3) instead of mainline (NOT upstream)
   reachable-set=no-acs-enhanced,no-mmio@00:1e.0
                                           the same, with facts the model lacks stated
+  (none of these needs quotes in a shell; the older spellings SV|RR|CR|UF, SLOT=>PORT,
+  ';' between config-acs entries and '*' for any device id still work, quoted)
 
 examples:
   iommugroups what-if --example desktop --acs-override downstream,multifunction
-  iommugroups what-if -i snapshot.json remove-acs=00:01.0 --json
+  iommugroups what-if docs/_data/machine.json remove-acs=00:03.0 --json
+  iommugroups what-if --example desktop --kernel 6.1 remove-acs=00:1c.0
+
+The source comes first when it is a file (or - for stdin); -i FILE is the old,
+deprecated spelling.
   iommugroups what-if --example desktop reachable-set
 """
 
@@ -56,7 +67,7 @@ _WHATIF_OPTIONS = (
     ("remove-acs", "PORT", "remove a port's ACS capability"),
     ("quirk", "QUIRK", "add an ACS quirk (isolated:VVVV:DDDD)"),
     ("remove", "DEVICE", "remove a device and what is below it"),
-    ("move", "SLOT=>PORT", "move a card to below another port"),
+    ("move", "SLOT@PORT", "move a card to below another port"),
 )
 
 
@@ -71,8 +82,11 @@ class _ChangeAction(argparse.Action):
         option_string: str | None = None,
     ) -> None:
         texts = list(getattr(namespace, "changes", None) or [])
-        if option_string is None:  # the positional CHANGE texts
-            texts.extend(str(v) for v in (values or ()))
+        if option_string is None:  # the positional words: the source first, then changes
+            words = [str(v) for v in (values or ())]
+            if getattr(namespace, "file", None) is None:
+                words = take_source(namespace, words)
+            texts.extend(words)
         elif values is None:  # an option given without its optional value
             texts.append(option_string.removeprefix("--"))
         else:
@@ -96,10 +110,11 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     wi.add_argument(
         "changes",
         nargs="*",
-        metavar="CHANGE",
+        metavar="[SOURCE] CHANGE",
         action=_ChangeAction,
-        help="a change in the text form (see the epilog), e.g. acs-override=downstream; "
-        "changes apply in command-line order",
+        help="the source (a file, - for stdin; default: this machine), then changes in the "
+        "text form (see the epilog), e.g. acs-override=downstream; changes apply in "
+        "command-line order",
     )
     for opt, metavar, text in _WHATIF_OPTIONS:
         wi.add_argument(
@@ -114,7 +129,8 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="group with the out-of-tree ACS reachable-set series instead of mainline "
         "(not upstream); FACTS: no-acs-enhanced, mmio@BRIDGE, no-mmio@BRIDGE",
     )
-    add_input(wi)
+    add_source(wi, positional=False)
+    add_kernel(wi)
     add_format(wi, dot=True)
 
     wi.set_defaults(run=run)
@@ -127,11 +143,13 @@ def run(args: argparse.Namespace) -> int:
     changes = [parse_change(t) for t in texts]
     reading = default_reading(args)
     topo = topology_of(reading)
+    kernel = modelled_kernel(args, reading)
     print_notes(reading.unknowns)
-    result = what_if(topo, changes)
+    kernel_note(kernel, args, reading, topo)
+    result = what_if(topo, changes, kernel=kernel)
     fmt = output_format(args)
     if fmt == "json":
-        sys.stdout.write(to_json_text(result.to_json()))
+        sys.stdout.write(to_json_text(json_with_kernel(result.to_json(), kernel)))
     elif fmt in ("dot", "svg"):
         emit_graph(args, result.topology_after, result.after, "after: " + "; ".join(texts))
     else:

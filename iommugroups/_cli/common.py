@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 from .. import examples
 from .._errors import IommuGroupsError
@@ -18,9 +20,17 @@ from .._io.pci_ids_file import choose_pci_ids
 from .._io.read import read
 from .._io.sysfs import read_sysfs
 from .._kernel.groups import Grouping
-from .._kernel.model import Topology
+from .._kernel.model import IommuKind, Topology
 from .._kernel.pci_ids import PciIdsDatabase, using_database
 from .._kernel.reading import Reading, Unknown
+from .._kernel.version import (
+    NEWEST,
+    InvalidKernelVersion,
+    KernelVersion,
+    holds,
+    kernel_version,
+    resolve_kernel,
+)
 from .._kernel.x86 import x86_view
 from .._render.dot import to_dot, to_svg
 from .._render.text import note_lines
@@ -34,17 +44,22 @@ __all__ = [
     "Parser",
     "UsageError",
     "add_format",
-    "add_input",
+    "add_kernel",
+    "add_model_options",
     "add_notes_options",
     "add_source",
     "default_reading",
     "emit_graph",
+    "json_with_kernel",
+    "kernel_note",
+    "modelled_kernel",
     "names_database",
     "output_format",
     "platform_notes",
     "print_notes",
     "reading_of",
     "report_notes",
+    "take_source",
     "topology_of",
 ]
 
@@ -80,31 +95,100 @@ class UsageError(Exception):
     pass
 
 
-def add_source(p: argparse.ArgumentParser, *, required: bool = True) -> None:
-    src = p.add_mutually_exclusive_group(required=required)
-    src.add_argument(
-        "file",
-        nargs="?",
-        metavar="FILE",
-        help="topology file (JSON/TOML), snapshot, `lspci -vvv`/`-xxxx` output, "
-        "`lspci -tv` tree or oracle capture; - for stdin",
-    )
-    src.add_argument("--example", metavar="NAME", help="a built-in example topology")
-    src.add_argument("--sysfs", metavar="DIR", help="a live (/) or copied sysfs tree")
+_SOURCE_HELP = (
+    "the source: a topology file (JSON/TOML), a snapshot, `lspci -vvv`/`-xxxx` output, an "
+    "`lspci -tv` tree, a group listing or an oracle capture; - for stdin (default: this "
+    "machine, /sys)"
+)
 
 
-def add_input(p: argparse.ArgumentParser) -> None:
-    src = p.add_mutually_exclusive_group()
-    src.add_argument(
-        "-i",
-        "--input",
-        dest="file",
-        metavar="FILE",
-        help="the source: topology file, snapshot, lspci output, capture; - for stdin "
-        "(default: this machine)",
-    )
-    src.add_argument("--example", metavar="NAME", help="a built-in example topology")
+class _ListExamples(argparse.Action):
+    """``--list-examples``: print the built-in example topologies and exit."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        for name in sorted(examples.EXAMPLES):
+            doc = (examples.EXAMPLES[name].__doc__ or "").strip().splitlines()
+            about = doc[0].replace("``", "`") if doc else ""
+            print(f"{name:<10}  {about}".rstrip())
+        parser.exit(EXIT_OK)
+
+
+def add_source(
+    p: argparse.ArgumentParser, *, positional: bool = True, required: bool = False
+) -> None:
+    """The source, named the same way by every command.
+
+    A positional ``SOURCE`` (a file, ``-`` for stdin; commands whose other
+    positional arguments are devices or changes take it first, see
+    :func:`take_source`), or ``--sysfs DIR``, or ``--example NAME``; none of
+    them: this machine. ``--list-examples`` lists the examples. The old
+    ``-i/--input FILE`` is kept, deprecated, for one release. (``required``
+    is accepted for the callers of old and changes nothing: every command
+    reads this machine when no source is named.)
+    """
+    del required
+    if positional:
+        p.add_argument("file", nargs="?", metavar="SOURCE", help=_SOURCE_HELP)
+    else:
+        p.set_defaults(file=None)
+    src = p.add_argument_group("source")
     src.add_argument("--sysfs", metavar="DIR", help="a live (/) or copied sysfs tree")
+    src.add_argument("--example", metavar="NAME", help="a built-in example topology")
+    src.add_argument(
+        "--list-examples", action=_ListExamples, help="list the built-in examples and exit"
+    )
+    src.add_argument("-i", "--input", dest="input", metavar="FILE", help=argparse.SUPPRESS)
+
+
+def take_source(args: argparse.Namespace, words: Sequence[str]) -> list[str]:
+    """Set ``args.file`` from the first of ``words`` when it names the source; the rest.
+
+    For commands whose positional arguments are devices (``explain``) or
+    changes (``what-if``): the first word is the source when it is ``-`` or
+    names an existing file or directory (device addresses and change specs
+    are neither).
+    """
+    rest = list(words)
+    if rest and (rest[0] == "-" or os.path.exists(rest[0])):
+        if args.file is not None:
+            raise UsageError(f"two sources: {args.file} and {rest[0]}")
+        args.file = rest.pop(0)
+    return rest
+
+
+def _source_args(args: argparse.Namespace) -> None:
+    """Fold the deprecated ``-i/--input`` into ``args.file``; refuse two sources."""
+    old = getattr(args, "input", None)
+    if old is not None:
+        print(
+            "iommugroups: note: -i/--input is deprecated and goes in the next release: give "
+            "the source as the first argument",
+            file=sys.stderr,
+        )
+        if getattr(args, "file", None) is not None:
+            raise UsageError(f"two sources: {args.file} and -i {old}")
+        args.file = old
+        args.input = None
+    given = [
+        f"{what} {value}"
+        for what, value in (
+            ("", getattr(args, "file", None)),
+            ("--sysfs", getattr(args, "sysfs", None)),
+            ("--example", getattr(args, "example", None)),
+        )
+        if value is not None
+    ]
+    if len(given) > 1:
+        raise UsageError("give one source, not " + " and ".join(g.strip() for g in given))
 
 
 def add_format(p: argparse.ArgumentParser, *, dot: bool) -> None:
@@ -124,25 +208,30 @@ def output_format(args: argparse.Namespace) -> str:
 
 def default_reading(args: argparse.Namespace) -> Reading:
     """The source, or this machine when none is given (saying so when unusable)."""
+    _source_args(args)
     if args.file is not None or args.example is not None or args.sysfs is not None:
-        return reading_of(args)
+        return _given_reading(args)
     names = ", ".join(sorted(examples.EXAMPLES))
     try:
         reading = read_sysfs("/")
     except IommuGroupsError as exc:
         raise UsageError(
-            f"this machine shows no PCI devices to read ({exc}); give a FILE, --sysfs DIR "
+            f"this machine shows no PCI devices to read ({exc}); give a SOURCE, --sysfs DIR "
             f"or a built-in example: --example {{{names}}}"
         ) from None
     if reading.topology is None or not len(reading.topology):
         raise UsageError(
-            "this machine shows no PCI devices; give a FILE, --sysfs DIR or a built-in "
+            "this machine shows no PCI devices; give a SOURCE, --sysfs DIR or a built-in "
             f"example: --example {{{names}}}"
         )
     return reading
 
 
-def reading_of(args: argparse.Namespace) -> Reading:
+#: Every command reads its source the same way (this machine when none is given).
+reading_of = default_reading
+
+
+def _given_reading(args: argparse.Namespace) -> Reading:
     if args.example is not None:
         try:
             return Reading(topology=examples.get(args.example), source="example")
@@ -224,6 +313,69 @@ def report_notes(
         lines.append(f"names and ids: {db.source}")
     for line in lines:
         print(f"iommugroups: note: {line}", file=sys.stderr)
+
+
+def add_model_options(p: argparse.ArgumentParser, *, dot: bool = False) -> None:
+    """What every command that models a kernel takes: ``--kernel``, the output format
+    (:func:`add_format`), ``-v`` and ``--pci-ids`` (:func:`add_notes_options`)."""
+    add_kernel(p)
+    add_format(p, dot=dot)
+    add_notes_options(p)
+
+
+def add_kernel(p: argparse.ArgumentParser) -> None:
+    """``--kernel VERSION``: the kernel whose rules are modelled."""
+    p.add_argument(
+        "--kernel",
+        metavar="VERSION",
+        help=f"the Linux version to model, e.g. 6.1 (default: the one the source shows, else "
+        f"the newest modelled, {NEWEST})",
+    )
+
+
+def modelled_kernel(args: argparse.Namespace, reading: Reading | None = None) -> KernelVersion:
+    """``--kernel``, else the kernel the source shows, else :data:`NEWEST`."""
+    try:
+        return resolve_kernel(getattr(args, "kernel", None), reading.kernel if reading else None)
+    except InvalidKernelVersion as exc:
+        raise UsageError(f"--kernel: {exc}") from None
+
+
+def kernel_note(
+    kernel: KernelVersion,
+    args: argparse.Namespace,
+    reading: Reading | None = None,
+    topology: Topology | None = None,
+) -> None:
+    """Say on standard error which kernel version was modelled, and where that came from."""
+    if getattr(args, "kernel", None) is not None:
+        why = "--kernel"
+    elif reading is not None and kernel_version(reading.kernel) is not None:
+        why = f"the source's kernel, {reading.kernel}"
+    else:
+        why = "the newest modelled; --kernel VERSION for another"
+    print(f"iommugroups: note: modelled Linux {kernel} ({why})", file=sys.stderr)
+    arm = topology is not None and any(
+        i.kind in (IommuKind.SMMU_V2, IommuKind.SMMU_V3) for i in topology.iommus
+    )
+    if arm and holds("probe-time-arm64", kernel):
+        print(
+            f"iommugroups: note: Linux {kernel} groups arm64 devices at driver probe (R7.1): "
+            "these are the groups of the order-independent rules; `iommugroups simulate` "
+            "replays a boot in its probe order",
+            file=sys.stderr,
+        )
+
+
+def json_with_kernel(doc: dict[str, Any], kernel: KernelVersion) -> dict[str, Any]:
+    """``doc`` with ``"kernel": "MAJOR.MINOR"`` after its ``schema``."""
+    out: dict[str, Any] = {}
+    for key, value in doc.items():
+        out[key] = value
+        if key == "schema":
+            out["kernel"] = str(kernel)
+    out.setdefault("kernel", str(kernel))
+    return out
 
 
 def emit_graph(

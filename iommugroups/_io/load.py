@@ -35,7 +35,13 @@ from .._kernel.config import functions_from_configs
 from .._kernel.model import PciAddress, Topology
 from .lspci_hex import looks_like_lspci_hex, read_lspci_hex
 from .root_buses import with_missing_bridges
-from .topology_file import loads_topology, parse_json, parse_toml, topology_from_dict
+from .topology_file import (
+    _topology_from_dict,
+    loads_topology,
+    parse_json,
+    parse_toml,
+    topology_from_dict,
+)
 
 __all__ = ["FORMATS", "MAX_INPUT_BYTES", "InputFormat", "load", "loads", "unix_lines"]
 
@@ -74,8 +80,13 @@ def load(path: str | os.PathLike[str], *, fmt: str | None = None) -> Topology:
     """
     name = os.fspath(path)
     if name == "-":
-        return loads(_decode(_read_stdin(), "<stdin>"), path="<stdin>", fmt=fmt)
-    return loads(_decode(_read_file(name), name), path=name, fmt=fmt)
+        name = "<stdin>"
+        box = [_decode(_read_stdin(), name)]
+    else:
+        box = [_decode(_read_file(name), name)]
+    _check_fmt(fmt)
+    # the text is handed over in a box, so that it is dropped once parsed
+    return _loads_owned(box, name, fmt)
 
 
 def loads(text: str, *, path: str = "<string>", fmt: str | None = None) -> Topology:
@@ -96,14 +107,28 @@ def loads(text: str, *, path: str = "<string>", fmt: str | None = None) -> Topol
             not a valid topology in its format.
         ValueError: ``fmt`` is not one of ``FORMATS``.
     """
+    _check_fmt(fmt)
+    return _loads_owned([text], path, fmt)
+
+
+def _check_fmt(fmt: str | None) -> None:
     if fmt is not None and fmt not in FORMATS:
         raise ValueError(f"unknown input format {fmt!r} (one of: {', '.join(FORMATS)})")
+
+
+def _loads_owned(box: list[str], path: str, fmt: str | None) -> Topology:
+    """:func:`loads` of the text in ``box``, which it empties (see :func:`_loads`)."""
     with paused_gc():  # a topology is built in bulk, and holds no cycle
-        topology, _notes = with_missing_bridges(_loads(text, path, fmt))
+        topology, _notes = with_missing_bridges(_loads(box, path, fmt))
     return topology
 
 
-def _loads(text: str, path: str, fmt: str | None) -> Topology:
+def _loads(box: list[str], path: str, fmt: str | None) -> Topology:
+    """Read the text in ``box`` (taken out of it: once the JSON in it is parsed,
+    nothing holds it, and the parsed data is dropped entry by entry as the
+    topology is built, so that a large file's peak memory is that of the
+    topology, not of the text, its data and the topology together)."""
+    text = box.pop()
     if len(text) > MAX_INPUT_BYTES:
         raise InputError(path, f"input larger than {MAX_INPUT_BYTES // (1024 * 1024)} MiB refused")
     nul = text.find("\0", 0, _BINARY_PROBE)
@@ -117,7 +142,10 @@ def _loads(text: str, path: str, fmt: str | None) -> Topology:
         return _from_lspci(text, path)
     if fmt in ("json", "capture"):
         data = parse_json(text, path)
-        return _from_capture(data, path) if fmt == "capture" else topology_from_dict(data, path)
+        del text
+        if fmt == "capture":
+            return _from_capture(data, path)
+        return _topology_from_dict(data, path, consume=True)
 
     # Detect.
     if not text.strip():
@@ -127,6 +155,7 @@ def _loads(text: str, path: str, fmt: str | None) -> Topology:
         return loads_topology(text, "toml", path)
     if suffix == ".json" or text.lstrip().startswith("{"):  # TOML cannot start with "{"
         data = parse_json(text, path)
+        del text
         if isinstance(data, Mapping) and "functions" not in data and "schema" not in data:
             if "devices" in data:
                 return _from_capture(data, path)
@@ -135,7 +164,7 @@ def _loads(text: str, path: str, fmt: str | None) -> Topology:
                 "a JSON object with neither 'functions' (a topology file) nor "
                 "'devices' (an oracle capture)",
             )
-        return topology_from_dict(data, path)
+        return _topology_from_dict(data, path, consume=True)
     if looks_like_lspci_hex(text):
         return _from_lspci(text, path)
     if _TOML_HINT_RE.search(text):  # looks like ours: report its TOML errors

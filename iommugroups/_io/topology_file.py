@@ -212,9 +212,16 @@ def _bool_value(value: object, _type: object = bool) -> bool:
     return value
 
 
+#: An address as this module writes it (``dddd:bb:dd.f``), read without the parser.
+_WRITTEN_ADDRESS_RE = re.compile(r"([0-9a-f]{4}):([0-9a-f]{2}):([01][0-9a-f])\.([0-7])")
+
+
 def _address_value(value: object, _type: object = PciAddress) -> PciAddress:
     if not isinstance(value, str):
         raise _FieldError(f"expected a PCI address 'dddd:bb:dd.f', got {_describe(value)}")
+    m = _WRITTEN_ADDRESS_RE.fullmatch(value)
+    if m is not None:
+        return PciAddress(int(m[1], 16), int(m[2], 16), int(m[3], 16), int(m[4]))
     try:
         return PciAddress.parse(value)
     except ValueError as exc:
@@ -351,7 +358,7 @@ def _mapping_only(cl: type[_T], inner: Callable[[Any, Any], _T]) -> Callable[[ob
     return hook
 
 
-def _make_converter() -> cattrs.Converter:
+def _make_converter() -> tuple[cattrs.Converter, dict[type, dict[str, Any]]]:
     conv = cattrs.Converter(omit_if_default=True, forbid_extra_keys=True)
 
     # Leaves: strict, no int("3") / bool("no") / str(5) coercions.
@@ -421,10 +428,11 @@ def _make_converter() -> cattrs.Converter:
             cl, conv, _cattrs_forbid_extra_keys=True, **fields
         )
         conv.register_structure_hook(cl, _mapping_only(cl, inner))
-    return conv
+    return conv, overrides
 
 
-_converter = _make_converter()
+#: The converter, and the per-class field overrides it was made with.
+_converter, _OVERRIDES = _make_converter()
 
 
 # --- errors -----------------------------------------------------------------
@@ -545,8 +553,80 @@ _LISTS: tuple[tuple[str, type], ...] = (
 )
 
 
-def _structure_lists(body: Mapping[str, Any]) -> dict[str, list[Any]]:
+def _field_hooks(cl: type) -> dict[str, tuple[Callable[[Any, Any], Any], Any]]:
+    """Each init field of ``cl`` -> (the structure hook the converter's generated
+    function calls for it, the type it passes): the field's override, else the
+    converter's hook for the field's type."""
+    overrides = _OVERRIDES.get(cl, {})
+    hooks: dict[str, tuple[Callable[[Any, Any], Any], Any]] = {}
+    for a in attrs.fields(cl):
+        if not a.init:
+            continue
+        o = overrides.get(a.name)
+        hook = o.struct_hook if o is not None and o.struct_hook is not None else None
+        hooks[a.name] = (hook or _converter.get_structure_hook(a.type), a.type)
+    return hooks
+
+
+_MISSING = object()
+
+
+class _Fast:
+    """Structures a list item the quick way, ``None`` when it must go the slow way.
+
+    The quick way calls, key by key, the same hooks as the converter's
+    generated function and then the class itself, so what it makes is what
+    the converter makes; a leaf value met before (a vendor id, a PF's
+    address, an ACS capability) is converted once per file. An item it does
+    not take (not a ``dict``, a key the class does not know, any value a hook
+    or the class refuses) is left to the converter, which then finds and words
+    the problem; nothing is checked less.
+    """
+
+    __slots__ = ("cache", "cl", "hooks")
+
+    def __init__(self, cl: type) -> None:
+        self.cl = cl
+        self.hooks = _field_hooks(cl)
+        #: (key, value) -> converted value, for values of exactly str or int
+        #: (never bool: ``True == 1``) and objects holding only those.
+        self.cache: dict[tuple[str, Any], Any] = {}
+
+    def __call__(self, item: object) -> Any:
+        if type(item) is not dict:
+            return None
+        hooks, cache = self.hooks, self.cache
+        kwargs: dict[str, Any] = {}
+        try:
+            for key, value in item.items():
+                t = value.__class__
+                if t is str or t is int:
+                    ck: tuple[str, Any] | None = (key, value)
+                elif t is dict and all(
+                    v.__class__ is str or v.__class__ is int for v in value.values()
+                ):
+                    ck = (key, tuple(value.items()))
+                else:
+                    ck = None
+                if ck is not None:
+                    found = cache.get(ck, _MISSING)
+                    if found is not _MISSING:
+                        kwargs[key] = found
+                        continue
+                hook, type_ = hooks[key]
+                made = kwargs[key] = hook(value, type_)
+                if ck is not None and key != "address":  # an address is met once
+                    cache[ck] = made
+            return self.cl(**kwargs)
+        except Exception:  # the converter finds it again and says what it is
+            return None
+
+
+def _structure_lists(body: Mapping[str, Any], *, consume: bool = False) -> dict[str, list[Any]]:
     """Structure each list of ``body`` item by item.
+
+    With ``consume``, each item of ``body``'s lists is dropped once it is
+    structured (the caller owns ``body`` and wants the memory back at once).
 
     Raises:
         TopologyProblems: the first problems, and their count.
@@ -560,9 +640,18 @@ def _structure_lists(body: Mapping[str, Any]) -> dict[str, list[Any]]:
         if not isinstance(value, list):
             continue  # absent, or not a list: the converter says so
         items: list[Any] = []
+        fast = _Fast(cls)
         for i, item in enumerate(value):
+            made = fast(item)
+            if made is not None:
+                items.append(made)
+                if consume:
+                    value[i] = None
+                continue
             try:
                 items.append(_converter.structure(item, cls))
+                if consume:
+                    value[i] = None
             except (ClassValidationError, IterableValidationError, _FieldError) as exc:
                 first = first or exc
                 if len(problems) < _MAX_REPORTED:
@@ -591,7 +680,12 @@ def structure_topology(body: Mapping[str, Any]) -> Topology:
         IommuGroupsError: the topology it describes is inconsistent
             (:class:`~iommugroups.TopologyError`).
     """
-    lists: dict[str, Any] = _structure_lists(body)
+    return _structure_topology(body, consume=False)
+
+
+def _structure_topology(body: Mapping[str, Any], *, consume: bool) -> Topology:
+    """:func:`structure_topology`; with ``consume``, see :func:`_structure_lists`."""
+    lists: dict[str, Any] = _structure_lists(body, consume=consume)
     # the rest with the lists empty, and the platform facts (which name
     # functions) aside; then the whole topology validated once
     rest = {**body, **{field: [] for field in lists}}
@@ -655,6 +749,12 @@ def topology_from_dict(data: object, path: str = "<string>") -> Topology:
             the field path, e.g. ``functions[3].acs.ctrl``), or the topology
             it describes is inconsistent (duplicate addresses, ...).
     """
+    return _topology_from_dict(data, path, consume=False)
+
+
+def _topology_from_dict(data: object, path: str, *, consume: bool) -> Topology:
+    """:func:`topology_from_dict`; with ``consume`` (the caller owns ``data`` and
+    drops it afterwards) each entry of its lists is dropped once structured."""
     if not isinstance(data, Mapping):
         raise InputError(path, f"expected an object at the top level, got {_describe(data)}")
     body = dict(data)
@@ -664,7 +764,7 @@ def topology_from_dict(data: object, path: str = "<string>") -> Topology:
             path, f"schema: unsupported schema {schema!r} (this version reads {SCHEMA!r})"
         )
     try:
-        return structure_topology(body)
+        return _structure_topology(body, consume=consume)
     except TopologyProblems as exc:
         raise InputError(path, exc.text()) from exc.__cause__
     except IommuGroupsError as exc:  # TopologyError from Topology's validation
@@ -685,12 +785,15 @@ _TOML_WHERE_RE = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
+    out = dict(pairs)
+    if len(out) == len(pairs):  # the usual case: no key twice
+        return out
+    seen: set[str] = set()
+    for key, _value in pairs:
+        if key in seen:
             raise _FieldError(f"duplicate key {key!r}")
-        out[key] = value
-    return out
+        seen.add(key)
+    raise AssertionError("unreachable: a key was repeated")  # pragma: no cover
 
 
 def parse_json(text: str, path: str) -> object:

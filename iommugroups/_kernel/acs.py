@@ -307,10 +307,12 @@ def pci_acs_path_enabled(
         known = cache.get(start.address)
         if known is not None:
             return known
-    above = ctx.topology.bridges_above(start)
+    # the bridges above start, nearest first, as the index's shared chain
+    # (Topology.bridges_above without making a tuple of them)
+    above = ctx.topology._index.chain(start.address.domain, start.address.bus)
     walked: list[PciFunction] = []
-    result = end is None
-    for i, dev in enumerate((start, *above)):
+    dev = start
+    while True:
         if cache is not None:
             known = cache.get(dev.address)
             if known is not None:
@@ -320,12 +322,13 @@ def pci_acs_path_enabled(
         if not pci_acs_enabled(dev, flags, ctx):
             result = False
             break
-        if i == len(above):  # the top: pci_is_root_bus(pdev->bus)
+        if above is None:  # the top: pci_is_root_bus(pdev->bus)
             result = end is None
             break
         if end is not None and dev.address == end.address:
             result = True
             break
+        dev, above = above
     if cache is not None:
         # With end=None the answer for every device walked past is the same
         # as for start: each one's own path is the tail of start's path.

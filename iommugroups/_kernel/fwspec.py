@@ -40,8 +40,9 @@ def pci_fwspec(fn: PciFunction, ctx: QuirkContext) -> FwSpec | None:
     iommu: str | None = None
     sids: list[int] = []
     dom = fn.address.domain
+    mappings = topo._index.mappings_of(topo.id_mappings, dom)  # those of its domain
     for _who, rid in pci_for_each_dma_alias(fn, ctx):
-        for m in topo.id_mappings:
+        for m in mappings:
             sid = m.map(dom, rid)
             if sid is None:
                 continue

@@ -12,6 +12,7 @@ PCI device" loop runs in *device-add order*.
 
 from __future__ import annotations
 
+import contextvars
 import enum
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -86,6 +87,17 @@ class PciAddress(_Address):
     __slots__ = ()
 
     def __new__(cls, domain: int, bus: int, device: int, function: int) -> PciAddress:
+        if (  # the usual case, checked at once; the loop below words any problem
+            domain.__class__ is int
+            and bus.__class__ is int
+            and device.__class__ is int
+            and function.__class__ is int
+            and 0 <= domain <= 0xFFFFFFFF
+            and 0 <= bus <= 0xFF
+            and 0 <= device <= 0x1F
+            and 0 <= function <= 7
+        ):
+            return tuple.__new__(cls, (domain, bus, device, function))
         for value, hi, what in (
             (domain, 0xFFFFFFFF, "domain"),
             (bus, 0xFF, "bus"),
@@ -179,7 +191,7 @@ def _int_tuple(value: Iterable[int]) -> tuple[int, ...]:
 
 def _range(lo: int, hi: int, what: str) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
     def check(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-        if value is None:
+        if value is None or (value.__class__ is int and lo <= value <= hi):
             return
         values = value if isinstance(value, (frozenset, tuple)) else (value,)
         for v in values:
@@ -774,7 +786,11 @@ class Topology:
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.platform, Platform):
             raise TopologyError(f"platform: not a Platform: {self.platform!r}")
-        index = _Index.build(self)
+        reuse = _REUSE.get()
+        if reuse is not None and reuse[0] is self.functions:
+            index = reuse[1]
+        else:
+            index = _Index.build(self)
         for v in self.platform.vmd:
             if v.endpoint not in index.by_addr:
                 raise TopologyError(
@@ -1036,7 +1052,48 @@ class Topology:
 
     def replace(self, **changes: Any) -> Topology:
         """A copy with some fields changed (re-validated)."""
+        if set(changes) == {"functions"}:
+            # The same functions with only some unknown facts changed (a
+            # reader marking what it could not read): the tree is the same,
+            # and the index is this one's with those functions put in.
+            functions = _functions_converter(changes["functions"])
+            index = self._index.substituted(self.functions, functions)
+            if index is not None:
+                token = _REUSE.set((functions, index))
+                try:
+                    return attrs.evolve(self, functions=functions)
+                finally:
+                    _REUSE.reset(token)
         return attrs.evolve(self, **changes)
+
+
+#: A bus's bridges, nearest first, as a chain of pairs that share their tails:
+#: ``(bridge, the chain of the bridge's own bus)``; ``None`` above a root bus.
+_Chain = tuple[PciFunction, "_Chain"] | None
+
+#: Not in a memo yet (``None`` is a chain: a root bus's).
+_UNKNOWN: Any = object()
+
+#: ``(bus,)`` for each bus number: a bus's only child bus, shared.
+_ONE_BUS: tuple[tuple[int], ...] = tuple((b,) for b in range(256))
+
+
+def _one_bus(bus: int) -> tuple[int]:
+    return _ONE_BUS[bus] if 0 <= bus <= 0xFF else (bus,)
+
+
+#: An index :meth:`Topology.replace` made for the functions it passes on.
+_REUSE: contextvars.ContextVar[tuple[tuple[PciFunction, ...], _Index] | None] = (
+    contextvars.ContextVar("iommugroups_index_reuse", default=None)
+)
+
+#: The unknown facts the index reads (``_bus_evidence``).
+_EVIDENCE_FACTS = frozenset({"pcie", "config"})
+
+#: Chains up to this length are also kept as tuples (the depth of any usual
+#: machine), so that :meth:`Topology.bridges_above` answers them at once; a
+#: deeper one is made again when asked, so that memory stays linear.
+_KEEP_TUPLES = 8
 
 
 @attrs.frozen
@@ -1053,6 +1110,12 @@ class _Index:
       order (``pci_scan_child_bus``: ``pci_scan_slot`` over the bus, then
       ``pci_scan_bridge`` per bridge). SR-IOV VFs are added afterwards, when
       the PF driver enables them, PF by PF in that order.
+    * ``chains``: (domain, bus) -> the bridges above a device on that bus
+      (``_Chain``, each bus's chain sharing its parent's), made when first
+      asked; ``tuples``: the short ones as tuples.
+    * ``keys``: one ``(domain, bus)`` object per bus, shared by the tables
+      keyed by bus (here and in the memos of the rules, :meth:`bus_key`): a
+      machine of deep switch chains has nearly as many buses as functions.
     """
 
     by_addr: dict[PciAddress, PciFunction]
@@ -1063,50 +1126,184 @@ class _Index:
     pos: dict[PciAddress, int]
     vfs: dict[PciAddress, tuple[PciFunction, ...]]
     child_buses: dict[tuple[int, int], tuple[int, ...]]
-    chains: dict[tuple[int, int], tuple[PciFunction, ...]]
+    chains: dict[tuple[int, int], _Chain]
+    tuples: dict[tuple[int, int], tuple[PciFunction, ...]]
+    keys: dict[tuple[int, int], tuple[int, int]]
+    mappings: dict[int, tuple[IdMapping, ...]] | None = None
     conflicts: tuple[BusConflict, ...] = ()
     suspects: tuple[MissingBridge, ...] = ()
     names: dict[str, PciFunction] | None = None
 
-    def bridges_above(self, domain: int, bus: int) -> tuple[PciFunction, ...]:
-        """The bridges above a device on ``bus``, nearest first (memoised per bus)."""
+    def mappings_of(
+        self, id_mappings: tuple[IdMapping, ...], domain: int
+    ) -> tuple[IdMapping, ...]:
+        """The topology's ``id_mappings`` of one PCI domain, in their order (made
+        once per topology; a mapping of another domain never maps, R3.8)."""
+        if self.mappings is None:
+            by_domain: dict[int, list[IdMapping]] = {}
+            for m in id_mappings:
+                by_domain.setdefault(m.domain, []).append(m)
+            object.__setattr__(self, "mappings", {d: tuple(ms) for d, ms in by_domain.items()})
+        assert self.mappings is not None
+        return self.mappings.get(domain, ())
+
+    def bus_key(self, domain: int, bus: int) -> tuple[int, int]:
+        """The shared ``(domain, bus)`` key of a bus (a new tuple for a bus without one)."""
         key = (domain, bus)
-        chain = self.chains.get(key)
-        if chain is not None:
-            return chain
+        return self.keys.get(key, key)
+
+    def chain(self, domain: int, bus: int) -> _Chain:
+        """The bridges above a device on ``bus``, nearest first, as a shared chain.
+
+        Memoised per bus; a bus's chain is its ``self`` (if it has one: a
+        virtual bus is stepped over) in front of its parent bus's chain, so
+        the chains of every bus take memory linear in the number of buses.
+        """
+        chains = self.chains
+        key = (domain, bus)
+        found: _Chain = chains.get(key, _UNKNOWN)
+        if found is not _UNKNOWN:
+            return found
         # Walk up to the first bus already known, then fill in on the way back.
         path: list[tuple[int, int]] = []
-        while chain is None:
-            path.append(key)
+        chain: _Chain = None
+        while True:
             parent = self.bus_parent.get(key)
             if parent is None:  # a root bus
-                chain = ()
-                self.chains[key] = chain
-                path.pop()
+                chains[self.keys.get(key, key)] = None
                 break
+            path.append(key)
             key = (domain, parent)
-            chain = self.chains.get(key)
+            if key in chains:
+                chain = chains[key]
+                break
+        bus_self, keys = self.bus_self, self.keys
         for k in reversed(path):
-            br = self.bus_self.get(k)
-            chain = (br, *chain) if br is not None else chain
-            self.chains[k] = chain
-        assert chain is not None
-        return chain
+            br = bus_self.get(k)
+            if br is not None:
+                chain = (br, chain)
+            chains[keys.get(k, k)] = chain
+        return chains[(domain, bus)]
+
+    def bridges_above(self, domain: int, bus: int) -> tuple[PciFunction, ...]:
+        """The bridges above a device on ``bus``, nearest first, as a tuple."""
+        key = (domain, bus)
+        found = self.tuples.get(key)
+        if found is not None:
+            return found
+        out: list[PciFunction] = []
+        node = self.chain(domain, bus)
+        while node is not None:
+            out.append(node[0])
+            node = node[1]
+        above = tuple(out)
+        if len(above) <= _KEEP_TUPLES:
+            self.tuples[key] = above
+        return above
+
+    def substituted(
+        self, old: tuple[PciFunction, ...], new: tuple[PciFunction, ...]
+    ) -> _Index | None:
+        """This index for ``new``, the functions ``old`` it was built from with some
+        replaced by functions that differ only in facts the index does not read
+        (``unknown`` facts other than those of ``_EVIDENCE_FACTS``); ``None``
+        otherwise (the caller builds the index anew).
+
+        What :meth:`build` makes of ``new``: the tree, the order, the
+        conflicts and the suspects are the same, with the new functions in
+        place of the old.
+        """
+        if len(old) != len(new):
+            return None
+        changed: dict[PciAddress, PciFunction] = {}
+        for o, n in zip(old, new, strict=True):
+            if o is n:
+                continue
+            if (
+                n.__class__ is not PciFunction
+                or o.address != n.address
+                or o.unknown & _EVIDENCE_FACTS != n.unknown & _EVIDENCE_FACTS
+                or attrs.evolve(n, unknown=o.unknown) != o
+            ):
+                return None
+            changed[o.address] = n
+        if len(changed) > len(old) // 4:  # as quick to build it anew
+            return None
+
+        def put(fns: tuple[PciFunction, ...]) -> tuple[PciFunction, ...]:
+            return tuple(changed.get(f.address, f) for f in fns)
+
+        by_addr = dict(self.by_addr)
+        bus_self = dict(self.bus_self)
+        on_bus = dict(self.on_bus)
+        vfs = dict(self.vfs)
+        order = list(self.order)
+        for address, fn in changed.items():
+            by_addr[address] = fn
+            order[self.pos[address]] = fn
+            key = (address.domain, address.bus)
+            on_bus[key] = put(on_bus[key])
+            if fn.is_bridge and bus_self.get((address.domain, fn.secondary_bus or 0)) is not None:
+                sec_key = (address.domain, fn.secondary_bus or 0)
+                if bus_self[sec_key].address == address:
+                    bus_self[sec_key] = fn
+            if fn.physfn is not None:
+                vfs[fn.physfn] = put(vfs[fn.physfn])
+        return _Index(
+            by_addr=by_addr,
+            bus_self=bus_self,
+            bus_parent=self.bus_parent,
+            on_bus=on_bus,
+            order=tuple(order),
+            pos=self.pos,
+            vfs=vfs,
+            child_buses=self.child_buses,
+            chains={},
+            tuples={},
+            keys=self.keys,
+            conflicts=self.conflicts,
+            suspects=self.suspects,
+        )
 
     @classmethod
     def build(cls, topo: Topology) -> _Index:
+        # One pass: the functions by address, the bridges, the functions per
+        # bus (devfn order below), the VFs, the buses Root Ports sit on and the
+        # bridges without bus numbers.
         by_addr: dict[PciAddress, PciFunction] = {}
+        bridges: list[PciFunction] = []
+        per_bus: dict[tuple[int, int], list[PciFunction]] = {}
+        virtfns: list[PciFunction] = []
+        root_port_buses: set[tuple[int, int]] = set()
+        unnumbered: dict[int, list[PciFunction]] = {}
         for fn in topo.functions:
-            if not isinstance(fn, PciFunction):
+            if fn.__class__ is not PciFunction and not isinstance(fn, PciFunction):
                 raise TopologyError(f"not a PciFunction: {fn!r}")
-            if fn.address in by_addr:
-                raise TopologyError(f"duplicate PCI address {fn.address}", (str(fn.address),))
-            by_addr[fn.address] = fn
+            a = fn.address
+            if a in by_addr:
+                raise TopologyError(f"duplicate PCI address {a}", (str(a),))
+            by_addr[a] = fn
+            key = (a[0], a[1])
+            fns = per_bus.get(key)
+            if fns is None:
+                per_bus[key] = [fn]
+            else:
+                fns.append(fn)
+            if fn.header_type in (HEADER_BRIDGE, HEADER_CARDBUS):
+                if fn.secondary_bus is not None:
+                    bridges.append(fn)
+                else:
+                    unnumbered.setdefault(a.domain, []).append(fn)
+            if fn.physfn is not None:
+                virtfns.append(fn)
+            elif fn.pcie_type is PcieType.ROOT_PORT:
+                root_port_buses.add(key)
 
+        # One key object per bus, shared by every table of the index below.
+        keys = {key: key for key in per_bus}
+        intern = keys.setdefault
         bus_self: dict[tuple[int, int], PciFunction] = {}
-        for fn in by_addr.values():
-            if not fn.is_bridge:
-                continue
+        for fn in bridges:
             sec = fn.secondary_bus
             sub = fn.subordinate_bus if fn.subordinate_bus is not None else sec
             assert sec is not None
@@ -1129,6 +1326,7 @@ class _Index:
                     (str(fn.address),),
                 )
             key = (fn.address.domain, sec)
+            key = intern(key, key)
             other = bus_self.get(key)
             if other is not None:
                 raise TopologyError(
@@ -1143,11 +1341,6 @@ class _Index:
         # finds that root bus (pci_find_bus in pci_scan_bridge_extend) and
         # does not add it a second time, so the bridge is not its ``self``.
         conflicts: list[BusConflict] = []
-        root_port_buses = {
-            (f.address.domain, f.address.bus)
-            for f in by_addr.values()
-            if f.pcie_type is PcieType.ROOT_PORT and f.physfn is None
-        }
         for key in sorted(root_port_buses & bus_self.keys()):
             br = bus_self.pop(key)
             conflicts.append(
@@ -1165,8 +1358,9 @@ class _Index:
             return sub if sub is not None else (fn.secondary_bus or 0)
 
         bus_parent: dict[tuple[int, int], int] = {}
-        for (dom, sec), br in bus_self.items():
-            bus_parent[(dom, sec)] = br.address.bus
+        for key, br in bus_self.items():
+            dom, sec = key
+            bus_parent[key] = br.address.bus
             # The bridge's own bus must be inside its parent bridge's range.
             parent = bus_self.get((dom, br.address.bus))
             if parent is not None and not (
@@ -1181,49 +1375,48 @@ class _Index:
                     (str(br.address), str(parent.address)),
                 )
 
-        # Functions per bus, in devfn order; a PF's VFs.
-        per_bus: dict[tuple[int, int], list[PciFunction]] = {}
+        # A PF's VFs.
         vfs: dict[PciAddress, list[PciFunction]] = {}
-        for fn in by_addr.values():
-            per_bus.setdefault((fn.address.domain, fn.address.bus), []).append(fn)
-            if fn.physfn is not None:
-                pf = by_addr.get(fn.physfn)
-                if pf is None:
-                    raise TopologyError(
-                        f"VF {fn.address} names PF {fn.physfn}, which is not in the topology",
-                        (str(fn.address), str(fn.physfn)),
-                    )
-                if pf.physfn is not None:
-                    raise TopologyError(
-                        f"VF {fn.address} names {pf.address} as its PF, but that is itself a VF",
-                        (str(fn.address), str(pf.address)),
-                    )
-                if fn.address.domain != pf.address.domain or fn.address.rid <= pf.address.rid:
-                    raise TopologyError(
-                        f"VF {fn.address} cannot belong to PF {pf.address}: a VF's "
-                        "routing id lies above its PF's, in the same domain",
-                        (str(fn.address), str(pf.address)),
-                    )
-                vfs.setdefault(fn.physfn, []).append(fn)
+        for fn in virtfns:
+            assert fn.physfn is not None
+            pf = by_addr.get(fn.physfn)
+            if pf is None:
+                raise TopologyError(
+                    f"VF {fn.address} names PF {fn.physfn}, which is not in the topology",
+                    (str(fn.address), str(fn.physfn)),
+                )
+            if pf.physfn is not None:
+                raise TopologyError(
+                    f"VF {fn.address} names {pf.address} as its PF, but that is itself a VF",
+                    (str(fn.address), str(pf.address)),
+                )
+            if fn.address.domain != pf.address.domain or fn.address.rid <= pf.address.rid:
+                raise TopologyError(
+                    f"VF {fn.address} cannot belong to PF {pf.address}: a VF's "
+                    "routing id lies above its PF's, in the same domain",
+                    (str(fn.address), str(pf.address)),
+                )
+            pf_vfs = vfs.get(fn.physfn)
+            if pf_vfs is None:
+                vfs[fn.physfn] = [fn]
+            else:
+                pf_vfs.append(fn)
 
         # Buses claimed by no bridge: virtual VF buses, root buses, or buses whose
         # bridge the input lacks (MissingBridge).
         suspects: list[MissingBridge] = []
-        unnumbered: dict[int, list[PciFunction]] = {}
-        for fn in by_addr.values():
-            if fn.header_type in (HEADER_BRIDGE, HEADER_CARDBUS) and fn.secondary_bus is None:
-                unnumbered.setdefault(fn.address.domain, []).append(fn)
         bridges_by_domain: dict[int, list[PciFunction]] = {}
         for (dom, _sec), br in bus_self.items():
             bridges_by_domain.setdefault(dom, []).append(br)
-        for (dom, bus), fns in per_bus.items():
-            if (dom, bus) in bus_self:
+        for key, fns in per_bus.items():
+            if key in bus_self:
                 continue
+            dom, bus = key
             pf_buses = {by_addr[f.physfn].address.bus for f in fns if f.physfn is not None}
             if len(pf_buses) == 1 and all(f.is_virtfn for f in fns):
                 (pf_bus,) = pf_buses
                 if pf_bus != bus:
-                    bus_parent[(dom, bus)] = pf_bus
+                    bus_parent[key] = pf_bus
                     continue
             if all(f.is_virtfn for f in fns):
                 continue
@@ -1253,59 +1446,95 @@ class _Index:
                 _suspect(dom, bus, kind, culprit, holders, unnumbered.get(dom, ()), subordinate)
             )
 
-        on_bus = {
-            key: tuple(sorted(fns, key=lambda f: f.address.devfn)) for key, fns in per_bus.items()
-        }
+        def devfn(f: PciFunction) -> int:
+            return f.address.devfn
+
+        def sort_key(f: PciFunction) -> tuple[int, int, int, int]:
+            return f.address.sort_key()
+
+        on_bus: dict[tuple[int, int], list[PciFunction]] = {}
+        for key, fns in per_bus.items():
+            if len(fns) > 1:
+                fns.sort(key=devfn)
+            on_bus[key] = fns
         vfs_sorted = {
-            pf: tuple(sorted(v, key=lambda f: f.address.sort_key())) for pf, v in vfs.items()
+            pf: tuple(v if len(v) == 1 else sorted(v, key=sort_key)) for pf, v in vfs.items()
         }
 
         # Device-add order: DFS per root bus; VFs after everything else.
         order: list[PciFunction] = []
         seen_bus: set[tuple[int, int]] = set()
+        placed = 0
 
-        def scan(dom: int, bus: int) -> None:
+        def scan(dom: int, bus: int) -> int:
+            count = 0
             stack = [(dom, bus)]
             while stack:
                 key = stack.pop()
                 if key in seen_bus:  # pragma: no cover - validation forbids loops
                     continue
                 seen_bus.add(key)
-                fns = [f for f in on_bus.get(key, ()) if not f.is_virtfn]
-                order.extend(fns)
-                children = [
-                    (dom, f.secondary_bus)
-                    for f in fns
-                    if f.is_bridge and f.secondary_bus is not None
-                ]
-                stack.extend(reversed(children))
+                children: list[tuple[int, int]] = []
+                for f in on_bus.get(key, ()):
+                    if f.physfn is not None:
+                        continue
+                    order.append(f)
+                    count += 1
+                    if f.secondary_bus is not None and f.header_type in (
+                        HEADER_BRIDGE,
+                        HEADER_CARDBUS,
+                    ):
+                        children.append((dom, f.secondary_bus))
+                if children:
+                    children.reverse()
+                    stack.extend(children)
+            return count
 
         roots = sorted(key for key in on_bus if key not in bus_parent)
         for dom, bus in roots:
-            scan(dom, bus)
-        placed = {f.address for f in order}
-        missing = [f for f in by_addr.values() if f.address not in placed and not f.is_virtfn]
-        if missing:  # pragma: no cover - a cycle would have been caught above
+            placed += scan(dom, bus)
+        if placed != len(by_addr) - len(virtfns):  # pragma: no cover - caught above
+            seen = {f.address for f in order}
+            missing = [f for f in by_addr.values() if f.address not in seen and not f.is_virtfn]
             raise TopologyError(
                 "functions not reachable from any root bus",
                 tuple(str(f.address) for f in missing[:5]),
             )
-        for pf in list(order):
-            order.extend(vfs_sorted.get(pf.address, ()))
+        if vfs_sorted:
+            for pf in list(order):
+                more = vfs_sorted.get(pf.address)
+                if more is not None:
+                    order.extend(more)
         pos = {f.address: i for i, f in enumerate(order)}
         children: dict[tuple[int, int], set[int]] = {}
         for (dom, child), parent_bus in bus_parent.items():
-            children.setdefault((dom, parent_bus), set()).add(child)
+            key = (dom, parent_bus)
+            children.setdefault(intern(key, key), set()).add(child)
+
+        def position(f: PciFunction) -> int:
+            return pos[f.address]
+
+        on_bus_sorted: dict[tuple[int, int], tuple[PciFunction, ...]] = {}
+        for key, fns in on_bus.items():
+            # In devfn order, a bus's functions are in device-add order unless
+            # VFs (added last, PF by PF) are among them.
+            if len(fns) > 1 and any(f.physfn is not None for f in fns):
+                fns.sort(key=position)
+            on_bus_sorted[key] = tuple(fns)
         return cls(
             by_addr=by_addr,
             bus_self=bus_self,
             bus_parent=bus_parent,
-            on_bus={k: tuple(sorted(v, key=lambda f: pos[f.address])) for k, v in on_bus.items()},
+            on_bus=on_bus_sorted,
             order=tuple(order),
             pos=pos,
             vfs=vfs_sorted,
-            child_buses={k: tuple(sorted(v)) for k, v in children.items()},
+            child_buses={
+                k: _one_bus(*v) if len(v) == 1 else tuple(sorted(v)) for k, v in children.items()
+            },
             chains={},
+            tuples={},
+            keys=keys,
             conflicts=tuple(sorted(conflicts, key=lambda c: (c.bridge, c.bus))),
             suspects=tuple(sorted(suspects, key=lambda m: (m.domain, m.bus))),
         )

@@ -19,8 +19,8 @@ again.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import NamedTuple
+from collections.abc import Iterator, Mapping, Sequence
+from typing import NamedTuple, overload
 
 import attrs
 
@@ -169,11 +169,111 @@ class GroupDecision:
     stop: PciAddress | None = None
 
 
+#: The bridges a walk moves through, nearest first, as pairs sharing their tails:
+#: ``(bridge, the rest of the walk)``; ``None`` at its end.
+_Links = tuple[PciFunction, "_Links"] | None
+
+
+class Walk(Sequence[PciFunction]):
+    """The bridges R4.2's upward walk moves ``pdev`` through, nearest first.
+
+    A read-only sequence. The walk from a bus is its nearest bridge followed
+    by the walk from that bridge's own bus, and is kept that way (each walk
+    sharing the rest with the next one), so that the walks from every bus of
+    a deep switch chain take memory linear in the number of buses. A short
+    walk (the usual one) is also kept as a tuple, iterated at C speed.
+    """
+
+    __slots__ = ("_items", "_last", "_len", "_links")
+
+    def __init__(
+        self,
+        links: _Links = None,
+        length: int = 0,
+        last: PciFunction | None = None,
+        items: tuple[PciFunction, ...] | None = (),
+    ) -> None:
+        self._links = links
+        self._len = length
+        self._last = last
+        self._items = items
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __bool__(self) -> bool:
+        return self._links is not None
+
+    def __iter__(self) -> Iterator[PciFunction]:
+        if self._items is not None:
+            return iter(self._items)
+        return self._follow()
+
+    def _follow(self) -> Iterator[PciFunction]:
+        node = self._links
+        while node is not None:
+            yield node[0]
+            node = node[1]
+
+    @overload
+    def __getitem__(self, index: int) -> PciFunction: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[PciFunction, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> PciFunction | tuple[PciFunction, ...]:
+        if isinstance(index, slice):
+            return tuple(self)[index]
+        i = index + self._len if index < 0 else index
+        if not 0 <= i < self._len:
+            raise IndexError("walk index out of range")
+        if self._items is not None:
+            return self._items[i]
+        if i == self._len - 1:
+            assert self._last is not None
+            return self._last
+        for j, br in enumerate(self):
+            if j == i:
+                return br
+        raise IndexError("walk index out of range")  # pragma: no cover - len is exact
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Walk):
+            return self._len == other._len and all(
+                a is b for a, b in zip(self, other, strict=True)
+            )
+        if isinstance(other, tuple):
+            return tuple(self) == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return f"Walk({[str(b.address) for b in self]})"
+
+    def compact(self) -> Sequence[PciFunction]:
+        """The walk as a tuple when it is short (kept as one), else itself."""
+        return self._items if self._items is not None else self
+
+    def through(self, bridge: PciFunction) -> Walk:
+        """``bridge`` followed by this walk."""
+        items = (bridge, *self._items) if self._items is not None and self._len < 8 else None
+        return Walk((bridge, self._links), self._len + 1, self._last or bridge, items)
+
+
+_NO_WALK = Walk()
+
 #: Per device: (aliases after its own id, bridges step 2 walks past, isolated stop).
-_Plan = tuple[tuple[tuple[PciFunction, int], ...], tuple[PciFunction, ...], "PciFunction | None"]
+#: (The bridges are a tuple for a short walk, else its :class:`Walk`.)
+_Plan = tuple[tuple[tuple[PciFunction, int], ...], Sequence[PciFunction], "PciFunction | None"]
 
 
 _EMPTY: frozenset[int] = frozenset()
+
+#: A bus with at most this many functions is scanned for a slot's functions;
+#: a more crowded one (up to 256) is indexed by slot once.
+_SCAN_BUS = 16
 
 
 class _BusInfo:
@@ -209,6 +309,7 @@ class GroupingEnv:
         "_masks",
         "_paths",
         "_plans",
+        "_slots",
         "_up",
         "ctx",
         "topology",
@@ -221,9 +322,11 @@ class GroupingEnv:
         self._acs: dict[PciAddress, bool] = {}
         self._paths: dict[PciAddress, AcsPath] = {}
         self._chain: dict[tuple[int, int], tuple[tuple[PciFunction, int], ...]] = {}
-        self._up: dict[tuple[int, int], tuple[tuple[PciFunction, ...], PciFunction | None]] = {}
+        self._up: dict[tuple[int, int], tuple[Walk, PciFunction | None]] = {}
         self._cand: dict[PciAddress, tuple[PciFunction, ...]] = {}
         self._plans: dict[tuple[int, int], _Plan] = {}
+        #: (domain, bus) -> slot -> the functions of that slot, device order.
+        self._slots: dict[tuple[int, int], dict[int, tuple[PciFunction, ...]]] = {}
         # Devfn aliases are rare: find the devices that have one in one pass,
         # so that buses without any need no per-bus index at all.
         masks: dict[tuple[int, int], dict[int, frozenset[int]]] = {}
@@ -325,10 +428,11 @@ class GroupingEnv:
                     break
                 path.append((k, step))
             k = (k[0], parent)
-        self._chain[k] = known
+        keys = topo._index.keys  # one key object per bus, the topology's
+        self._chain[keys.get(k, k)] = known
         for k, step in reversed(path):
             known = step + known if step else known
-            self._chain[k] = known
+            self._chain[keys.get(k, k)] = known
         return self._chain[key]
 
     def acs_path_enabled(self, fn: PciFunction) -> bool:
@@ -338,30 +442,33 @@ class GroupingEnv:
             verdict = pci_acs_path_enabled(fn, None, REQ_ACS_FLAGS, self.ctx)
         return verdict
 
-    def upstream(
-        self, domain: int, bus: int
-    ) -> tuple[tuple[PciFunction, ...], PciFunction | None]:
+    def upstream(self, domain: int, bus: int) -> tuple[Sequence[PciFunction], PciFunction | None]:
         """R4.2 for a walk starting on ``bus``, independent of any group state.
 
         Returns the bridges the walk moves ``pdev`` through, in order (each
-        one's path to the root is not ACS-isolated), and the bridge it stopped
-        at because its path *is* isolated (``None`` if it reached the root).
-        The bridges are :meth:`Topology.bridges_above` (virtual buses skipped).
+        one's path to the root is not ACS-isolated; a read-only sequence),
+        and the bridge it stopped at because its path *is* isolated (``None``
+        if it reached the root). The bridges are
+        :meth:`Topology.bridges_above` (virtual buses skipped).
         """
+        return self._upstream(domain, bus)
+
+    def _upstream(self, domain: int, bus: int) -> tuple[Walk, PciFunction | None]:
+        """:meth:`upstream`, the walk as a :class:`Walk` (memoised per bus)."""
         key = (domain, bus)
         memo = self._up.get(key)
         if memo is not None:
             return memo
-        above = self.topology._index.bridges_above(domain, bus)
-        if not above:
-            memo = ((), None)
+        above = self.topology._index.chain(domain, bus)  # the nearest bridge first
+        if above is None:
+            memo = (_NO_WALK, None)
         elif self.acs_path_enabled(above[0]):
-            memo = ((), above[0])
+            memo = (_NO_WALK, above[0])
         else:  # through the nearest bridge, then on as from its own bus
             br = above[0]
-            walked, stop = self.upstream(br.address.domain, br.address.bus)
-            memo = ((br, *walked), stop)
-        self._up[key] = memo
+            walked, stop = self._upstream(br.address.domain, br.address.bus)
+            memo = (walked.through(br), stop)
+        self._up[self.topology._index.bus_key(domain, bus)] = memo
         return memo
 
     def alias_candidates(self, pdev: PciFunction) -> tuple[PciFunction, ...]:
@@ -404,7 +511,7 @@ class GroupingEnv:
             plan = self._plans.get(key)
             if plan is None:
                 plan = self._make_plan(self.bus_aliases(a.domain, a.bus), a.domain, a.bus)
-                self._plans[key] = plan
+                self._plans[self.topology._index.bus_key(a.domain, a.bus)] = plan
             return plan
         aliases = tuple((fn, a.bus << 8 | d) for d in sorted(self.alias_mask(fn)))
         return self._make_plan(aliases + self.bus_aliases(a.domain, a.bus), a.domain, a.bus)
@@ -415,8 +522,8 @@ class GroupingEnv:
         if aliases:
             last = aliases[-1][0].address
             domain, bus = last.domain, last.bus
-        walked, stop = self.upstream(domain, bus)
-        return (aliases, walked, stop)
+        walked, stop = self._upstream(domain, bus)
+        return (aliases, walked.compact(), stop)
 
     def walk_top(self, fn: PciFunction) -> tuple[PciFunction, PciFunction | None]:
         """Where steps 1-2 leave ``pdev`` when no group interrupts them (R4.3).
@@ -462,12 +569,19 @@ class GroupingEnv:
     def slot_peers(self, pdev: PciFunction) -> tuple[PciFunction, ...]:
         """Other functions of ``pdev``'s slot (``devfn >> 3``, R5.4), device order."""
         a = pdev.address
-        slot = a.device
-        return tuple(
-            t
-            for t in self.topology.devices_on_bus(a.domain, a.bus)
-            if t.address.device == slot and t is not pdev
-        )
+        on_bus = self.topology.devices_on_bus(a.domain, a.bus)
+        if len(on_bus) <= _SCAN_BUS:
+            slot = a.device
+            return tuple(t for t in on_bus if t.address.device == slot and t is not pdev)
+        key = (a.domain, a.bus)
+        slots = self._slots.get(key)
+        if slots is None:  # a crowded bus's functions by slot, once per bus
+            by_slot: dict[int, list[PciFunction]] = {}
+            for t in on_bus:
+                by_slot.setdefault(t.address.device, []).append(t)
+            slots = {slot: tuple(fns) for slot, fns in by_slot.items()}
+            self._slots[self.topology._index.bus_key(a.domain, a.bus)] = slots
+        return tuple(t for t in slots.get(a.device, ()) if t is not pdev)
 
 
 class _Record:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from .._analysis.check import CheckReport, DeviceCheck, Verdict
+from .._kernel.model import full_name
 from .._kernel.reading import Unknown
 
-__all__ = ["render_check"]
+__all__ = ["render_check", "verdict_marks"]
 
 
 #: What a grouping fact not known is, in words.
@@ -160,3 +161,42 @@ def _why(d: DeviceCheck, indent: str) -> list[str]:
         lines.append(f"{indent}  if the unknown facts are isolating:")
         lines.extend(f"{indent}    {s.rule} {s.text}" for s in d.rules_if_isolating)
     return lines
+
+
+def _few(names: tuple[str, ...], limit: int = 3) -> str:
+    """Up to ``limit`` names, shortened as the listing shows them (domain 0 without it)."""
+    shown = [n[5:] if n.startswith("0000:") else n for n in names[:limit]]
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(shown) + more
+
+
+def verdict_marks(report: CheckReport) -> dict[str, str]:
+    """A short remark per device where the rules' prediction differs, by full device name.
+
+    What the kernel's-groups listing puts after such a device: ``split`` and
+    ``merged`` verdicts always; an ``unknown`` verdict when the predicted
+    group is not the kernel's (where they agree, the missing facts changed
+    nothing visible). ``check`` explains each.
+    """
+    canon = {full_name(m): g for g, ms in report.canonical.groups.items() for m in ms}
+    seen = {full_name(m): g for g, ms in report.observed.groups.items() for m in ms}
+    canon_sets: dict[int, frozenset[str]] = {}
+    seen_sets: dict[int, frozenset[str]] = {}
+    for name, g in canon.items():
+        canon_sets[g] = canon_sets.get(g, frozenset()) | {name}
+    for name, g in seen.items():
+        seen_sets[g] = seen_sets.get(g, frozenset()) | {name}
+    out: dict[str, str] = {}
+    for d in report.devices:
+        if d.verdict is Verdict.SPLIT:
+            out[d.device] = f"split: the rules put it with {_few(d.split_from)} (isolation hole)"
+        elif d.verdict is Verdict.MERGED:
+            out[d.device] = f"merged: the rules isolate it from {_few(d.merged_with)}"
+        elif d.verdict is Verdict.UNKNOWN:
+            mine = canon_sets.get(canon.get(d.device, -1), frozenset())
+            theirs = seen_sets.get(seen.get(d.device, -1), frozenset())
+            if mine != theirs:
+                others = tuple(sorted(mine - {d.device}))
+                pred = f"with {_few(others)}" if others else "alone"
+                out[d.device] = f"differs: the rules put it {pred}, on facts the input lacks"
+    return out

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from .._analysis.reasons import Explanation, PairExplanation, Reason
+from .._kernel.groups import Grouping
+from .._kernel.model import full_name
 
-__all__ = ["render_explanation", "render_pair"]
+__all__ = ["kernel_groups_of", "render_explanation", "render_kernel_groups", "render_pair"]
 
 
 def _lines(reasons: Iterable[Reason], bullet: str) -> list[str]:
@@ -56,4 +59,45 @@ def render_pair(x: PairExplanation) -> str:
         out += ["ACS on their paths:", *_lines(x.acs, "-")]
     if x.unknown:
         out += ["Unknown:", *_lines(x.unknown, "-")]
+    return "\n".join(out) + "\n"
+
+
+def kernel_groups_of(observed: Grouping, devices: Sequence[str]) -> list[dict[str, Any]]:
+    """The kernel's group of each device (full names), from the source's groups.
+
+    One ``{"device", "group", "members"}`` per device; ``group`` is ``None``
+    (and ``members`` empty) when the kernel's groups do not list it.
+    """
+    of: dict[str, int] = {}
+    for group_id in sorted(observed.groups):
+        for m in observed.groups[group_id]:
+            of.setdefault(full_name(m), group_id)
+    out: list[dict[str, Any]] = []
+    for name in devices:
+        gid = of.get(name)
+        members = [full_name(m) for m in observed.groups[gid]] if gid is not None else []
+        out.append({"device": name, "group": gid, "members": members})
+    return out
+
+
+def render_kernel_groups(groups: Sequence[dict[str, Any]]) -> str:
+    """The lines that say where the kernel put each device, before the rules' explanation.
+
+    >>> print(render_kernel_groups([{"device": "0000:01:00.0", "group": 7,
+    ...                              "members": ["0000:01:00.0"]}]), end="")
+    The kernel put 0000:01:00.0 in IOMMU group 7, alone (the source's groups).
+    The rules, and why:
+    """
+    out: list[str] = []
+    for g in groups:
+        if g["group"] is None:
+            out.append(f"The kernel's groups do not list {g['device']}.")
+            continue
+        others = [m for m in g["members"] if m != g["device"]]
+        with_ = f"with {', '.join(others)}" if others else "alone"
+        out.append(
+            f"The kernel put {g['device']} in IOMMU group {g['group']}, {with_} (the "
+            "source's groups)."
+        )
+    out.append("The rules, and why:")
     return "\n".join(out) + "\n"

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from .._analysis.names import class_name, device_kind, short_name
-from .._analysis.show import AcsState, Member, Related, ShowResult, acs_state
+from .._analysis.show import AcsState, GroupView, Member, Related, ShowResult, acs_state
 from .._kernel.groups import Grouping
 from .._kernel.model import PciFunction, Topology
 from .._kernel.quirks import Quirks, make_context
@@ -79,7 +79,9 @@ def _join_cells(cells: Sequence[_Cell], widths: Sequence[int]) -> str:
     return "  ".join(parts).rstrip()
 
 
-def _member_cells(m: Member, *, observed: bool, color: bool) -> list[_Cell]:
+def _member_cells(
+    m: Member, *, observed: bool, color: bool, predicted: int | None = None
+) -> list[_Cell]:
     cls = "" if m.class_code is None else f"{m.class_name} [{m.class_code >> 8:04x}]"
     kind = _cell(m.kind)
     if m.show_acs and m.acs is not None:
@@ -92,12 +94,14 @@ def _member_cells(m: Member, *, observed: bool, color: bool) -> list[_Cell]:
         _cell(m.driver or "-"),
         kind,
     ]
-    if observed:
+    if predicted is not None:
+        cells.append(_cell(f"pred {predicted}"))
+    elif observed:
         cells.append(_cell("obs -" if m.observed_group is None else f"obs {m.observed_group}"))
     return cells
 
 
-def render_show(result: ShowResult, *, color: bool = False) -> str:
+def render_show(result: ShowResult, *, color: bool = False, kernel_first: bool = False) -> str:
     """The result as text, ending with a newline; ANSI colour only if ``color``.
 
     Per group: a header (id, size, observed groups), the reason, then one
@@ -112,6 +116,8 @@ def render_show(result: ShowResult, *, color: bool = False) -> str:
       why: devices below root port 00:02.0, which has no ACS capability (R2.3, R4.2)
         00:02.0  PCI bridge [0604]                      [1b36:000c]  -  root port [no ACS]
     """
+    if kernel_first and result.observed is not None:
+        return _render_kernel_first(result, color)
     out: list[str] = []
     observed = result.observed is not None
     marks = bool(result.filters)
@@ -154,6 +160,67 @@ def render_show(result: ShowResult, *, color: bool = False) -> str:
         out.append("")
         out.append("Observed, but not in the topology:")
         out.extend(f"  {short_name(d)}: observed group {g}" for d, g in result.observed_only)
+    return "\n".join(out) + "\n"
+
+
+def _render_kernel_first(result: ShowResult, color: bool) -> str:
+    """The kernel's groups, each member described, with the rules' group beside it.
+
+    Per kernel group: a header (id, size, and the rules' groups of its
+    members, ``differs`` when they are not exactly these devices), the
+    rules' reason for each predicted group involved, then one line per
+    member ending with its predicted group (``pred N``).
+    """
+    assert result.observed is not None
+    out: list[str] = []
+    marks = bool(result.filters)
+    if result.related is not None:
+        out.extend(_related_lines(result.related, color))
+        out.append("")
+    shown: dict[int, list[tuple[GroupView, Member]]] = {}
+    for g in result.groups:
+        for m in g.members:
+            if m.observed_group is not None:
+                shown.setdefault(m.observed_group, []).append((g, m))
+    rows = {
+        m.name: _member_cells(m, observed=True, color=color and marks, predicted=g.id)
+        for members in shown.values()
+        for g, m in members
+    }
+    ncols = max((len(c) for c in rows.values()), default=0)
+    widths = [max((len(c[i][0]) for c in rows.values()), default=0) for i in range(ncols)]
+    for gid in sorted(shown):
+        members = sorted(shown[gid], key=lambda gm: gm[1].name)
+        views = sorted({g.id: g for g, _m in members}.values(), key=lambda g: g.id)
+        n = len(result.observed.groups.get(gid, ()))
+        same = len(views) == 1 and bool(views[0].observed_same)
+        label = "group" if len(views) == 1 else "groups"
+        info = f"{n} device{'s' if n != 1 else ''}; predicted: {label} "
+        info += ", ".join(str(g.id) for g in views) + ("" if same else ", differs")
+        info_text = info if same else _paint(info, _RED, color)
+        out.append(f"{_paint(f'IOMMU Group {gid}', _BOLD, color)}  ({info_text})")
+        for g in views:
+            why = g.reason if len(views) == 1 else f"group {g.id}: {g.reason}"
+            out.append(f"  {_paint('why:', _DIM, color)} {_paint(why, _CYAN, color)}")
+        for _g, m in members:
+            mark = "*" if marks and m.match else " "
+            out.append(f"  {mark} {_join_cells(rows[m.name], widths)}")
+    if not shown:
+        out.append("No IOMMU group matches the filters." if result.filters else "No IOMMU groups.")
+    unseen = [m for g in result.groups for m in g.members if m.observed_group is None]
+    if unseen:
+        out.append("")
+        out.append("In no group of the kernel's (the rules' group beside it):")
+        out.extend(
+            f"  {m.shown}  pred {g.id}"
+            for g in result.groups
+            for m in g.members
+            if m.observed_group is None
+        )
+    if result.observed_only and not result.filters:
+        out.append("")
+        out.append("In the kernel's groups, but not in the topology:")
+        out.extend(f"  {short_name(d)}: group {g}" for d, g in result.observed_only)
     return "\n".join(out) + "\n"
 
 

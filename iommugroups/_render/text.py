@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .._errors import InvalidAddress
 from .._kernel.groups import Grouping
-from .._kernel.model import PciAddress, Topology
+from .._kernel.model import PciAddress, Topology, full_name
 from .._kernel.pci_ids import class_label, device_label, device_name
 from .._kernel.reading import Unknown
 
@@ -120,10 +120,19 @@ def _one(u: Unknown) -> str:
     return str(u)
 
 
-def listing(grouping: Grouping, topology: Topology | None = None, *, names: bool = False) -> str:
+def listing(
+    grouping: Grouping,
+    topology: Topology | None = None,
+    *,
+    names: bool = False,
+    drivers: bool = False,
+    marks: Mapping[str, str] | None = None,
+) -> str:
     r"""The well-known ``IOMMU Group N:`` listing, groups and members sorted.
 
-    ``names``: each device as ``lspci -nns`` prints it (:func:`listing_line`).
+    ``names``: each device as ``lspci -nns`` prints it (:func:`listing_line`);
+    ``drivers``: then the driver bound to it, when the input says;
+    ``marks``: by full device name, a remark put after the device (``<- ...``).
 
     >>> from iommugroups import Grouping
     >>> g = Grouping({0: ("0000:00:00.0",), 1: ("0000:00:1c.0", "0000:01:00.0")})
@@ -133,7 +142,17 @@ def listing(grouping: Grouping, topology: Topology | None = None, *, names: bool
     out: list[str] = []
     for gid in sorted(grouping.groups):
         out.append(f"IOMMU Group {gid}:")
-        out.extend(f"\t{listing_line(m, topology, names=names)}" for m in grouping.groups[gid])
+        for m in grouping.groups[gid]:
+            line = f"\t{listing_line(m, topology, names=names)}"
+            if drivers and topology is not None:
+                fn = topology.by_name().get(full_name(m))
+                if fn is not None and fn.driver:
+                    line += f"  driver {fn.driver}"
+            if marks:
+                mark = marks.get(full_name(m))
+                if mark:
+                    line += f"  <- {mark}"
+            out.append(line)
     return "\n".join(out) + ("\n" if out else "")
 
 

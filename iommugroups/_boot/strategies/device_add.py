@@ -44,7 +44,9 @@ class DeviceAdd(Strategy):
     def iommu_registered(self, sim: Simulator, instance: str, first: bool) -> None:
         """The registration walk: every present device without a group, in
         device order, platform bus first (``iommu_buses[]``)."""
-        devices = sim.present_devices()
+        # (a device probed in the walk groups itself only: those grouped when it
+        # starts are the ones it passes over)
+        devices = sim.ungrouped_devices()
         for dev in [d for d in devices if d.bus != "pci"] + [d for d in devices if d.bus == "pci"]:
             if sim.group_of(dev) is None:
                 self._probe(sim, dev)
