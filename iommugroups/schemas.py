@@ -464,7 +464,33 @@ _MEMBER = _obj(
         ),
         "observed_group": _OPT_GID,
         "match": _t("boolean", "it matches every filter applied"),
-    }
+    },
+    optional={
+        "acs_state": _enum(
+            ["enabled", "off", "absent", "quirk", "quirk-off", "not-needed", "unknown"],
+            "the ACS state as a key (acs is its label)",
+            nullable=True,
+        ),
+        "acs_isolates": _t(["boolean", "null"], "grouping counts it as ACS-isolated (R2.3)"),
+        "acs_known": _t(["boolean", "null"], "false: its ACS could not be read (taken as absent)"),
+        "pcie_type": _enum(
+            [
+                "endpoint",
+                "legacy-endpoint",
+                "root-port",
+                "upstream-port",
+                "downstream-port",
+                "pcie-to-pci-bridge",
+                "pci-to-pcie-bridge",
+                "rc-integrated-endpoint",
+                "rc-event-collector",
+                "conventional",
+                "unknown",
+            ],
+            "the PCIe capability's type; conventional: none; unknown: not shown",
+            nullable=True,
+        ),
+    },
 )
 
 _SHOW_DOC = _doc(

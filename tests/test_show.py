@@ -760,6 +760,10 @@ def test_json_schema() -> None:
         "joined",
         "observed_group",
         "match",
+        "acs_state",
+        "acs_isolates",
+        "acs_known",
+        "pcie_type",
     }
     assert member["device"] == "000a:11:00.0"
     assert (member["class"], member["class_code"], member["class_name"]) == (
@@ -808,3 +812,50 @@ def test_empty_topology() -> None:
     assert result.groups == ()
     assert render_show(result) == "No IOMMU groups.\n"
     assert render_tree(Topology([]), canonical_groups(Topology([]))) == ""
+
+
+_LABEL_STATE = {  # the label shown, the key for programs, grouping counts it isolated (R2.3)
+    "ACS": ("enabled", True),
+    "ACS off": ("off", False),
+    "no ACS": ("absent", False),
+    "ACS quirk": ("quirk", True),
+    "no ACS (quirk)": ("quirk-off", False),
+    "ACS n/a": ("not-needed", True),
+    "ACS ?": ("unknown", False),
+}
+_KIND_TYPE = {
+    "endpoint": "endpoint",
+    "root port": "root-port",
+    "upstream port": "upstream-port",
+    "downstream port": "downstream-port",
+    "conventional PCI": "conventional",
+    "conventional PCI bridge": "conventional",
+}
+
+
+def test_json_members_carry_fields_not_only_labels() -> None:
+    """Issue 12: tools get booleans and enums, not display strings: each member's
+    ``acs_state``/``acs_isolates``/``acs_known`` agree with its label, and ``pcie_type``
+    with the PCIe type of the function itself."""
+    from iommugroups import PcieType
+
+    for topo in (examples.desktop(), examples.d05()):
+        data = show(topo).to_json()
+        by_name = topo.by_name()
+        for group in data["groups"]:
+            for m in group["members"]:
+                if m["acs"] is None:
+                    assert (m["acs_state"], m["acs_isolates"], m["acs_known"]) == (None,) * 3
+                else:
+                    state, isolates = _LABEL_STATE[m["acs"]]
+                    assert (m["acs_state"], m["acs_isolates"]) == (state, isolates)
+                    assert m["acs_known"] is (m["acs"] != "ACS ?")
+                fn = by_name.get(m["device"])
+                if fn is None:
+                    assert m["pcie_type"] is None
+                elif fn.pcie_type is PcieType.ROOT_PORT:
+                    assert m["pcie_type"] == "root-port"
+                elif fn.pcie_type is None and not fn.unknown & {"pcie", "config"}:
+                    assert m["pcie_type"] == "conventional"
+                if m["kind"] in _KIND_TYPE and fn is not None and fn.physfn is None:
+                    assert m["pcie_type"] == _KIND_TYPE[m["kind"]], m
