@@ -41,7 +41,7 @@ The reason is the clauses' texts joined with ``"; "``, ordered ``below``,
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import attrs
@@ -720,13 +720,45 @@ class _Explainer:
         self.joins = joins
         self.platform = {p.name for p in topology.platform_devices}
 
+    def _top_in_group(
+        self,
+        domain: int,
+        bus: int,
+        group: Container[str],
+        memo: dict[tuple[int, int], str | None],
+    ) -> str | None:
+        """The topmost bridge in ``group`` of the upward walk (R4.2) from ``bus``.
+
+        The walk from a bus is its first bridge, then the walk from that
+        bridge's own bus (``GroupingEnv.upstream``): memoised per bus in
+        ``memo``, the walks of a deep chain of buses cost one step per bus.
+        """
+        pending: list[tuple[tuple[int, int], str]] = []
+        key = (domain, bus)
+        top: str | None = None
+        while key not in memo:
+            walked, _stop = self.env.upstream(*key)
+            if not walked:
+                memo[key] = None
+                break
+            first = walked[0]
+            pending.append((key, str(first.address)))
+            key = (first.address.domain, first.address.bus)
+        top = memo[key]
+        for k, name in reversed(pending):
+            if top is None and name in group:
+                top = name
+            memo[k] = top
+        return memo[(domain, bus)]
+
     def clauses(self, names: Sequence[str]) -> tuple[Clause, ...]:
         """The clauses of the group made of ``names`` (see the module docstring)."""
         if len(names) == 1:
             return (self._alone(names[0]),)
         tops: dict[str, None] = {}  # names, as insertion-ordered sets
         behind: dict[str, None] = {}
-        walks: dict[tuple[int, int], list[str]] = {}  # per bus: the walk's bridges in the group
+        # per bus: the topmost bridge in the group of the walk (R4.2) from that bus
+        walks: dict[tuple[int, int], str | None] = {}
         slots: dict[tuple[int, int, int], list[str]] = {}
         aliases: list[str] = []
         streams: list[str] = []
@@ -738,16 +770,11 @@ class _Explainer:
             if join is None:
                 continue
             if join.step == "upstream":
-                fn = self.by_name[name]
-                a = fn.address
-                own = self.env.alias_mask(fn)  # without its own aliases, the walk is the bus's
-                inside = None if own else walks.get((a.domain, a.bus))
-                if inside is None:
-                    walked = self.env.plan(fn)[1]  # the whole walk (R4.2)
-                    inside = [str(b.address) for b in walked if str(b.address) in group_set]
-                    if not own:
-                        walks[(a.domain, a.bus)] = inside
-                tops[inside[-1] if inside else (join.via or name)] = None
+                walk_aliases = self.env.plan(self.by_name[name])[0]
+                # the walk (R4.2) starts on the bus of the last alias (R4.1), or the device's
+                start = walk_aliases[-1][0].address if walk_aliases else self.by_name[name].address
+                top = self._top_in_group(start.domain, start.bus, group_set, walks)
+                tops[top if top is not None else (join.via or name)] = None
             elif join.step == "alias" and join.via is not None and join.via != name:
                 behind[join.via] = None
             elif join.step == "function-alias" and join.pdev is not None:
