@@ -859,3 +859,20 @@ def test_json_members_carry_fields_not_only_labels() -> None:
                     assert m["pcie_type"] == "conventional"
                 if m["kind"] in _KIND_TYPE and fn is not None and fn.physfn is None:
                     assert m["pcie_type"] == _KIND_TYPE[m["kind"]], m
+
+
+def test_related_keeps_host_and_isa_bridges_with_the_host() -> None:
+    """Issue 12: `--related` once listed a host bridge among the devices to give a VM.
+    A function of class 0x06 (host, ISA bridge) is the platform's own and vfio-pci never
+    binds a bridge header (R12.2): both are under ``bridges``, never ``together``."""
+    topo = examples.desktop()
+    rel = related(show(topo), "00:1f.2")
+    assert rel.group is not None
+    members = {m.name for m in show(topo).group(rel.group).members}
+    assert len(members) == 3
+    for name in members:
+        fn = topo.get(name)
+        stays = fn.header_type != 0 or fn.class_code >> 16 == 0x06
+        assert (name in rel.bridges) is stays, name
+        assert (name in rel.together) is not stays, name
+    assert "0000:00:1f.0" in rel.bridges  # the ISA bridge of the desktop's LPC slot

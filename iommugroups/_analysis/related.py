@@ -4,15 +4,17 @@ What goes to a VM together (:func:`related`)
 --------------------------------------------
 VFIO assigns IOMMU *groups*, not devices. For a device ``D`` in group ``G``:
 
-* ``together``: every member of ``G`` that is not a PCI bridge (header
-  type 0, and platform devices), ``D`` included unless it is a bridge.
+* ``together``: every member of ``G`` that does not stay with the host
+  (platform devices included), ``D`` included unless it stays.
   Before ``G`` can be used by VFIO, *each* of them must be bound to
   ``vfio-pci`` (or ``pci-stub``, or no driver): none may stay with a host
   driver, and all the ones a VM uses must go to the same VM (one VFIO
   container). A member not given to the VM is still lost to the host.
-* ``bridges``: members with a bridge header (PCI-PCI, CardBus). They are
-  never assigned and may stay bound to their host driver (VFIO accepts
-  any driver on a bridge; ``pcieport`` does no DMA of its own), but they
+* ``bridges``: members that stay with the host
+  (:func:`~iommugroups._kernel.vfio.stays_with_host`): a bridge header
+  (PCI-PCI, CardBus), which ``vfio-pci`` never binds (R12.2), or a function
+  of class 0x06 (a host or ISA bridge: the platform's own). They are never
+  assigned; a bridge may stay bound to ``pcieport`` (R12.1), but they
   share the group's IOMMU domain: once ``G`` belongs to the VM, their own
   DMA is translated by the VM's mappings (their MSI error notifications
   may be affected).
@@ -29,10 +31,15 @@ from __future__ import annotations
 
 from .._errors import InvalidAddress, UnknownDevice
 from .._kernel.groups import device_sort_key
-from .._kernel.model import PciAddress
-from .show import Related, ShowResult
+from .._kernel.model import PciAddress, PciFunction
+from .._kernel.vfio import stays_with_host
+from .show import Member, Related, ShowResult
 
 __all__ = ["related"]
+
+
+def _stays(m: Member) -> bool:
+    return isinstance(m.node, PciFunction) and stays_with_host(m.node)
 
 
 def related(result: ShowResult, device: str | PciAddress) -> Related:
@@ -61,8 +68,9 @@ def related(result: ShowResult, device: str | PciAddress) -> Related:
         why = result.grouping.ungrouped.get(name, "no group")
         return Related(name, None, f"no group: {why}", (name,))
     view = result.group(gid)
-    together = tuple(m.name for m in view.members if not m.bridge)
-    bridges = tuple(m.name for m in view.members if m.bridge)
+    host = {m.name for m in view.members if _stays(m)}
+    together = tuple(m.name for m in view.members if m.name not in host)
+    bridges = tuple(m.name for m in view.members if m.name in host)
     reset: list[str] = []
     if name not in platform:
         fn = topology.get(name)
