@@ -120,6 +120,19 @@ def _doc(
 
 
 _STR = _t("string")
+#: PCIe types as JSON documents name them (``iommugroups._analysis.names.PCIE_TYPE_KEYS``).
+_PCIE_TYPES = [
+    "endpoint",
+    "legacy-endpoint",
+    "root-port",
+    "upstream-port",
+    "downstream-port",
+    "pcie-to-pci-bridge",
+    "pci-to-pcie-bridge",
+    "rc-endpoint",
+    "rc-event-collector",
+    "conventional",
+]
 #: The kernel version a command modelled (``--kernel``, else the source's, else the newest).
 _KERNEL = {"kernel": _t("string", "the Linux version modelled, MAJOR.MINOR")}
 _STRS = _arr(_STR)
@@ -474,20 +487,8 @@ _MEMBER = _obj(
         "acs_isolates": _t(["boolean", "null"], "grouping counts it as ACS-isolated (R2.3)"),
         "acs_known": _t(["boolean", "null"], "false: its ACS could not be read (taken as absent)"),
         "pcie_type": _enum(
-            [
-                "endpoint",
-                "legacy-endpoint",
-                "root-port",
-                "upstream-port",
-                "downstream-port",
-                "pcie-to-pci-bridge",
-                "pci-to-pcie-bridge",
-                "rc-integrated-endpoint",
-                "rc-event-collector",
-                "conventional",
-                "unknown",
-            ],
-            "the PCIe capability's type; conventional: none; unknown: not shown",
+            _PCIE_TYPES,
+            "its PCIe type, conventional without a PCIe capability (null: not known)",
             nullable=True,
         ),
     },
@@ -843,18 +844,7 @@ _PT_MEMBER = _obj(
         "device_id": _HEX4_OR_NULL,
         "class_code": _t(["string", "null"], "e.g. 030000", pattern=r"^[0-9a-f]{6}$"),
         "pcie_type": _enum(
-            [
-                "endpoint",
-                "legacy-endpoint",
-                "root-port",
-                "upstream-port",
-                "downstream-port",
-                "pcie-to-pci-bridge",
-                "pci-to-pcie-bridge",
-                "rc-endpoint",
-                "rc-event-collector",
-                "conventional",
-            ],
+            _PCIE_TYPES,
             "its PCIe type, conventional without a PCIe capability (null: not known)",
             nullable=True,
         ),

@@ -53,10 +53,10 @@ from iommugroups import (
     read,
     what_if,
 )
+from iommugroups._analysis.names import PCIE_TYPE_KEYS
 from iommugroups._analysis.passthrough import (
     DEVICE_CLASSES,
     PASSTHROUGH_SCHEMA,
-    PCIE_TYPES,
     PassthroughReport,
     PassthroughVerdict,
     Role,
@@ -868,9 +868,14 @@ def test_cli_json_is_the_schema(capsys: pytest.CaptureFixture[str]) -> None:
     assert props["verdict"]["enum"] == [v.value for v in PassthroughVerdict]
     assert props["members"]["items"]["properties"]["role"]["enum"] == [r.value for r in Role]
     assert props["members"]["items"]["properties"]["pcie_type"]["enum"][:-1] == [
-        *PCIE_TYPES.values(),
+        *PCIE_TYPE_KEYS.values(),
         "conventional",
     ]
+    show_member = SCHEMAS["iommugroups.show/1"]["$defs"]["member"]["properties"]
+    assert (
+        show_member["pcie_type"]["enum"]
+        == props["members"]["items"]["properties"]["pcie_type"]["enum"]
+    )  # one vocabulary for both documents
     assert props["reset"]["items"]["properties"]["available"]["enum"] == [
         a.value for a in Availability
     ]

@@ -13,7 +13,7 @@ from .._errors import InvalidAddress
 from .._kernel.model import HEADER_CARDBUS, HEADER_NORMAL, PciAddress, PcieType, PciFunction
 from .._kernel.pci_ids import subclass_names
 
-__all__ = ["class_name", "device_kind", "listed", "short_name"]
+__all__ = ["PCIE_TYPE_KEYS", "class_name", "device_kind", "listed", "pcie_type_key", "short_name"]
 
 #: The base-class names of ``pci.ids`` (subclass names come from the bundled subset).
 _BASE_CLASSES: Mapping[int, str] = {
@@ -115,6 +115,37 @@ def device_kind(fn: PciFunction) -> str:
     if fn.is_bridge:
         return "CardBus bridge" if fn.header_type == HEADER_CARDBUS else "conventional PCI bridge"
     return "conventional PCI"
+
+
+#: PCIe port types as JSON documents name them (``show``, ``passthrough``).
+PCIE_TYPE_KEYS: Mapping[PcieType, str] = {
+    PcieType.ENDPOINT: "endpoint",
+    PcieType.LEG_END: "legacy-endpoint",
+    PcieType.ROOT_PORT: "root-port",
+    PcieType.UPSTREAM: "upstream-port",
+    PcieType.DOWNSTREAM: "downstream-port",
+    PcieType.PCI_BRIDGE: "pcie-to-pci-bridge",
+    PcieType.PCIE_BRIDGE: "pci-to-pcie-bridge",
+    PcieType.RC_END: "rc-endpoint",
+    PcieType.RC_EC: "rc-event-collector",
+}
+
+
+def pcie_type_key(fn: PciFunction | None) -> str | None:
+    """A function's PCIe type for JSON: a :data:`PCIE_TYPE_KEYS` value, ``conventional``
+    without a PCIe capability, ``None`` when not known (not shown, or no function).
+
+    >>> from iommugroups import examples
+    >>> pcie_type_key(examples.desktop().get("00:1c.0")), pcie_type_key(None)
+    ('root-port', None)
+    """
+    if fn is None:
+        return None
+    if fn.pcie_type is not None:
+        return PCIE_TYPE_KEYS.get(fn.pcie_type)
+    if fn.physfn is not None:  # an SR-IOV VF: an endpoint whose capability the model skips
+        return "endpoint"
+    return None if fn.unknown & {"pcie", "config"} else "conventional"
 
 
 def _is_interconnect(fn: PciFunction) -> bool:

@@ -63,14 +63,13 @@ from .._kernel.version import KernelVersion, resolve_kernel
 from .._kernel.vfio import blocks_dma_owner, is_vfio_driver, stays_with_host, vfio_pci_refuses
 from .changes import AcsOverride, MoveCard, Slot, WhatIfError
 from .check import CheckReport, DeviceCheck, Verdict, check, untranslated_from_observation
-from .names import short_name
+from .names import pcie_type_key, short_name
 from .whatif import apply_changes
 
 __all__ = [
     "DEVICE_CLASSES",
     "MAX_SLOT_TRIES",
     "PASSTHROUGH_SCHEMA",
-    "PCIE_TYPES",
     "REGROUP_BUDGET",
     "GroupMember",
     "OverrideOutcome",
@@ -170,31 +169,6 @@ def _hex4(value: int | None) -> str | None:
     return None if value is None else f"{value:04x}"
 
 
-#: PCIe port types as the JSON names them; ``conventional``: no PCIe capability.
-PCIE_TYPES: Mapping[PcieType, str] = {
-    PcieType.ENDPOINT: "endpoint",
-    PcieType.LEG_END: "legacy-endpoint",
-    PcieType.ROOT_PORT: "root-port",
-    PcieType.UPSTREAM: "upstream-port",
-    PcieType.DOWNSTREAM: "downstream-port",
-    PcieType.PCI_BRIDGE: "pcie-to-pci-bridge",
-    PcieType.PCIE_BRIDGE: "pci-to-pcie-bridge",
-    PcieType.RC_END: "rc-endpoint",
-    PcieType.RC_EC: "rc-event-collector",
-}
-
-
-def _pcie_type(fn: PciFunction | None) -> str | None:
-    """The member's PCIe type for JSON: ``None`` when not known."""
-    if fn is None:
-        return None
-    if fn.pcie_type is not None:
-        return PCIE_TYPES[fn.pcie_type]
-    if fn.physfn is not None:
-        return "endpoint"
-    return None if fn.unknown & {"pcie", "config"} else "conventional"
-
-
 @attrs.frozen
 class GroupMember:
     """One member of a named device's group.
@@ -239,7 +213,7 @@ class GroupMember:
             "vendor": _hex4(ids[0]) if ids else None,
             "device_id": _hex4(ids[1]) if ids else None,
             "class_code": f"{fn.class_code:06x}" if fn is not None and class_known else None,
-            "pcie_type": _pcie_type(fn),
+            "pcie_type": pcie_type_key(fn),
             "virtfn": fn is not None and fn.physfn is not None,
             "bridge": self.role is Role.BRIDGE,
             "driver": self.driver,

@@ -61,6 +61,7 @@ from .names import (
     _slot,
     class_name,
     device_kind,
+    pcie_type_key,
     short_name,
 )
 
@@ -352,34 +353,8 @@ class Member(NamedTuple):
             "acs_state": None if self.acs is None else self.acs.name.lower().replace("_", "-"),
             "acs_isolates": None if self.acs is None else self.acs.isolates,
             "acs_known": None if self.acs is None else self.acs is not AcsState.UNKNOWN,
-            "pcie_type": _pcie_type_key(self.node),
+            "pcie_type": pcie_type_key(self.node) if isinstance(self.node, PciFunction) else None,
         }
-
-
-#: ``pcie_type`` of ``show --json``: the PCIe capability's type, for programs.
-PCIE_TYPE_KEYS: dict[PcieType, str] = {
-    PcieType.ENDPOINT: "endpoint",
-    PcieType.LEG_END: "legacy-endpoint",
-    PcieType.ROOT_PORT: "root-port",
-    PcieType.UPSTREAM: "upstream-port",
-    PcieType.DOWNSTREAM: "downstream-port",
-    PcieType.PCI_BRIDGE: "pcie-to-pci-bridge",
-    PcieType.PCIE_BRIDGE: "pci-to-pcie-bridge",
-    PcieType.RC_END: "rc-integrated-endpoint",
-    PcieType.RC_EC: "rc-event-collector",
-}
-
-
-def _pcie_type_key(node: PciFunction | PlatformDevice) -> str | None:
-    """The PCIe type as a key: ``conventional`` without a PCIe capability, ``unknown``
-    when the input did not show it, ``None`` for a platform device."""
-    if not isinstance(node, PciFunction):
-        return None
-    if node.pcie_type is not None:
-        return PCIE_TYPE_KEYS.get(node.pcie_type, f"type-{int(node.pcie_type):x}")
-    if node.unknown & {"pcie", "config"}:
-        return "unknown"
-    return "conventional"
 
 
 def _groups_tuple(value: Iterable[GroupView]) -> tuple[GroupView, ...]:
