@@ -19,7 +19,7 @@ from .common import (
     HelpFormatter,
     UsageError,
     add_model_options,
-    add_source,
+    add_source_then,
     default_reading,
     json_with_kernel,
     kernel_note,
@@ -58,14 +58,12 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         epilog=_EXPLAIN_EPILOG,
         formatter_class=HelpFormatter,
     )
-    ex.add_argument(
-        "words",
-        nargs="+",
-        metavar="[SOURCE] DEVICE [DEVICE2]",
-        help="the source (a file, - for stdin; default: this machine), then a PCI address "
-        "(bb:dd.f or dddd:bb:dd.f) or a platform device's name, and optionally a second one",
+    add_source_then(
+        ex,
+        "DEVICE [DEVICE2]",
+        "a PCI address (bb:dd.f or dddd:bb:dd.f) or a platform device's name, and "
+        "optionally a second one",
     )
-    add_source(ex, positional=False)
     add_model_options(ex)
 
     ex.set_defaults(run=run)

@@ -14,7 +14,7 @@ from .common import (
     HelpFormatter,
     UsageError,
     add_model_options,
-    add_source,
+    add_source_then,
     default_reading,
     kernel_note,
     modelled_kernel,
@@ -68,14 +68,12 @@ def add(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         epilog=_EPILOG,
         formatter_class=HelpFormatter,
     )
-    p.add_argument(
-        "words",
+    add_source_then(
+        p,
+        "DEVICE",
+        "the devices: addresses, slots, vendor:device ids or class names",
         nargs="*",
-        metavar="[SOURCE] DEVICE",
-        help="the source (a file, - for stdin; default: this machine), then the devices: "
-        "addresses, slots, vendor:device ids or class names",
     )
-    add_source(p, positional=False)
     add_model_options(p)
     p.set_defaults(run=run)
 

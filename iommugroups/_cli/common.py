@@ -48,6 +48,7 @@ __all__ = [
     "add_model_options",
     "add_notes_options",
     "add_source",
+    "add_source_then",
     "default_reading",
     "emit_graph",
     "json_with_kernel",
@@ -147,6 +148,20 @@ def add_source(
         "--list-examples", action=_ListExamples, help="list the built-in examples and exit"
     )
     src.add_argument("-i", "--input", dest="input", metavar="FILE", help=argparse.SUPPRESS)
+
+
+def add_source_then(
+    p: argparse.ArgumentParser, metavar: str, then: str, *, nargs: str = "+"
+) -> None:
+    """The source first, then other positional words (``args.words``; split them with
+    :func:`take_source`): ``explain``'s devices, ``passthrough``'s."""
+    p.add_argument(
+        "words",
+        nargs=nargs,
+        metavar=f"[SOURCE] {metavar}",
+        help=f"the source (a file, - for stdin; default: this machine), then {then}",
+    )
+    add_source(p, positional=False)
 
 
 def take_source(args: argparse.Namespace, words: Sequence[str]) -> list[str]:
