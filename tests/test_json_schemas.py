@@ -35,6 +35,8 @@ from iommugroups._kernel.groups import GROUPS_SCHEMA
 from iommugroups._render.simulation import SIMULATION_SCHEMA
 from iommugroups.schemas import SCHEMAS, validate
 
+from .helpers import SCHEMA_KEYWORDS
+
 DATA = Path(__file__).parent / "data"
 CAPTURES = DATA / "oracle" / "captures"
 ARM64 = DATA / "oracle" / "arm64"
@@ -135,27 +137,6 @@ def test_there_is_one_schema_per_command() -> None:
         assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
 
 
-_KEYWORDS = {
-    "$schema",
-    "$defs",
-    "$ref",
-    "title",
-    "description",
-    "type",
-    "properties",
-    "required",
-    "additionalProperties",
-    "propertyNames",
-    "items",
-    "enum",
-    "const",
-    "pattern",
-    "minimum",
-    "oneOf",
-    "anyOf",
-}
-
-
 def _subschemas(schema: dict[str, Any], path: str) -> Iterator[tuple[str, dict[str, Any]]]:
     yield path, schema
     for name, sub in schema.get("properties", {}).items():
@@ -174,7 +155,7 @@ def _subschemas(schema: dict[str, Any], path: str) -> Iterator[tuple[str, dict[s
 def test_schemas_use_only_the_keywords_validate_implements(schema_id: str) -> None:
     root = SCHEMAS[schema_id]
     for path, sub in _subschemas(root, schema_id):
-        assert set(sub) <= _KEYWORDS, f"{path}: {set(sub) - _KEYWORDS}"
+        assert set(sub) <= SCHEMA_KEYWORDS, f"{path}: {set(sub) - SCHEMA_KEYWORDS}"
         if "$ref" in sub:
             name = sub["$ref"].removeprefix("#/$defs/")
             assert name in root.get("$defs", {}), f"{path}: dangling {sub['$ref']}"

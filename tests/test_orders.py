@@ -42,7 +42,7 @@ from iommugroups._boot.strategies.legacy_probe_time import LegacyProbeTime
 from iommugroups._boot.strategies.registry import STRATEGIES
 from iommugroups.testing import with_iommu
 
-from .helpers import bridge, ep
+from .helpers import bridge, ep, one_way_vf
 
 SEED = Path(__file__).parent / "data" / "seed" / "000_995015e96200a173.txt"
 _LOG_LINE = re.compile(r"^\[\s*\d+\.\d+\] (?P<line>\S+ \S+: Adding to iommu group \d+)$")
@@ -156,26 +156,7 @@ class TestSeed:
 def one_way_tie() -> Topology:
     """A Wangxun VF lands in the slot of a multifunction endpoint without ACS (R5.2,
     R5.6): the endpoint looks at the VF, the VF at nobody."""
-    from iommugroups import PcieType, PciFunction, SriovCapability
-
-    pf = PciFunction(
-        "00:00.0",
-        vendor=0x8088,
-        device=0x1001,
-        class_code=0x020000,
-        pcie_type=PcieType.ENDPOINT,
-        sriov=SriovCapability(total_vfs=1, num_vfs=1, offset=9, stride=1, vf_device=0x1002),
-    )
-    mf = ep("00:01.0", vendor=0x1AF4, device=0x1041, class_code=0x020000, mf=True)
-    vf = PciFunction(
-        "00:01.1",
-        vendor=0x8088,
-        device=0x1002,
-        class_code=0x020000,
-        pcie_type=PcieType.ENDPOINT,
-        physfn="00:00.0",
-    )
-    return with_iommu(Topology([pf, mf, vf]))
+    return with_iommu(one_way_vf())
 
 
 class TestShapes:

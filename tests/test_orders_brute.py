@@ -49,9 +49,7 @@ from iommugroups import (
     IdMapping,
     IommuInstance,
     IommuKind,
-    PcieType,
     PciFunction,
-    SriovCapability,
     Topology,
     canonical_groups,
     examples,
@@ -70,7 +68,7 @@ from iommugroups._analysis.orders_space import (
 )
 from iommugroups.testing import topologies, with_iommu
 
-from .helpers import bridge, ep
+from .helpers import bridge, ep, one_way_vf
 
 MAX_DEVICES = 7
 #: Devices removed together by one hot-remove, at most.
@@ -319,24 +317,7 @@ CROSS_CHECK = settings(
 def _one_way_vf() -> Topology:
     """A Wangxun VF in the slot of a multifunction endpoint without ACS: the endpoint
     looks at the VF (R5.2), the VF, not multifunction (R5.6), at nobody."""
-    pf = PciFunction(
-        "00:00.0",
-        vendor=0x8088,
-        device=0x1001,
-        class_code=0x020000,
-        pcie_type=PcieType.ENDPOINT,
-        sriov=SriovCapability(total_vfs=1, num_vfs=1, offset=9, stride=1, vf_device=0x1002),
-    )
-    mf = ep("00:01.0", vendor=0x1AF4, device=0x1041, class_code=0x020000, mf=True)
-    vf = PciFunction(
-        "00:01.1",
-        vendor=0x8088,
-        device=0x1002,
-        class_code=0x020000,
-        pcie_type=PcieType.ENDPOINT,
-        physfn="00:00.0",
-    )
-    return with_iommu(Topology([pf, mf, vf]))
+    return with_iommu(one_way_vf())
 
 
 def _split_instances() -> Topology:

@@ -23,31 +23,10 @@ import pytest
 
 from iommugroups.schemas import SCHEMAS
 
+from .helpers import SCHEMA_KEYWORDS
+
 TOOL = Path(__file__).resolve().parent.parent / "tools" / "export_schemas.py"
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
-#: What the files may use: the keywords :func:`iommugroups.schemas.validate`
-#: implements and the annotations (the module docstring lists both).
-KEYWORDS = frozenset(
-    {
-        "type",
-        "properties",
-        "required",
-        "additionalProperties",
-        "propertyNames",
-        "items",
-        "enum",
-        "const",
-        "pattern",
-        "minimum",
-        "oneOf",
-        "anyOf",
-        "$ref",
-        "$defs",
-        "$schema",
-        "title",
-        "description",
-    }
-)
 
 
 @cache
@@ -135,7 +114,7 @@ def test_each_file_stands_alone(schema_id: str) -> None:
     assert {"const": schema_id} in named, "no object of the file is a document of its schema"
     assert all(s.get("const") in SCHEMAS for s in named)  # embedded documents: known schemas
     for where, node in _walk(doc):
-        assert set(node) <= KEYWORDS, f"{where}: {sorted(set(node) - KEYWORDS)}"
+        assert set(node) <= SCHEMA_KEYWORDS, f"{where}: {sorted(set(node) - SCHEMA_KEYWORDS)}"
         ref = node.get("$ref")
         if ref is not None:
             assert ref.startswith("#/$defs/"), f"{where}: {ref}"

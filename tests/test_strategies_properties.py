@@ -45,7 +45,6 @@ from iommugroups import (
     PciFunction,
     Scenario,
     SimulationResult,
-    SriovCapability,
     Topology,
     canonical_groups,
     make_context,
@@ -63,7 +62,7 @@ from iommugroups.testing import (
     with_iommu,
 )
 
-from .helpers import ISOLATING, bridge, ep
+from .helpers import ISOLATING, bridge, ep, one_way_vf
 
 #: Small topologies: every device costs two actions and a probe per strategy run.
 TOPOLOGIES = topologies(max_functions=12)
@@ -358,24 +357,8 @@ class TestLegacyParentsFirst:
         bridge anywhere, so every order is parents first; canonical adds the VF
         last (SR-IOV), after the endpoint grouped alone: three groups. Probing
         the VF before the endpoint puts them together."""
-        pf = PciFunction(
-            "00:00.0",
-            vendor=0x8088,
-            device=0x1001,
-            class_code=0x020000,
-            pcie_type=PcieType.ENDPOINT,
-            sriov=SriovCapability(total_vfs=1, num_vfs=1, offset=9, stride=1, vf_device=0x1002),
-        )
-        mf = ep("00:01.0", vendor=0x1AF4, device=0x1041, class_code=0x020000, mf=True)
-        vf = PciFunction(
-            "00:01.1",
-            vendor=0x8088,
-            device=0x1002,
-            class_code=0x020000,
-            pcie_type=PcieType.ENDPOINT,
-            physfn="00:00.0",
-        )
-        topo = Topology([pf, mf, vf])
+        topo = one_way_vf()
+        mf, vf = topo.get("00:01.0"), topo.get("00:01.1")
         assert [(a.address, b.address) for a, b in one_way_ties(with_iommu(topo))] == [
             (mf.address, vf.address)
         ]

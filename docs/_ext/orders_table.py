@@ -29,6 +29,7 @@ from docutils import nodes
 from sphinx.addnodes import pending_xref
 from sphinx.application import Sphinx
 from sphinx.util.docutils import SphinxDirective
+from table_cells import entry
 
 from iommugroups import STRATEGIES, OrderDependence, Topology, examples, order_dependence
 
@@ -81,14 +82,6 @@ def compute() -> dict[str, list[str]]:
     return out
 
 
-def _entry(text: str | nodes.Node) -> nodes.entry:
-    entry = nodes.entry()
-    para = nodes.paragraph()
-    para += nodes.Text(text) if isinstance(text, str) else text
-    entry += para
-    return entry
-
-
 class OrdersTable(SphinxDirective):
     """``orders-table``: one row per registered strategy (see the module doc)."""
 
@@ -104,9 +97,9 @@ class OrdersTable(SphinxDirective):
         for _c in COLUMNS:
             tgroup += nodes.colspec(colwidth=17)
         head = nodes.row()
-        head += _entry("Strategy")
+        head += entry("Strategy")
         for c in COLUMNS:
-            head += _entry(c.heading)
+            head += entry(c.heading)
         tgroup += nodes.thead("", head)
         body = nodes.tbody()
         for name, row_cells in cells.items():
@@ -121,9 +114,9 @@ class OrdersTable(SphinxDirective):
                 refdoc=self.env.docname,
             )
             row = nodes.row()
-            row += _entry(ref)
+            row += entry(ref)
             for text in row_cells:
-                row += _entry(text)
+                row += entry(text)
             body += row
         tgroup += body
         self.set_source_info(table)

@@ -58,6 +58,7 @@ from docutils.utils import new_document
 from sphinx.addnodes import pending_xref
 from sphinx.application import Sphinx
 from sphinx.util.docutils import SphinxDirective
+from table_cells import entry
 
 from iommugroups import (
     STRATEGIES,
@@ -262,14 +263,6 @@ COLUMNS = (
 )
 
 
-def _entry(content: nodes.Node | str) -> nodes.entry:
-    entry = nodes.entry()
-    para = nodes.paragraph()
-    para += nodes.Text(content) if isinstance(content, str) else content
-    entry += para
-    return entry
-
-
 class StrategyTable(SphinxDirective):
     """``strategy-table``: one row per registered strategy (see the module doc)."""
 
@@ -285,7 +278,7 @@ class StrategyTable(SphinxDirective):
             tgroup += nodes.colspec(colwidth=width)
         head = nodes.row()
         for heading, _width, _key in COLUMNS:
-            head += _entry(heading)
+            head += entry(heading)
         tgroup += nodes.thead("", head)
         body = nodes.tbody()
         for name, strategy in STRATEGIES.items():
@@ -313,7 +306,7 @@ class StrategyTable(SphinxDirective):
             row = nodes.row()
             row += first
             for _heading, _width, key in COLUMNS[1:]:
-                row += _entry(about[key] if key in about else cells[name][key])
+                row += entry(about[key] if key in about else cells[name][key])
             body += row
         tgroup += body
         self.set_source_info(table)

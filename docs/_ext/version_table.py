@@ -31,6 +31,7 @@ from sphinx.addnodes import pending_xref
 from sphinx.application import Sphinx
 from sphinx.config import Config
 from sphinx.util.docutils import SphinxDirective
+from table_cells import entry
 
 from iommugroups._kernel.quirks import KERNEL_QUIRK_DATES, DatedQuirk
 from iommugroups._kernel.version import CHANGES, VersionChange
@@ -70,20 +71,12 @@ def _table(headers: tuple[str, ...], widths: tuple[int, ...]) -> tuple[nodes.tab
     head = nodes.thead()
     row = nodes.row()
     for h in headers:
-        row += _cell(h)
+        row += entry(h)
     head += row
     group += head
     body = nodes.tbody()
     group += body
     return table, body
-
-
-def _cell(content: nodes.Node | str) -> nodes.entry:
-    entry = nodes.entry()
-    para = nodes.paragraph()
-    para += content if isinstance(content, nodes.Node) else nodes.Text(content)
-    entry += para
-    return entry
 
 
 class KernelVersionsTable(SphinxDirective):
@@ -96,11 +89,11 @@ class KernelVersionsTable(SphinxDirective):
         table, body = _table(headers, (6, 34, 18, 34, 8))
         for change in CHANGES:
             row = nodes.row()
-            row += _cell(_rule_ref(change.rule))
-            row += _cell(change.what)
-            row += _cell(_versions(change))
-            row += _cell(change.source)
-            row += _cell(nodes.literal(text=change.name))
+            row += entry(_rule_ref(change.rule))
+            row += entry(change.what)
+            row += entry(_versions(change))
+            row += entry(change.source)
+            row += entry(nodes.literal(text=change.name))
             body += row
         return [table]
 
@@ -140,17 +133,15 @@ class QuirkVersionsTable(SphinxDirective):
         table, body = _table(headers, (6, 22, 18, 24, 30))
         for quirk, devices in _quirk_rows():
             row = nodes.row()
-            row += _cell(_rule_ref(quirk.rule))
-            name = nodes.paragraph()
+            row += entry(_rule_ref(quirk.rule))
+            name = nodes.inline()
             name += nodes.literal(text=quirk.function)
             name += nodes.Text(f" ({_KIND[quirk.kind]})")
-            entry = nodes.entry()
-            entry += name
-            row += entry
-            row += _cell(", ".join(devices))
+            row += entry(name)
+            row += entry(", ".join(devices))
             unknown = "kept" if quirk.kept_if_uncertain else "left out"
-            row += _cell(f"{quirk.versions.describe()}; where not known: {unknown}")
-            row += _cell(quirk.versions.source)
+            row += entry(f"{quirk.versions.describe()}; where not known: {unknown}")
+            row += entry(quirk.versions.source)
             body += row
         return [table]
 
