@@ -44,9 +44,9 @@ from collections.abc import Iterable
 
 from .._bulk import paused_gc
 from .._errors import UnknownDevice
-from .fwspec import StreamTree, pci_fwspec, platform_fwspec
+from .fwspec import Refused, StreamTree, iommu_lookup
 from .groups import AddLog, Decision, Decisions, Found, Grouping, GroupTable, device_sort_key
-from .model import FwSpec, IommuKind, PciAddress, PciFunction, PlatformDevice, Topology
+from .model import IommuKind, PciAddress, PciFunction, PlatformDevice, Topology
 from .pci_device_group import GroupingEnv, find_group
 from .quirks import Quirks, make_context
 from .version import KernelVersion
@@ -154,43 +154,18 @@ def canonical_groups(
 
         for dev in devices:
             name = _name(dev)
-            spec: FwSpec | None
-            if isinstance(dev, PciFunction):
-                off = view.untranslated.get(dev.address)
-                if off is not None:
-                    ungrouped(name, off[1], off[0])
-                    continue
-                spec = pci_fwspec(dev, ctx)
-                bus = "pci"
-            else:
-                spec = platform_fwspec(dev)
-                bus = dev.bus
-            if spec is None:
-                ungrouped(name, "no IOMMU translates this device")
+            found_spec = iommu_lookup(dev, ctx, view.untranslated, kinds, streams)
+            if isinstance(found_spec, Refused):
+                ungrouped(name, found_spec.why, found_spec.rule)
                 continue
-            kind = kinds.get(spec.iommu)
+            spec, bus, kind, v2 = found_spec
             group: int | None = None
             shared: tuple[str, tuple[int, ...]] | None = None
             found: Found | None = None
-            if kind is IommuKind.SMMU_V3:
-                clash = streams.clash(spec, name)
-                if clash is not None:  # R7.9
-                    why = f"stream {clash[0]} already in tree from dev {clash[1]} (R7.9)"
-                    ungrouped(name, why, "R7.9")
-                    continue
-            elif kind is IommuKind.SMMU_V2:  # R1.7 arm_smmu_device_group
-                v2 = streams.smmu_v2_group(spec)
-                if v2.conflict:
-                    ungrouped(
-                        name,
-                        "its stream-match entries belong to different groups (-EINVAL, R1.7)",
-                        "R1.7",
-                    )
-                    continue
-                if v2.group is not None:
-                    group = v2.group
-                    if recorded is not None and v2.via is not None:
-                        shared = (v2.via, v2.stream_ids)
+            if v2 is not None and v2.group is not None:  # R1.7 arm_smmu_device_group
+                group = v2.group
+                if recorded is not None and v2.via is not None:
+                    shared = (v2.via, v2.stream_ids)
             vmd: PciAddress | None = None
             if group is None:
                 if isinstance(dev, PciFunction):

@@ -13,13 +13,23 @@ stream-id semantics.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import NamedTuple
 
 from .alias import pci_for_each_dma_alias
-from .model import FwSpec, PciFunction, PlatformDevice
+from .model import FwSpec, IommuKind, PciAddress, PciFunction, PlatformDevice
 from .quirks import QuirkContext
 
-__all__ = ["IMPLICIT_IOMMU", "SmmuV2Group", "StreamTree", "pci_fwspec", "platform_fwspec"]
+__all__ = [
+    "IMPLICIT_IOMMU",
+    "Refused",
+    "SmmuV2Group",
+    "StreamTree",
+    "Translated",
+    "iommu_lookup",
+    "pci_fwspec",
+    "platform_fwspec",
+]
 
 #: The name used for the implicit IOMMU of a topology that declares none.
 IMPLICIT_IOMMU = "iommu"
@@ -162,3 +172,63 @@ class StreamTree:
             else:
                 self._users.pop(key, None)
                 self._remembered.pop(key, None)
+
+
+class Translated(NamedTuple):
+    """A device an IOMMU will group: its fwspec, its bus, the IOMMU's kind and, on an
+    SMMUv2, what its stream-map entries remember (R1.7; ``None`` elsewhere)."""
+
+    spec: FwSpec
+    bus: str
+    kind: IommuKind | None
+    v2: SmmuV2Group | None
+
+
+class Refused(NamedTuple):
+    """A device the IOMMU core gives no group before any ``device_group`` runs."""
+
+    why: str
+    rule: str
+
+
+def iommu_lookup(
+    dev: PciFunction | PlatformDevice,
+    ctx: QuirkContext,
+    untranslated: Mapping[PciAddress, tuple[str, str]],
+    kinds: Mapping[str, IommuKind],
+    streams: StreamTree,
+) -> Translated | Refused:
+    """What the IOMMU core finds for a device before its driver's ``device_group``.
+
+    A PCI device the platform leaves untranslated (``untranslated``: address
+    -> (rule, why), R11) or with no fwspec (R3.8) is refused; on an SMMUv3 a
+    stream id another device holds is refused (R7.9); on an SMMUv2 entries
+    remembering different groups are refused (-EINVAL, R1.7). Otherwise the
+    fwspec, with the SMMUv2 group its entries remember.
+    """
+    if isinstance(dev, PciFunction):
+        off = untranslated.get(dev.address)
+        if off is not None:
+            return Refused(off[1], off[0])
+        spec = pci_fwspec(dev, ctx)
+        bus = "pci"
+        name = str(dev.address)
+    else:
+        spec = platform_fwspec(dev)
+        bus = dev.bus
+        name = dev.name
+    if spec is None:
+        return Refused("no IOMMU translates this device", "R3.8")
+    kind = kinds.get(spec.iommu)
+    v2: SmmuV2Group | None = None
+    if kind is IommuKind.SMMU_V3:
+        clash = streams.clash(spec, name)
+        if clash is not None:  # R7.9
+            return Refused(f"stream {clash[0]} already in tree from dev {clash[1]} (R7.9)", "R7.9")
+    elif kind is IommuKind.SMMU_V2:  # R1.7 arm_smmu_device_group
+        v2 = streams.smmu_v2_group(spec)
+        if v2.conflict:
+            return Refused(
+                "its stream-match entries belong to different groups (-EINVAL, R1.7)", "R1.7"
+            )
+    return Translated(spec, bus, kind, v2)

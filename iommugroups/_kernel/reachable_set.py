@@ -100,12 +100,11 @@ import attrs
 
 from .acs import AcsVerdict, pci_acs_verdict
 from .canonical import _device_order
-from .fwspec import StreamTree, pci_fwspec, platform_fwspec
+from .fwspec import Refused, StreamTree, iommu_lookup
 from .groups import Decision, Grouping, GroupTable
 from .model import (
     REQ_ACS_FLAGS,
     AcsFlags,
-    FwSpec,
     IommuKind,
     PciAddress,
     PcieType,
@@ -1439,37 +1438,15 @@ def reachable_set_groups(
 
     for i, dev in enumerate(devices):
         state.now = i
-        spec: FwSpec | None
-        if isinstance(dev, PciFunction):
-            name = str(dev.address)
-            off = view.untranslated.get(dev.address)
-            if off is not None:
-                ungrouped(name, off[1], off[0])
-                continue
-            spec = pci_fwspec(dev, ctx)
-            bus = "pci"
-        else:
-            name = dev.name
-            spec = platform_fwspec(dev)
-            bus = dev.bus
-        if spec is None:
-            ungrouped(name, "no IOMMU translates this device", "R3.8")
+        name = str(dev.address) if isinstance(dev, PciFunction) else dev.name
+        found_spec = iommu_lookup(dev, ctx, view.untranslated, kinds, streams)
+        if isinstance(found_spec, Refused):
+            ungrouped(name, found_spec.why, found_spec.rule)
             continue
-        kind = kinds.get(spec.iommu)
+        spec, bus, kind, v2 = found_spec
         group: int | None = None
         shared: str | None = None  # SMMUv2: the device whose entry gave the group (R1.7)
-        if kind is IommuKind.SMMU_V3:
-            clash = streams.clash(spec, name)
-            if clash is not None:  # R7.9
-                why = f"stream {clash[0]} already in tree from dev {clash[1]} (R7.9)"
-                ungrouped(name, why, "R7.9")
-                continue
-        elif kind is IommuKind.SMMU_V2:  # R1.7
-            v2 = streams.smmu_v2_group(spec)
-            if v2.conflict:
-                why = "its stream-match entries belong to different groups (-EINVAL, R1.7)"
-                ungrouped(name, why, "R1.7")
-                continue
+        if v2 is not None:  # R1.7
             group, shared = v2.group, (v2.via or "") if v2.group is not None else None
         outcome: Outcome | None = None
         if group is None and isinstance(dev, PciFunction):
