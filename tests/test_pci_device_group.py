@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from hypothesis import given, settings
+
 from iommugroups import (
     GroupingEnv,
     PciAddress,
     PcieType,
+    PciFunction,
     Topology,
     canonical_groups,
     make_context,
@@ -15,6 +18,7 @@ from iommugroups import (
     pci_for_each_dma_alias,
 )
 from iommugroups._kernel.groups import IdAllocator
+from iommugroups.testing import topologies
 
 from .helpers import ISOLATING, bridge, ep
 
@@ -221,3 +225,22 @@ class TestTrace:
 
     def test_trace_off_by_default(self) -> None:
         assert _call(_behind_rp(None, "01:00.0"), "01:00.0", {}).steps == ()
+
+
+@settings(max_examples=80, deadline=None)
+@given(topo=topologies(max_functions=30))
+def test_passing_lists_every_device_whose_walk_passes(topo: Topology) -> None:
+    """``GroupingEnv.passing(p)``: exactly the devices whose plan (step-1 aliases,
+    step-2 bridges) holds ``p``, in device order, read off each device's plan."""
+    env = GroupingEnv(make_context(topo))
+    order = topo.enumeration_order()
+    expected: dict[PciAddress, list[PciFunction]] = {}
+    for fn in order:
+        aliases, walked, _stop = env.plan(fn)
+        for p in dict.fromkeys(
+            [*(who.address for who, _ in aliases), *(b.address for b in walked)]
+        ):
+            expected.setdefault(p, []).append(fn)
+    for fn in order:
+        got = env.passing(fn)
+        assert [f.address for f in got] == [f.address for f in expected.get(fn.address, [])]

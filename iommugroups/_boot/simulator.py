@@ -166,7 +166,7 @@ class SimDevice:
     override: str | None = None
     fwspec: FwSpec | None = None
     configured: bool = False  # dma_configure found its IOMMU (fwspec with ops)
-    failed: list[str] = attrs.field(factory=list)
+    failed: tuple[str, ...] = ()  # drivers whose probe failed, in order
     waiting: str = ""  # why it was last deferred
     no_group: str = ""  # why it has no group, when known
     ever_probed: bool = False
@@ -240,7 +240,8 @@ class Simulator:
         for pd in self.topology.platform_devices:
             self.devices[pd.name] = SimDevice(pd.name, pd, pd.bus)
         for fn in self.topology.enumeration_order():
-            self.devices[str(fn.address)] = SimDevice(str(fn.address), fn, "pci")
+            name = str(fn.address)
+            self.devices[name] = SimDevice(name, fn, "pci")
         # Ordered sets (dicts with no values): present devices in device-add order
         # (the bus's klist); the deferred-probe pending and active lists (FIFO).
         self.order: dict[str, None] = {}
@@ -249,12 +250,21 @@ class Simulator:
         self.drivers: list[Driver] = []  # registered, in registration order
         self.iommus: list[str] = []  # registered instances
         self._registered: set[str] = set()  # the same, to look up
-        #: device name -> (its node, its firmware spec): the spec depends only
-        #: on the topology, and each IOMMU registration walks every device
-        self._specs: dict[str, tuple[PciFunction | PlatformDevice, FwSpec | None]] = {}
+        #: device name -> its firmware spec (``None``: no mapping): the spec
+        #: depends only on the topology (a device's node never changes)
+        self._specs: dict[str, FwSpec | None] = {}
         self.kinds = {i.name: i.kind for i in self.topology.iommus}
         self.pci_groups: dict[PciAddress, int] = {}
         self.streams = StreamTree()
+        # The registration walks' index (see walk_devices, replay_devices): present
+        # devices without a group that a walk may change ("loose"), devices whose
+        # dma_configure last found their IOMMU instance unregistered, by instance
+        # ("parked": a walk before it registers would defer or fail them again, a
+        # no-op), and configured devices that may be without a group ("specced").
+        self._loose: dict[str, None] = {}
+        self._parked: dict[str | None, dict[str, None]] = {}
+        self._parked_on: dict[str, str | None] = {}
+        self._specced: dict[str, None] = {}
         self.pending: dict[str, None] = {}
         # (an OrderedDict: its head is taken in constant time; a dict's first
         # key is found past every key deleted before it, quadratic in all)
@@ -357,14 +367,14 @@ class Simulator:
         return None if spec is None else spec.iommu
 
     def _firmware_spec(self, dev: SimDevice) -> FwSpec | None:
-        known = self._specs.get(dev.name)
-        if known is not None and known[0] is dev.node:
-            return known[1]
+        specs = self._specs
+        if dev.name in specs:
+            return specs[dev.name]
         if isinstance(dev.node, PciFunction):
             spec = pci_fwspec(dev.node, self.ctx)
         else:
             spec = platform_fwspec(dev.node)
-        self._specs[dev.name] = (dev.node, spec)
+        specs[dev.name] = spec
         return spec
 
     def iommu_registered(self, instance: str) -> bool:
@@ -384,12 +394,72 @@ class Simulator:
         grouped = self.table.member_of
         return [self.devices[n] for n in self.order if n not in grouped]
 
+    #: Whether the registration walks use the index (tests compare with a full scan).
+    index_walks = True
+
+    def walk_devices(self) -> list[SimDevice]:
+        """The devices an IOMMU registration walk may change, in device-add order.
+
+        That is :meth:`ungrouped_devices` less the devices whose
+        ``dma_configure`` last found their own IOMMU instance unregistered
+        (deferred, R7.3, or failed, its module not loaded, R7.4) or found no
+        firmware mapping, and nothing has happened to them since: configured
+        in the walk of another instance they would defer or fail again with
+        the same reason, changing nothing. The kernel's walk
+        (``bus_iommu_probe``) visits them all, every instance times every
+        device; the result is the same, in time linear in what changes.
+        """
+        if not self.index_walks:
+            return self.ungrouped_devices()
+        for inst in [i for i in self._parked if i is not None and i in self._registered]:
+            self._loose.update(self._parked.pop(inst))
+        grouped = self.table.member_of
+        parked_on = self._parked_on
+        registered = self._registered
+        keep: dict[str, None] = {}
+        for name in self._loose:
+            if name in grouped or name not in self.order:
+                continue
+            if name in parked_on:
+                waits_for = parked_on[name]
+                if waits_for is None or waits_for not in registered:
+                    continue  # parked: the walk would change nothing
+            keep[name] = None
+        self._loose = keep
+        seq = self.add_seq
+        return [self.devices[n] for n in sorted(keep, key=seq.__getitem__)]
+
+    def replay_devices(self) -> list[SimDevice]:
+        """Present devices without a group that have a fwspec, in device-add order.
+
+        ``add_iommu_group`` over the bus (R7.7) returns at once for a device
+        without a fwspec (``-ENODEV``): these are the devices a replay can
+        change. Linear in them, not in the devices on the bus.
+        """
+        if not self.index_walks:
+            return [d for d in self.ungrouped_devices() if d.fwspec is not None]
+        grouped = self.table.member_of
+        keep: dict[str, None] = {}
+        for name in self._specced:
+            if name in grouped or name not in self.order or self.devices[name].fwspec is None:
+                continue
+            keep[name] = None
+        self._specced = keep
+        seq = self.add_seq
+        return [self.devices[n] for n in sorted(keep, key=seq.__getitem__)]
+
+    def _unpark(self, dev: SimDevice) -> None:
+        """Something changed for ``dev``: the next walk visits it again."""
+        self._parked_on.pop(dev.name, None)
+        self._loose[dev.name] = None
+
     # ---------------------------------------------------------- driver core
     def device_add(self, dev: SimDevice) -> None:
         """``device_add``: on the bus, links made, bus notifier run."""
         dev.present = True
         dev.added = True
         self.order[dev.name] = None
+        self._unpark(dev)
         self.added += 1
         self.add_seq[dev.name] = self.added
         suppliers = self.strategy.links_for(self, dev)
@@ -428,6 +498,7 @@ class Simulator:
             sup = self.devices[supplier]
             if sup.present and sup.driver is None:
                 dev.waiting = f"waiting for its supplier {supplier} to bind a driver (R9.1)"
+                self._unpark(dev)
                 self.defer(dev)
                 return ProbeResult.DEFER
         dev.driver = drv.name  # before dma_configure (R1.4)
@@ -442,13 +513,15 @@ class Simulator:
             result = drv.probe(dev.node)
         if result is ProbeResult.OK:
             dev.waiting = ""
+            self._unpark(dev)
             self.driver_bound(dev)
         else:
             dev.driver = None  # R8.5: a group assigned so far stays
             if result is ProbeResult.FAIL:
-                dev.failed.append(drv.name)
+                dev.failed = (*dev.failed, drv.name)
             else:
                 dev.waiting = f"{drv.name} asked for a later probe"
+                self._unpark(dev)
                 self.defer(dev)
         return result
 
@@ -513,8 +586,10 @@ class Simulator:
         spec = self._firmware_spec(dev)
         if spec is None:
             dev.no_group = "no IOMMU translates it (no firmware mapping)"
+            self._park(dev, None)
             return ProbeResult.FAIL
         if not registered and not self.iommu_registered(spec.iommu):
+            self._park(dev, spec.iommu)
             if self.scenario.iommu_builtin:
                 dev.waiting = f"its IOMMU {spec.iommu} has not registered (R7.3)"
                 return ProbeResult.DEFER
@@ -522,7 +597,14 @@ class Simulator:
             return ProbeResult.FAIL
         dev.fwspec = spec
         dev.configured = True
+        self._unpark(dev)
+        self._specced[dev.name] = None
         return None
+
+    def _park(self, dev: SimDevice, instance: str | None) -> None:
+        """``dev`` waits for ``instance`` (``None``: no IOMMU ever translates it)."""
+        self._parked_on[dev.name] = instance
+        self._parked.setdefault(instance, {})[dev.name] = None
 
     def probe_device(self, dev: SimDevice, prefix: str | None = None) -> int | None:
         """``iommu_probe_device``: stream-id check, ``device_group``, join (R1.3, R1.4).
@@ -565,6 +647,8 @@ class Simulator:
         if kind is IommuKind.SMMU_V2 and not remembered:
             self.streams.remember(spec, group)  # "Remember group for faster lookups"
         self.table.add(dev.name, group, who)
+        self._loose.pop(dev.name, None)  # the walks' index holds ungrouped devices only
+        self._specced.pop(dev.name, None)
         dev.no_group = ""
         if dev.fn is not None:
             self.pci_groups[dev.fn.address] = group
@@ -581,6 +665,8 @@ class Simulator:
             self.pci_groups.pop(dev.fn.address, None)
         if dev.fwspec is not None:
             self.streams.release(dev.fwspec, dev.name)
+            self._specced[dev.name] = None
+        self._unpark(dev)
 
     # --------------------------------------------------------- hot-plug etc.
     def remove(self, dev: SimDevice) -> None:
@@ -595,7 +681,7 @@ class Simulator:
         dev.fwspec = None
         dev.configured = False
         dev.override = None
-        dev.failed.clear()
+        dev.failed = ()
         dev.ever_probed = False
         del self.order[dev.name]
         self.pending.pop(dev.name, None)

@@ -19,6 +19,7 @@ from .vmd import pci_real_dma_dev
 
 __all__ = [
     "bridge_aliases",
+    "bus_aliases",
     "dma_alias_mask",
     "topology_aliases",
     "pci_devs_are_dma_aliases",
@@ -78,7 +79,7 @@ def pci_for_each_dma_alias(
     yield fn, addr.rid  # R3.2
     for devfn in sorted(dma_alias_mask(fn, ctx)):  # R3.3
         yield fn, addr.bus << 8 | devfn
-    yield from topology_aliases(addr.domain, addr.bus, ctx)  # R3.4
+    yield from bus_aliases(addr.domain, addr.bus, ctx)  # R3.4
 
 
 def topology_aliases(
@@ -100,6 +101,47 @@ def topology_aliases(
         if step is None:
             return
         yield from step
+
+
+def bus_aliases(domain: int, bus: int, ctx: QuirkContext) -> tuple[tuple[PciFunction, int], ...]:
+    """R3.4 for any device on ``bus``: :func:`topology_aliases`, memoised per bus.
+
+    Kept in ``ctx.alias_cache``; built from the parent bus's answer (a bus's
+    walk is its bridge's step then its parent's walk), so a deep hierarchy
+    costs one step per bus.
+    """
+    memo = ctx.alias_cache
+    key = (domain, bus)
+    chain = memo.get(key)
+    if chain is not None:
+        return chain
+    topo = ctx.topology
+    path: list[tuple[tuple[int, int], tuple[tuple[PciFunction, int], ...]]] = []
+    known: tuple[tuple[PciFunction, int], ...] = ()
+    k = key
+    while True:
+        found = memo.get(k)
+        if found is not None:
+            known = found
+            break
+        if topo.is_root_bus(*k):
+            break
+        br = topo.bus_self(*k)
+        parent = topo.parent_bus(*k)
+        assert parent is not None
+        if br is None:  # virtual bus (SR-IOV): skipped
+            path.append((k, ()))
+        else:
+            step = bridge_aliases(br, ctx)
+            if step is None:  # BRIDGE_XLATE_ROOT: the walk ends at this bridge
+                break
+            path.append((k, step))
+        k = (k[0], parent)
+    memo[k] = known
+    for k, step in reversed(path):
+        known = step + known if step else known
+        memo[k] = known
+    return memo[key]
 
 
 def bridge_aliases(

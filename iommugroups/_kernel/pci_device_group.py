@@ -31,7 +31,7 @@ from .acs import (
     pci_acs_path_enabled,
     pci_acs_verdict,
 )
-from .alias import bridge_aliases, dma_alias_mask
+from .alias import bus_aliases, dma_alias_mask
 from .model import REQ_ACS_FLAGS, PciAddress, PciFunction, Topology
 from .quirks import QuirkContext
 
@@ -305,8 +305,8 @@ class GroupingEnv:
         "_acs",
         "_buses",
         "_cand",
-        "_chain",
         "_masks",
+        "_passing",
         "_paths",
         "_plans",
         "_slots",
@@ -321,7 +321,6 @@ class GroupingEnv:
         self.topology: Topology = ctx.topology
         self._acs: dict[PciAddress, bool] = {}
         self._paths: dict[PciAddress, AcsPath] = {}
-        self._chain: dict[tuple[int, int], tuple[tuple[PciFunction, int], ...]] = {}
         self._up: dict[tuple[int, int], tuple[Walk, PciFunction | None]] = {}
         self._cand: dict[PciAddress, tuple[PciFunction, ...]] = {}
         self._plans: dict[tuple[int, int], _Plan] = {}
@@ -337,6 +336,7 @@ class GroupingEnv:
                 masks.setdefault((a.domain, a.bus), {})[a.devfn] = mask
         self._masks = masks
         self._buses: dict[tuple[int, int], _BusInfo] = {}
+        self._passing: _PassingIndex | None = None
         #: Functions > 0 being added by a rescan, not yet marked multifunction
         #: by the slot scan (R5.7): only their own header bit counts.
         self.unmarked: set[PciAddress] = set()
@@ -397,43 +397,8 @@ class GroupingEnv:
         return info
 
     def bus_aliases(self, domain: int, bus: int) -> tuple[tuple[PciFunction, int], ...]:
-        """R3.4 for any device on ``bus``: ``topology_aliases``, memoised per bus.
-
-        Built from the parent bus's answer (a bus's walk is its bridge's step
-        then its parent's walk), so a deep hierarchy costs one step per bus.
-        """
-        key = (domain, bus)
-        chain = self._chain.get(key)
-        if chain is not None:
-            return chain
-        topo = self.topology
-        path: list[tuple[tuple[int, int], tuple[tuple[PciFunction, int], ...]]] = []
-        known: tuple[tuple[PciFunction, int], ...] = ()
-        k = key
-        while True:
-            found = self._chain.get(k)
-            if found is not None:
-                known = found
-                break
-            if topo.is_root_bus(*k):
-                break
-            br = topo.bus_self(*k)
-            parent = topo.parent_bus(*k)
-            assert parent is not None
-            if br is None:  # virtual bus (SR-IOV): skipped
-                path.append((k, ()))
-            else:
-                step = bridge_aliases(br, self.ctx)
-                if step is None:  # BRIDGE_XLATE_ROOT: the walk ends at this bridge
-                    break
-                path.append((k, step))
-            k = (k[0], parent)
-        keys = topo._index.keys  # one key object per bus, the topology's
-        self._chain[keys.get(k, k)] = known
-        for k, step in reversed(path):
-            known = step + known if step else known
-            self._chain[keys.get(k, k)] = known
-        return self._chain[key]
+        """R3.4 for any device on ``bus``: :func:`~iommugroups._kernel.alias.bus_aliases`."""
+        return bus_aliases(domain, bus, self.ctx)
 
     def acs_path_enabled(self, fn: PciFunction) -> bool:
         """``pci_acs_path_enabled(fn, NULL, REQ_ACS_FLAGS)`` (R2.4), cached."""
@@ -478,6 +443,8 @@ class GroupingEnv:
         would meet them (R5.1 step 3, R5.5), found through the bus's devices
         instead of a scan of every device, and memoised.
         """
+        if not self._masks:  # nobody has a devfn alias: no candidates anywhere
+            return ()
         a = pdev.address
         cand = self._cand.get(a)
         if cand is not None:
@@ -506,7 +473,7 @@ class GroupingEnv:
         remain to be done per call.
         """
         a = fn.address
-        if not self.alias_mask(fn):  # the usual case: the same for the whole bus
+        if not self._masks or not self.alias_mask(fn):  # usually: the same for the whole bus
             key = (a.domain, a.bus)
             plan = self._plans.get(key)
             if plan is None:
@@ -524,6 +491,21 @@ class GroupingEnv:
             domain, bus = last.domain, last.bus
         walked, stop = self._upstream(domain, bus)
         return (aliases, walked.compact(), stop)
+
+    def passing(self, p: PciFunction) -> tuple[PciFunction, ...]:
+        """The devices whose steps 1-2 (R4.1, R4.2) pass through ``p``, in device order.
+
+        ``p`` is one of the aliases step 1 visits after the device's own id
+        (R3.3, R3.4), or one of the bridges step 2 walks past (R4.2): the
+        devices :meth:`plan` puts ``p`` in. Found through the walks' shared
+        structure (a walk is its nearest bridge followed by the walk from that
+        bridge's bus), in time linear in the topology once, then in the
+        answer, however deep the hierarchy.
+        """
+        index = self._passing
+        if index is None:
+            index = self._passing = _PassingIndex(self)
+        return index.passing(p)
 
     def walk_top(self, fn: PciFunction) -> tuple[PciFunction, PciFunction | None]:
         """Where steps 1-2 leave ``pdev`` when no group interrupts them (R4.3).
@@ -582,6 +564,62 @@ class GroupingEnv:
             slots = {slot: tuple(fns) for slot, fns in by_slot.items()}
             self._slots[self.topology._index.bus_key(a.domain, a.bus)] = slots
         return tuple(t for t in slots.get(a.device, ()) if t is not pdev)
+
+
+class _PassingIndex:
+    """:meth:`GroupingEnv.passing`: who passes whom, from the walks' shared links.
+
+    A device's steps 1-2 visit its aliases (:meth:`GroupingEnv.plan`), then
+    the walk from the bus of the last one (or its own bus): a chain of
+    ``(bridge, rest)`` links shared by every bus below. So the devices whose
+    walk passes ``p`` are those attached to a link of ``p`` or to any link
+    whose rest goes through one: a subtree of the links, found without
+    listing every device's walk (deep chains would make that quadratic).
+    """
+
+    __slots__ = ("_aliases", "_attached", "_below", "_links_of", "_memo", "_pos")
+
+    def __init__(self, env: GroupingEnv) -> None:
+        self._aliases: dict[PciAddress, dict[int, PciFunction]] = {}  # by id(device)
+        self._attached: dict[int, list[PciFunction]] = {}  # id(link) -> devices
+        self._below: dict[int, list[tuple[PciFunction, _Links]]] = {}  # id(rest) -> links
+        self._links_of: dict[PciAddress, list[tuple[PciFunction, _Links]]] = {}
+        self._memo: dict[PciAddress, tuple[PciFunction, ...]] = {}
+        self._pos: dict[int, int] = {}
+        seen: set[int] = set()
+        for i, fn in enumerate(env.topology.enumeration_order()):
+            self._pos[id(fn)] = i
+            aliases, _walked, _stop = env.plan(fn)
+            for who, _rid in aliases:
+                self._aliases.setdefault(who.address, {})[id(fn)] = fn
+            start = aliases[-1][0].address if aliases else fn.address
+            walk, _ = env._upstream(start.domain, start.bus)
+            link = walk._links
+            if link is None:
+                continue
+            self._attached.setdefault(id(link), []).append(fn)
+            while link is not None and id(link) not in seen:  # each link once
+                seen.add(id(link))
+                bridge, rest = link
+                self._links_of.setdefault(bridge.address, []).append(link)
+                if rest is not None:
+                    self._below.setdefault(id(rest), []).append(link)
+                link = rest
+
+    def passing(self, p: PciFunction) -> tuple[PciFunction, ...]:
+        found = self._memo.get(p.address)
+        if found is not None:
+            return found
+        out: dict[int, PciFunction] = dict(self._aliases.get(p.address, {}))
+        todo = list(self._links_of.get(p.address, ()))
+        while todo:
+            link = todo.pop()
+            out.update((id(f), f) for f in self._attached.get(id(link), ()))
+            todo.extend(self._below.get(id(link), ()))
+        pos = self._pos
+        found = tuple(out[k] for k in sorted(out, key=pos.__getitem__))
+        self._memo[p.address] = found
+        return found
 
 
 class _Record:

@@ -1586,6 +1586,8 @@ class QuirkContext:
             equality).
         path_cache: per-topology cache for ``pci_acs_path_enabled`` (not
             part of equality).
+        alias_cache: per-topology cache of the aliases bridges add for a
+            bus (``alias.bus_aliases``, R3.4; not part of equality).
     """
 
     topology: Topology
@@ -1594,6 +1596,9 @@ class QuirkContext:
     acs_requested: bool = True
     path_cache: dict[PciAddress, bool] = attrs.field(factory=dict, eq=False, repr=False)
     acs_cache: dict[PciAddress, Any] = attrs.field(factory=dict, eq=False, repr=False)
+    alias_cache: dict[tuple[int, int], tuple[tuple[PciFunction, int], ...]] = attrs.field(
+        factory=dict, eq=False, repr=False
+    )
 
 
 def make_context(

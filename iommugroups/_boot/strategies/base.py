@@ -71,8 +71,9 @@ class Strategy:
 
     def replay(self, sim: Simulator) -> None:
         """``add_iommu_group`` over present devices without a group: PCI bus first,
-        then platform (the order of ``arm_smmu_set_bus_ops``)."""
-        devices = sim.present_devices()
+        then platform (the order of ``arm_smmu_set_bus_ops``). Those without a
+        fwspec return -ENODEV at once (R7.7): only the others are visited."""
+        devices = sim.replay_devices()
         for dev in [d for d in devices if d.bus == "pci"] + [d for d in devices if d.bus != "pci"]:
             if sim.group_of(dev) is None:
                 sim.probe_device(dev)

@@ -30,3 +30,7 @@ class CanonicalSim(DeviceAdd):
     def ready(self, sim: Simulator, dev: SimDevice) -> bool:
         """Every IOMMU instance counts as registered."""
         return True
+
+    def iommu_registered(self, sim: Simulator, instance: str, first: bool) -> None:
+        """Nothing: the IOMMU registered before any device was added, so its walk
+        met no device; every device was grouped (or refused, once) at ``device_add``."""

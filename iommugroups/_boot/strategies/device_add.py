@@ -45,8 +45,9 @@ class DeviceAdd(Strategy):
         """The registration walk: every present device without a group, in
         device order, platform bus first (``iommu_buses[]``)."""
         # (a device probed in the walk groups itself only: those grouped when it
-        # starts are the ones it passes over)
-        devices = sim.ungrouped_devices()
+        # starts are the ones it passes over; so are those still waiting for
+        # another instance, which would defer again: Simulator.walk_devices)
+        devices = sim.walk_devices()
         for dev in [d for d in devices if d.bus != "pci"] + [d for d in devices if d.bus == "pci"]:
             if sim.group_of(dev) is None:
                 self._probe(sim, dev)

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from ..._kernel.model import PciAddress, PciFunction
 from ..._kernel.pci_device_group import find_group
 from .base import Strategy
 
@@ -59,7 +58,7 @@ class WalkDown(Strategy):
         # walk up passes through pdev: it aliases to it, or pdev is among the
         # non-isolated bridges above it.
         best: tuple[int, int] | None = None
-        for other in _through(sim).get(pdev.address, ()):
+        for other in sim.env.passing(pdev):
             name = str(other.address)
             g = sim.pci_groups.get(other.address)
             if g is None or name == dev.name or name not in sim.order:
@@ -68,22 +67,3 @@ class WalkDown(Strategy):
             if best is None or seq < best[0]:
                 best = (seq, g)
         return None if best is None else best[1]
-
-
-def _through(sim: Simulator) -> dict[PciAddress, list[PciFunction]]:
-    """pdev -> the devices whose walk up (steps 1-2, R4.1-R4.2) passes through it.
-
-    Depends only on the topology: made once per simulation, in the
-    strategy's own state.
-    """
-    found = sim.state.get("walk-down:through")
-    if isinstance(found, dict):
-        return found
-    index: dict[PciAddress, list[PciFunction]] = {}
-    for fn in sim.topology.enumeration_order():
-        aliases, walked, _stop = sim.env.plan(fn)
-        passed = {b.address for b in walked} | {who.address for who, _rid in aliases}
-        for p in passed:
-            index.setdefault(p, []).append(fn)
-    sim.state["walk-down:through"] = index
-    return index
