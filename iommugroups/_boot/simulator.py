@@ -30,6 +30,7 @@ fate and the kernel log in order.
 
 from __future__ import annotations
 
+import sys
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple, Protocol
@@ -591,9 +592,9 @@ class Simulator:
         if not registered and not self.iommu_registered(spec.iommu):
             self._park(dev, spec.iommu)
             if self.scenario.iommu_builtin:
-                dev.waiting = f"its IOMMU {spec.iommu} has not registered (R7.3)"
+                dev.waiting = sys.intern(f"its IOMMU {spec.iommu} has not registered (R7.3)")
                 return ProbeResult.DEFER
-            dev.no_group = f"its IOMMU {spec.iommu} is a module not loaded (R7.4)"
+            dev.no_group = sys.intern(f"its IOMMU {spec.iommu} is a module not loaded (R7.4)")
             return ProbeResult.FAIL
         dev.fwspec = spec
         dev.configured = True
@@ -624,15 +625,15 @@ class Simulator:
             clash = self.streams.clash(spec, dev.name)
             if clash is not None:
                 sid, owner = clash
-                if holds("aliasing-streamid-message", self.kernel):
-                    text = (
-                        f"Aliasing StreamID {sid:#x} (from {owner}) unsupported, expect DMA "
-                        "to be broken"
-                    )
-                else:
-                    text = f"stream {sid} already in tree from dev {owner}"
+                # one text per (stream id, owner): a refusal repeats in every walk
+                text = sys.intern(
+                    f"Aliasing StreamID {sid:#x} (from {owner}) unsupported, expect DMA "
+                    "to be broken"
+                    if holds("aliasing-streamid-message", self.kernel)
+                    else f"stream {sid} already in tree from dev {owner}"
+                )
                 self.events.append(Message(who, dev.name, text))
-                dev.no_group = f"{text} (R7.9)"
+                dev.no_group = sys.intern(f"{text} (R7.9)")
                 return None
         remembered = False  # SMMUv2: the group came from the device's entries (R1.7)
         if kind is IommuKind.SMMU_V2:
