@@ -28,9 +28,12 @@ What is enumerated, per topology and strategy (each as scenario actions):
 The corpus: topologies Hypothesis draws with :func:`iommugroups.testing.topologies`
 (behind a VT-d-like IOMMU and behind SMMUv3s), hand-made ones for the shapes
 the generator rarely draws (one-way slot ties, split IOMMU instances, an
-untranslated root port), and the built-in examples cut into pieces of at
-most 7 devices. The widened device-add orders (``adds="any"``) and a modular
-IOMMU (``iommu_builtin=False``) are checked on smaller topologies.
+untranslated root port, stream ids shared through the IORT mapping by an
+endpoint and a VF or by the VFs of two PFs, R7.9), and the built-in examples
+cut into pieces of at most 7 devices. The widened device-add orders
+(``adds="any"``) and a modular IOMMU (``iommu_builtin=False``, without
+hot-plug for every strategy, with it for the add-time ones) are checked on
+smaller topologies.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -49,7 +52,9 @@ from iommugroups import (
     IdMapping,
     IommuInstance,
     IommuKind,
+    PcieType,
     PciFunction,
+    SriovCapability,
     Topology,
     canonical_groups,
     examples,
@@ -134,14 +139,20 @@ def probe_orders(
 
 
 def hotplug_orders(
-    topo: Topology, vfs: dict[str, tuple[str, ...]], base: list[OrderEvent], removed: int
+    topo: Topology,
+    vfs: dict[str, tuple[str, ...]],
+    base: list[OrderEvent],
+    removed: int,
+    *,
+    start: int | None = None,
 ) -> Iterator[list[OrderEvent]]:
     """``base`` with a hot-remove of up to ``removed`` devices and a later rescan.
 
-    The remove block goes at any position after the IOMMU registrations (a
-    PF's enabled VFs removed first), the rescan at any later one; after the
-    rescan the removed devices are probed again, in device order, each PF
-    enabling its VFs again as it binds.
+    The remove block goes at any position from ``start`` on (by default,
+    after the IOMMU registrations that begin ``base``; a PF's enabled VFs
+    removed first), the rescan at any later one; after the rescan the
+    removed devices are probed again, in device order, each PF enabling its
+    VFs again as it binds.
     """
     names = [str(f.address) for f in topo.enumeration_order()]
     pf_of = {v: pf for pf, vs in vfs.items() for v in vs}
@@ -151,7 +162,7 @@ def hotplug_orders(
         out = {r} | below[r]
         return out | {v for v, pf in pf_of.items() if pf in out}
 
-    first = sum(1 for e in base if e.kind == "iommu")
+    first = sum(1 for e in base if e.kind == "iommu") if start is None else start
     for k in range(1, min(removed, len(names)) + 1):
         for chosen in itertools.combinations(names, k):
             gone: set[str] = set().union(*(under(r) for r in chosen))
@@ -347,6 +358,89 @@ def _untranslated_port() -> Topology:
     )
 
 
+def _pf(addr: str, offset: int) -> PciFunction:
+    """An SR-IOV PF with one VF, ``offset`` routing ids past it."""
+    return PciFunction(
+        addr,
+        vendor=0x8086,
+        device=0x10C9,
+        class_code=0x020000,
+        pcie_type=PcieType.ENDPOINT,
+        sriov=SriovCapability(total_vfs=1, num_vfs=1, offset=offset, stride=1, vf_device=0x10CA),
+    )
+
+
+def _vf(addr: str, pf: str) -> PciFunction:
+    return PciFunction(
+        addr,
+        vendor=0x8086,
+        device=0x10CA,
+        class_code=0x020000,
+        pcie_type=PcieType.ENDPOINT,
+        physfn=pf,
+    )
+
+
+def endpoint_and_vf_share_a_stream_id() -> Topology:
+    """An IORT mapping that sends bus 0 and bus 1 onto the same stream ids (R3.8): the
+    root-complex endpoint ``00:02.0`` and the VF ``01:02.0`` share stream id 0x110 on
+    one SMMUv3. The endpoint, added at boot, keeps it in the reference order; hot-removed
+    before the PF enables its VF and rescanned after, it is the one refused (R7.9)."""
+    t = Topology(
+        [
+            bridge("00:01.0", 1),
+            _pf("01:00.0", 0x10),
+            _vf("01:02.0", "01:00.0"),
+            ep("00:02.0", kind=PcieType.RC_END),
+        ]
+    )
+    return t.replace(
+        iommus=[IommuInstance("smmu0", IommuKind.SMMU_V3)],
+        id_mappings=[
+            IdMapping(0, 0x000, 0x100, 0x100, "smmu0"),
+            IdMapping(0, 0x100, 0x100, 0x100, "smmu0"),
+        ],
+    )
+
+
+def vfs_of_two_pfs_share_stream_ids() -> Topology:
+    """Buses 1 and 2 mapped onto the same stream ids (R3.8): the PFs clash at boot
+    (device order decides), their VFs when they are enabled (the PFs' order decides)."""
+    t = Topology(
+        [
+            bridge("00:01.0", 1),
+            _pf("01:00.0", 1),
+            _vf("01:00.1", "01:00.0"),
+            bridge("00:02.0", 2),
+            _pf("02:00.0", 1),
+            _vf("02:00.1", "02:00.0"),
+        ]
+    )
+    return t.replace(
+        iommus=[IommuInstance("smmu0", IommuKind.SMMU_V3)],
+        id_mappings=[
+            IdMapping(0, 0x000, 0x100, 0x000, "smmu0"),
+            IdMapping(0, 0x100, 0x100, 0x1000, "smmu0"),
+            IdMapping(0, 0x200, 0x100, 0x1000, "smmu0"),
+        ],
+    )
+
+
+def conventional_pair() -> Topology:
+    """Two conventional devices behind a PCIe-to-PCI bridge alias to its secondary bus
+    (R3.4) and so share a stream id on an SMMUv3 (R7.9)."""
+    return with_iommu(
+        Topology(
+            [
+                bridge("00:01.0", 1, kind=PcieType.PCI_BRIDGE, device=0x000E),
+                ep("01:01.0", vendor=0x1274, device=0x5000, class_code=0x040100, kind=None),
+                ep("01:02.0", vendor=0x1274, device=0x5000, class_code=0x040100, kind=None),
+            ]
+        ),
+        kind=IommuKind.SMMU_V3,
+    )
+
+
 HAND_MADE = {
     "one-way VF tie": _one_way_vf,
     "multifunction root ports": lambda: with_iommu(
@@ -374,6 +468,9 @@ HAND_MADE = {
         ),
         kind=IommuKind.SMMU_V3,
     ),
+    "endpoint and VF share a stream id": endpoint_and_vf_share_a_stream_id,
+    "VFs of two PFs share stream ids": vfs_of_two_pfs_share_stream_ids,
+    "conventional devices behind a PCIe-to-PCI bridge": conventional_pair,
 }
 
 
@@ -476,11 +573,67 @@ class TestAgainstBruteForce:
             answer = order_dependence(topo, strategy, iommu_builtin=False, hotplug=False)
             assert (answer.verdict == "dependent") == (len(outcomes) > 1), strategy
 
+    @settings(
+        max_examples=max(EXAMPLES // 2, 5),
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(topologies(max_functions=4), st.sampled_from([IommuKind.VTD, IommuKind.SMMU_V3]))
+    def test_iommu_module_and_hot_plug(self, topology: Topology, kind: IommuKind) -> None:
+        """``iommu_builtin=False`` with hot-plug, under the add-time strategies: the
+        registration at every place among the probes and, on the reference probe order,
+        a hot-remove of up to two devices at every place before or after it (R10.1: a
+        device re-added before the module loads is walked after those that stayed)."""
+        check_module(with_iommu(topology, kind=kind))
+
+    @pytest.mark.parametrize(
+        "make", [conventional_pair, endpoint_and_vf_share_a_stream_id], ids=lambda f: f.__name__
+    )
+    def test_iommu_module_and_hot_plug_clashes(self, make: Callable[[], Topology]) -> None:
+        """R7.9 under a modular SMMUv3 driver: ``device-add`` depends on the order (the
+        winner re-added before the module loads is walked last), ``canonical`` only
+        where a VF is involved (it groups at ``device_add``, the IOMMU taken as ready)."""
+        verdicts = check_module(make())
+        assert verdicts["device-add"] == "dependent"
+
     def test_example_pieces(self) -> None:
         pieces = list(example_pieces())
         assert len(pieces) >= 8
         for piece in pieces:
             check(piece)
+
+
+def check_module(topology: Topology) -> dict[str, str]:
+    """Brute force for a modular IOMMU driver with hot-plug (add-time strategies);
+    returns each strategy's verdict."""
+    full, by_pf = analysed_topology(topology)
+    assert len(full.functions) + len(full.platform_devices) <= 5
+    vfs = {str(pf): tuple(str(v) for v in vs) for pf, vs in by_pf.items()}
+    space = OrderSpace(iommu_builtin=False)
+    insts = instances(full)
+    TALLY["topologies"] += 1
+    verdicts = {}
+    for strategy in ADD_TIME:
+        outcomes = set()
+        for k, events in enumerate(probe_orders(full, vfs, parents_first=False)):
+            for at in itertools.product(range(len(events) + 1), repeat=len(insts)):
+                order = list(events)
+                for inst, i in sorted(zip(insts, at, strict=True), key=lambda t: -t[1]):
+                    order.insert(i, OrderEvent("iommu", inst))
+                outcomes.add(_replay(full, by_pf, order, strategy, space))
+                TALLY["orders"] += 1
+                for more in hotplug_orders(full, vfs, order, 2, start=0) if k == 0 else ():
+                    outcomes.add(_replay(full, by_pf, more, strategy, space))
+                    TALLY["orders"] += 1
+        answer = order_dependence(topology, strategy, iommu_builtin=False)
+        assert (answer.verdict == "dependent") == (len(outcomes) > 1), (strategy, answer.reason)
+        if answer.witness is not None:
+            first, second = answer.witness.replay()
+            assert first != second
+        verdicts[strategy] = answer.verdict
+    return verdicts
 
 
 def _trimmed(piece: Topology) -> Topology:

@@ -11,9 +11,12 @@ unknown ACS facts that could change the answer).
 
 The verdict is read from the rules' structure (:mod:`.orders_model`): which
 device's ``pci_device_group`` can see which other device's group, and which
-devices a strategy can have grouped at the moment it groups another. No
-order is enumerated; a witness is built from the state that breaks the
-reference groups, shrunk, and replayed. The orders compared
+devices a strategy can have grouped at the moment it groups another; for
+SMMUv3 stream-id clashes (R7.9), which devices hold each stream id in the
+reference order and which of them some order can keep away. No order is
+enumerated; a witness is built from the state that breaks the reference
+groups, shrunk, and replayed (one pair of orders, or a bounded few when a
+witness does not replay). The orders compared
 (:class:`~.orders_space.OrderSpace`) and the proof for each strategy are in
 the docs ("Order dependence").
 """
@@ -21,8 +24,8 @@ the docs ("Order dependence").
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, NamedTuple
 
 import attrs
 
@@ -428,6 +431,31 @@ def _classes(outcome: OrderOutcome) -> dict[str, int]:
 
 
 # --------------------------------------------------------------------- witnesses
+class StreamFlip(NamedTuple):
+    """A device refused an SMMUv3 stream id in the reference order (R7.9) that another
+    order lets keep it (see :meth:`_Context.stream_flips`).
+
+    Attributes:
+        device: the device refused in the reference order.
+        blockers: the devices that hold its stream ids before it asks, there.
+        later: PFs whose VFs (blockers) are enabled after ``device``'s PF's.
+        removed: blockers hot-removed while ``device`` asks.
+        how: ``"vf-order"``, ``"hot-remove"`` (a VF's PF enables it while
+            the blockers are away), ``"walk-order"`` (``device-add`` with a
+            modular IOMMU: the blockers are re-added before the registration
+            walk) or ``"vf-alone"`` (the same, with a lower VF of its own PF
+            removed alone: not replayed, so the verdict is *unknown*).
+        clash: the clash ``device`` was found through.
+    """
+
+    device: str
+    blockers: tuple[str, ...]
+    later: tuple[str, ...]
+    removed: tuple[str, ...]
+    how: str
+    clash: Clash
+
+
 class _Context:
     """One decision in progress: the structure, the orders, and how to replay them."""
 
@@ -701,12 +729,22 @@ class _Context:
         return None
 
     def clash_verdict(self) -> dict[str, Any] | None:
-        """R7.9: an order-dependent SMMUv3 stream-id clash, or the losers of fixed ones."""
+        """R7.9: an order-dependent SMMUv3 stream-id clash, or the losers of fixed ones.
+
+        Under the strategies that group at driver probe (and with widened
+        device-add orders) the two devices of a clash are swapped. Under the
+        add-time ones the flips are read from the reference order's stream-id
+        holders (:meth:`stream_flips`) and only a flip's witness is replayed:
+        at most ``WITNESS_TRIES + 1`` pairs, however many clashes there are.
+        """
         st = self.st
         clashes = [c for c in st.clashes if c.kind is IommuKind.SMMU_V3]
         if not clashes:
             return None
-        ref_outcome = self.reference_outcome()
+        holders: dict[tuple[str, int], str] = {}
+        ref_outcome = st.evaluate(
+            st.reference_sequence(), probe_order=self.probe_order, holders=holders
+        )
         if self.probe_like:
             for c in clashes:
                 if c.first in _down(st, c.second) or c.second in _down(st, c.first):
@@ -715,10 +753,16 @@ class _Context:
                 if w is not None:
                     return self.clash_answer(c, w)
         else:
-            for c in clashes:
-                w = self.clash_flip(c, ref_outcome)
+            first: StreamFlip | None = None
+            for tried, flip in enumerate(self.stream_flips(clashes, ref_outcome, holders)):
+                first = first or flip
+                w = self.flip_witness(flip)
                 if w is not None:
-                    return self.clash_answer(c, w)
+                    return self.flip_answer(flip, w, "dependent")
+                if tried >= WITNESS_TRIES:
+                    break
+            if first is not None:
+                return self.flip_answer(first, None, "unknown")
         st.losers = {n for n in ref_outcome.ungrouped if n in st.translated}
         return None
 
@@ -736,40 +780,6 @@ class _Context:
             self.events_of([*q, c.second, c.first, *rest]),
         )
 
-    def clash_flip(self, c: Clash, ref: OrderOutcome) -> OrderWitness | None:
-        """Canonical orders: the winner hot-removed while the loser is probed, or VFs of
-        two PFs enabled in either order."""
-        st = self.st
-        pf_a, pf_b = st.pf_of.get(c.first), st.pf_of.get(c.second)
-        if pf_a is not None and pf_b is not None and pf_a != pf_b:
-            early, late = sorted((pf_a, pf_b), key=st.pos.__getitem__)
-            return self.vf_order_witness(early, late)
-        if not self.space.hotplug:
-            return None
-        if c.first in ref.ungrouped:
-            winner, loser = c.second, c.first
-        elif c.second in ref.ungrouped:
-            winner, loser = c.first, c.second
-        else:
-            return None
-        refs = list(reference_order(self.topo, self.vfs))
-        probe_l = OrderEvent("probe", loser)
-        if probe_l not in refs:
-            return None
-        enabled = set(st.vfs)
-        remove, gone = self.removal([winner], enabled)
-        if loser in gone:
-            return None
-        at = refs.index(probe_l)
-        body = [ev for ev in refs[at + 1 :] if not (ev.target in gone and ev.kind != "iommu")]
-        rescan, *back = self.comeback(gone, set())
-        # the loser probed just before the rescan (the winner away) or just after it;
-        # the rest of the reference order after both, when the winner is back
-        head = [*refs[:at], *remove]
-        during = [*head, probe_l, rescan, *back, *body]
-        after = [*head, rescan, probe_l, *back, *body]
-        return self.make(after, during)
-
     def clash_answer(self, c: Clash, w: OrderWitness) -> dict[str, Any]:
         return {
             "verdict": "dependent",
@@ -778,6 +788,160 @@ class _Context:
             "no group (R7.9), and the order decides which",
             "rules": ("R7.9", "R3.8"),
             "witness": w,
+        }
+
+    # ------------------------------------------------------------ stream ids at device_add
+    def stream_flips(
+        self,
+        clashes: Sequence[Clash],
+        ref: OrderOutcome,
+        holders: Mapping[tuple[str, int], str],
+    ) -> Iterator[StreamFlip]:
+        """The devices refused a stream id in the reference order that some order lets
+        keep it, under the strategies that group at ``device_add`` (docs: the proofs,
+        *Stream ids*).
+
+        With the orders' ACPI boot a device asks for its stream ids when it is
+        added or, with the IOMMU driver a module, in a registration walk
+        (R10.1), never at driver bind (R10.3). Before anything changes, a
+        device refused in the reference order (R7.9) can keep its ids only if
+        every device that holds one of them (its *holders*) is absent when it
+        asks: a VF of another PF, whose VFs can be enabled later; a PCI device
+        hot-removed before a VF's PF enables it (not the PF or a bridge above
+        it); under ``device-add`` with a modular IOMMU, one hot-removed and
+        re-added before the registration walk, which visits it after those
+        that stayed (``bus_for_each_dev`` in add order), or there a lower VF
+        of its own PF removed alone (not replayed: *unknown*). No other holder
+        can be absent: a platform device is never removed, a lower VF of the
+        same PF is enabled by the same write, and a PCI device added at boot
+        comes back in device order, before the device it beat. So the stream
+        ids end alike in every order exactly when no device flips: one pass
+        over the refused devices' stream ids, no replay. They come in the
+        order of the clashes.
+        """
+        st = self.st
+        rank = {n: i for i, n in enumerate(st.reference_sequence())}
+        walk = self.strategy == "device-add" and not self.space.iommu_builtin
+        seen: set[str] = set()
+        for c in clashes:
+            for y in (c.second, c.first):
+                if y in seen or y not in ref.ungrouped or y not in st.translated:
+                    continue
+                seen.add(y)
+                spec = st.spec[y]
+                if spec is None:  # not translated (excluded above)
+                    continue
+                held = {holders.get((spec.iommu, sid)) for sid in spec.stream_ids}
+                blockers = sorted(
+                    (h for h in held if h is not None and h != y and rank[h] < rank[y]),
+                    key=rank.__getitem__,
+                )
+                flip = self._flip(y, c, tuple(blockers), walk)
+                if flip is not None:
+                    yield flip
+
+    def _flip(self, y: str, c: Clash, blockers: tuple[str, ...], walk: bool) -> StreamFlip | None:
+        """How ``y`` can ask for its stream ids while none of its ``blockers`` holds one
+        (``walk``: ``device-add`` with a modular IOMMU), or ``None``."""
+        st = self.st
+        pf = st.pf_of.get(y)
+        hotplug = self.space.hotplug
+        later: list[str] = []
+        removed: list[str] = []
+        alone = False  # a lower VF of y's PF, hot-removed alone before the module loads
+        for b in blockers:
+            b_pf = st.pf_of.get(b)
+            if b not in st.pos:
+                return None  # a platform device is never removed
+            if pf is not None and b_pf is not None and b_pf != pf:
+                later.append(b_pf)  # its VFs enabled after y's
+            elif b_pf is not None:
+                if not (walk and hotplug):
+                    return None  # enabled by the same write as y, before it
+                alone = True
+            elif not hotplug:
+                return None
+            elif pf is not None:
+                if b == pf or st.below(b, pf):
+                    return None  # removing it removes y's PF: both come back in order
+                removed.append(b)
+            elif walk and not st.below(b, y):
+                removed.append(b)
+            else:
+                return None  # added at boot, it comes back before y
+        if not blockers:
+            return None
+        how = "hot-remove" if pf is not None else "walk-order"
+        if alone:
+            how = "vf-alone"
+        elif not removed:
+            how = "vf-order"
+        return StreamFlip(y, blockers, tuple(dict.fromkeys(later)), tuple(removed), how, c)
+
+    def flip_witness(self, f: StreamFlip) -> OrderWitness | None:
+        """Two orders, one ending as the reference, one in which ``f.device`` keeps its
+        stream ids; ``None`` if the replays end alike."""
+        st = self.st
+        if f.how == "vf-alone":
+            return None  # not replayed: the sriov write would have to be repeated
+        refs = list(reference_order(self.topo, self.vfs))
+        if f.how == "walk-order":
+            # removed and re-added before the IOMMU module loads: the registration
+            # walk finds f.device before them
+            remove, _gone = self.removal(f.removed, set())
+            return self.make(refs, [*remove, OrderEvent("rescan"), *refs])
+        mine = OrderEvent("sriov", st.pf_of[f.device])
+        moved = [OrderEvent("sriov", q) for q in f.later]
+        if mine not in refs or any(ev not in refs for ev in moved):
+            return None
+        base = [ev for ev in refs if ev not in moved]
+        at = base.index(mine)
+        if not f.removed:
+            # the other PFs' VFs enabled just before f.device's PF's, or just after
+            return self.make(
+                [*base[:at], *moved, *base[at:]], [*base[: at + 1], *moved, *base[at + 1 :]]
+            )
+        head = base[:at]
+        remove, gone = self.removal(f.removed, {ev.target for ev in head if ev.kind == "sriov"})
+        if mine.target in gone:
+            return None
+        later = [ev for ev in moved if ev.target not in gone]
+        body = [ev for ev in base[at + 1 :] if not (ev.target in gone and ev.kind != "iommu")]
+        rescan, *back = self.comeback(gone, set())
+        # the PF enables its VFs just before the rescan (the holders away) or just after
+        return self.make(
+            [*head, *remove, rescan, mine, *back, *later, *body],
+            [*head, *remove, mine, rescan, *back, *later, *body],
+        )
+
+    def flip_answer(self, f: StreamFlip, w: OrderWitness | None, verdict: str) -> dict[str, Any]:
+        """The verdict of a stream-id flip: *dependent* with its witness, or *unknown*."""
+        c, y = f.clash, f.device
+        holders = ", ".join(f.blockers)
+        how = {
+            "vf-order": f"the VFs of {', '.join(f.later)} and of {self.st.pf_of.get(y)} can "
+            "be enabled in either order",
+            "hot-remove": f"{', '.join(f.removed)} can be hot-removed before "
+            f"{self.st.pf_of.get(y)} enables {y} and come back after, and a driver bind "
+            "does not ask again (R10.3)",
+            "walk-order": f"{', '.join(f.removed)} can be hot-removed and rescanned before "
+            f"the IOMMU module loads, and its registration walk reaches {y} first (R10.1)",
+            "vf-alone": f"a VF of {self.st.pf_of.get(y)} holding them can be hot-removed alone "
+            f"before the IOMMU module loads, and its registration walk then reaches {y} "
+            "(R10.1); such orders are not replayed",
+        }[f.how]
+        head = (
+            f"{c.first} and {c.second} share stream id {c.stream_id:#x} on SMMUv3 {c.iommu}: "
+            f"the device added first keeps it, the other is refused and gets no group (R7.9); "
+            f"{y} is refused in the reference order (by {holders}), but {how}"
+        )
+        rules = ("R7.9", "R3.8", "R10.1", *(("R10.3",) if f.how == "hot-remove" else ()))
+        if verdict == "dependent":
+            return {"verdict": verdict, "reason": head, "rules": rules, "witness": w}
+        return {
+            "verdict": verdict,
+            "reason": f"{head}; no witness could be replayed from it",
+            "rules": rules,
         }
 
     # ------------------------------------------------------------ dispatch

@@ -419,6 +419,7 @@ class Structure:
         *,
         probe_order: bool = True,
         via: dict[str, str | None] | None = None,
+        holders: dict[tuple[str, int], str] | None = None,
     ) -> OrderOutcome:
         """The first-fit process over ``sequence`` (grouping order), as the simulator ends.
 
@@ -427,10 +428,11 @@ class Structure:
         device-add order. Untranslated devices and SMMUv3 clash losers end
         without a group; platform devices get a group of their own (R1.5).
         ``via``, when given, receives the device each one joined (``None``: a
-        new group).
+        new group); ``holders``, the first device grouped with each
+        ``(instance, stream id)`` (under an SMMUv3, the one that keeps it, R7.9).
         """
         group: dict[str, int] = {}
-        holder: dict[tuple[str, int], str] = {}
+        holder: dict[tuple[str, int], str] = {} if holders is None else holders
         ungrouped: set[str] = set()
         added: dict[str, int] = {}
         best: dict[str, tuple[int, int, str]] = {}  # walk-down: per pdev, the first added grouped

@@ -397,7 +397,7 @@ class GroupingEnv:
         return info
 
     def bus_aliases(self, domain: int, bus: int) -> tuple[tuple[PciFunction, int], ...]:
-        """R3.4 for any device on ``bus``: :func:`~iommugroups._kernel.alias.bus_aliases`."""
+        """R3.4 for any device on ``bus``: ``bus_aliases`` of ``_kernel/alias.py``."""
         return bus_aliases(domain, bus, self.ctx)
 
     def acs_path_enabled(self, fn: PciFunction) -> bool:
