@@ -49,7 +49,7 @@ from ._analysis.explain import Explainer, explain, explain_pair
 from ._analysis.filters import ShowFilterError, by_address, by_class, by_group, by_related
 from ._analysis.orders import OrderDependence, OrderWitness, order_dependence
 from ._analysis.orders_space import OrderEvent, OrderOutcome, OrdersError, OrderSpace
-from ._analysis.partition import DeviceDiff, DeviceStatus, GroupMatch
+from ._analysis.partition import Companions, DeviceDiff, DeviceStatus, GroupMatch
 from ._analysis.passthrough import PassthroughReport, passthrough
 from ._analysis.reasons import Explanation, PairExplanation, Reason
 from ._analysis.related import related
@@ -255,6 +255,7 @@ __all__ = [
     "RemoveDevice",
     "MoveCard",
     "DeviceDiff",
+    "Companions",
     "DeviceStatus",
     "GroupMatch",
     # passthrough

@@ -12,7 +12,7 @@ schema id                        printed by
 ``iommugroups.snapshot/1``       ``snapshot`` (the file it writes)
 ``iommugroups.show/1``           ``show --json``
 ``iommugroups.explain/1``        ``explain --json`` (one device, or a pair)
-``iommugroups.whatif/1``         ``what-if --json``
+``iommugroups.whatif/2``         ``what-if --json``
 ``iommugroups.orders/1``         ``orders --json`` (:meth:`~iommugroups.OrderDependence.to_json`)
 ``iommugroups.vm/1``             ``vm --json``
 ``iommugroups.passthrough/1``    ``passthrough --json``
@@ -665,7 +665,7 @@ _EXPLAIN_DOC: Schema = {
     "$defs": {"reason": _REASON, "step": _STEP},
 }
 
-# --------------------------------------------------------------------- whatif/1
+# --------------------------------------------------------------------- whatif/2
 _STATUSES = [
     "unchanged",
     "split",
@@ -702,7 +702,7 @@ _WHATIF_REASON = _obj(
 )
 
 _WHATIF_DOC = _doc(
-    "iommugroups.whatif/1",
+    "iommugroups.whatif/2",
     "what-if --json: the groups before and after hypothetical changes, compared",
     {
         "upstream": _t("boolean", "every change is available without an out-of-tree patch"),
@@ -721,6 +721,17 @@ _WHATIF_DOC = _doc(
         "labels": _arr(_obj({"label": _STR, "cost": _STR}), "the changes that are not upstream"),
         "counts": _counts(_STATUSES, "device status -> number of devices"),
         "group_counts": _counts(_MATCH_KINDS, "group match kind -> number"),
+        "groups": _arr(
+            _obj(
+                {
+                    "kind": _enum(_MATCH_KINDS),
+                    "before": _arr(_ref("group_members"), "the groups before (names before)"),
+                    "after": _arr(_ref("group_members"), "the groups after (names after)"),
+                }
+            ),
+            "groups before and after matched by membership (ids are allocation order), "
+            "each group change once, every member listed once",
+        ),
         "devices": _arr(
             _obj(
                 {
@@ -729,22 +740,19 @@ _WHATIF_DOC = _doc(
                     "status": _enum(_STATUSES),
                     "group_before": _OPT_GID,
                     "group_after": _OPT_GID,
-                    "left": _arr(_STR, "former companions now elsewhere (names after)"),
-                    "joined": _arr(_STR, "new companions (names after)"),
-                    "removed": _arr(_STR, "former companions taken out (names before)"),
+                    "match": _t(
+                        ["integer", "null"],
+                        "the index of its group change in groups (null: never in a group)",
+                        minimum=0,
+                    ),
+                    "left_count": _t(
+                        "integer", "former companions now in other groups or none", minimum=0
+                    ),
+                    "joined_count": _t("integer", "companions it did not have before", minimum=0),
+                    "removed_count": _t("integer", "former companions taken out", minimum=0),
                 }
             ),
-            "per device, in address order",
-        ),
-        "groups": _arr(
-            _obj(
-                {
-                    "kind": _enum(_MATCH_KINDS),
-                    "before": _arr(_ref("group_members")),
-                    "after": _arr(_ref("group_members")),
-                }
-            ),
-            "groups before and after matched by membership (ids are allocation order)",
+            "per device, in address order (who left and joined: its entry of groups)",
         ),
         "renamed": _map(_STR, "name before -> name after of every moved function"),
         "removed": _arr(_STR, "names (before) of the functions taken out"),

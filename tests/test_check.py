@@ -617,3 +617,19 @@ def test_the_prediction_itself_is_never_split_or_merged(
     unsure = check(topology, Grouping(groups), unknowns=[Unknown(n, "acs", "") for n in chosen])
     assert not unsure.splits
     assert not unsure.merges
+
+
+def test_a_large_group_observed_as_predicted_shares_one_member_tuple() -> None:
+    """The report stays linear in size: the devices of a group the kernel made as
+    the rules say all name the canonical group's own member tuple in ``must_share``."""
+    port = bridge("00:01.0", 1)  # no ACS: everything below shares its group (R4.2)
+    disks = [ep(f"01:{i >> 3:02x}.{i & 7}", mf=i & 7 == 0) for i in range(256)]
+    topology = Topology([port, *disks])
+    canon = canonical_groups(topology)
+    [members] = canon.groups.values()
+    report = check(topology, Grouping(dict(canon.groups), source="listing"))
+    assert report.verdict is Verdict.OK
+    [shared] = report.canonical.groups.values()
+    assert shared == members
+    assert all(d.must_share is shared for d in report.devices)
+    assert all(d.reasons == () and d.may_share == () for d in report.devices)

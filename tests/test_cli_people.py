@@ -129,7 +129,7 @@ class TestWhatIf:
             capsys, "what-if", "--example", "desktop", "--remove-acs", "00:01.0", "--json"
         )
         assert json.loads(a) == json.loads(b)
-        assert json.loads(a)["schema"] == "iommugroups.whatif/1"
+        assert json.loads(a)["schema"] == "iommugroups.whatif/2"
 
     def test_no_change_and_bad_change(self, capsys: pytest.CaptureFixture[str]) -> None:
         status, _, err = run(capsys, "what-if", "--example", "desktop")

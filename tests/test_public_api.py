@@ -152,6 +152,7 @@ PUBLIC = {
         "RemoveDevice",
         "MoveCard",
         "DeviceDiff",
+        "Companions",
         "DeviceStatus",
         "GroupMatch",
     ],

@@ -29,6 +29,7 @@ so the derivation itself is validated on the oracle captures.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -72,7 +73,9 @@ from iommugroups._analysis.changes import (
     WhatIfError,
 )
 from iommugroups._analysis.partition import DeviceStatus
-from iommugroups._analysis.whatif import WHATIF_SCHEMA, apply_changes, what_if
+from iommugroups._analysis.whatif import WHATIF_SCHEMA, WhatIfResult, apply_changes, what_if
+from iommugroups._cli.app import main
+from iommugroups._kernel.groups import device_sort_key
 from iommugroups._render.whatif import render_whatif
 from iommugroups.testing import topologies
 
@@ -538,7 +541,8 @@ def test_config_acs_errors(spec: str, message: str) -> None:
 def test_set_acs_splits_below_a_port() -> None:
     result = what_if(examples.desktop(), ["set-acs=00:02.0:SV|RR|CR|UF"])
     assert result.device("02:00.0").status is DeviceStatus.SPLIT
-    assert result.device("02:00.0").left == ("0000:00:02.0",)
+    assert result.companions("02:00.0").left == ("0000:00:02.0",)
+    assert result.device("02:00.0").left_count == 1
     assert result.topology_after.get("00:02.0").acs == Acs(FULL, FULL)
 
 
@@ -566,7 +570,8 @@ def test_set_acs_errors() -> None:
 def test_remove_acs_merges() -> None:
     result = what_if(examples.desktop(), [RemoveAcs("00:01.0")])
     assert result.device("00:01.0").status is DeviceStatus.MERGED
-    assert result.device("00:01.0").joined == ("0000:01:00.0", "0000:01:00.1")
+    assert result.companions("00:01.0").joined == ("0000:01:00.0", "0000:01:00.1")
+    assert result.device("00:01.0").joined_count == 2
     assert [g.kind for g in result.groups if g.kind != "unchanged"] == ["merged"]
     with pytest.raises(WhatIfError, match="no ACS capability"):
         apply_changes(examples.desktop(), ["remove-acs=00:02.0"])
@@ -606,8 +611,9 @@ def test_remove_a_function() -> None:
     assert result.removed == ("0000:01:00.1",)
     d = result.device("01:00.0")
     assert d.status is DeviceStatus.SPLIT
-    assert d.removed == ("0000:01:00.1",)
-    assert not d.left
+    assert result.companions("01:00.0").removed == ("0000:01:00.1",)
+    assert not result.companions("01:00.0").left
+    assert (d.removed_count, d.left_count, d.joined_count) == (1, 0, 0)
     assert result.device("01:00.1").status is DeviceStatus.REMOVED
     assert "shrunk" in {g.kind for g in result.groups}
 
@@ -668,7 +674,7 @@ def test_move_a_card_below_an_isolating_port() -> None:
     d = result.device("0b:00.0")
     assert d.was == "0000:02:00.0"
     assert d.status is DeviceStatus.SPLIT
-    assert result.device("02:00.0") is d  # found by its old name too
+    assert result.device("02:00.0") == d  # found by its old name too
     assert result.topology_after.get("0b:00.0").vendor == 0x144D
 
 
@@ -897,7 +903,7 @@ def test_labels_list_every_non_upstream_change_with_its_cost() -> None:
 def test_to_json() -> None:
     result = what_if(_desktop_with_spare_ports(), [OVERRIDE, "move=02:00=>00:1d.0"])
     data = json.loads(json.dumps(result.to_json()))
-    assert data["schema"] == WHATIF_SCHEMA == "iommugroups.whatif/1"
+    assert data["schema"] == WHATIF_SCHEMA == "iommugroups.whatif/2"
     assert data["upstream"] is False
     assert [c["kind"] for c in data["changes"]] == ["acs-override", "move"]
     assert data["labels"] == [{"label": result.changes[0].label, "cost": result.changes[0].cost}]
@@ -936,9 +942,169 @@ def test_d05_moving_the_moschip_card_into_an_unmapped_segment_ungroups_it() -> N
     result = what_if(examples.d05(), ["move=0002:f9:00=>0004:88:00.0"])
     d = result.device("0004:89:00.0")  # leaves 0002:f8:00.0 for 0004:88:00.0 (no ACS)
     assert d.status is DeviceStatus.REGROUPED
-    assert (d.left, d.joined) == (("0002:f8:00.0",), ("0004:88:00.0",))
+    who = result.companions("0004:89:00.0")
+    assert (who.left, who.joined) == (("0002:f8:00.0",), ("0004:88:00.0",))
+    assert (d.left_count, d.joined_count) == (1, 1)
     unmapped = what_if(examples.d05(), ["move=0002:f9:00=>0006:c0:00.0"])
     assert unmapped.device("0006:c1:00.0").status is DeviceStatus.NOW_UNGROUPED
+
+
+def test_render_names_each_devices_groups() -> None:
+    text = render_whatif(what_if(examples.desktop(), [OVERRIDE, "remove=01:00.1"]))
+    assert re.search(r"^  0000:02:00\.0  split +group 2 -> \d+; left: 0000:00:02\.0$", text, re.M)
+    assert re.search(r"^  0000:01:00\.1  removed +group 7 -> removed$", text, re.M)
+
+
+def test_a_name_a_moved_device_takes_from_a_removed_one() -> None:
+    """``0a:00.0`` is taken out, and the card of ``09:00`` moves into its slot."""
+    result = what_if(examples.desktop(), ["remove=0a:00", "move=09:00@07:0a.0"])
+    entries = [d for d in result.devices if d.device == "0000:0a:00.0"]
+    assert [(d.status, d.was) for d in entries] == [
+        (DeviceStatus.SPLIT, "0000:09:00.0"),
+        (DeviceStatus.REMOVED, None),
+    ]
+    assert result.device("0a:00.0").was == "0000:09:00.0"  # the name after wins
+    assert result.device("09:00.0").was == "0000:09:00.0"
+    assert result.companions("09:00.0").left == ("0000:07:09.0",)  # R4.2: port without ACS
+
+
+# ============================================================================
+# The result's size: each group change once (issue 13)
+# ============================================================================
+
+
+def _pf_with_vfs(n: int) -> Topology:
+    """A root port without ACS and one SR-IOV PF with ``n`` VFs: one group (R4.2)."""
+    sriov = SriovCapability(total_vfs=n, num_vfs=n, offset=1, stride=1, vf_device=0x11)
+    pf = attrs.evolve(ep("01:00.0", class_code=0x020000), sriov=sriov)
+    vfs = [
+        ep(str(PciAddress.from_devfn(0, 1 + (1 + i) // 256, (1 + i) % 256)), physfn="01:00.0")
+        for i in range(n)
+    ]
+    return _topo(bridge("00:01.0", 1, 1 + n // 256), pf, *vfs)
+
+
+def test_a_large_group_change_is_described_once() -> None:
+    """The override isolates the port (downstream) and so every VF: 2 + n groups of one."""
+    n = 300
+    topo = _pf_with_vfs(n)
+    result = what_if(topo, [OVERRIDE])
+    assert len(result.before.groups) == 1
+    assert len(result.after.groups) == n + 2
+    [change] = result.groups
+    assert change.kind == "split"
+    assert [ds for _, ds in change.before] == [result.before.groups[0]]
+    assert sorted(ds for _, ds in change.after) == sorted((str(f.address),) for f in topo)
+    for d in result.devices:
+        assert (d.status, d.match) == (DeviceStatus.SPLIT, 0)
+        assert (d.left_count, d.joined_count, d.removed_count) == (n + 1, 0, 0)
+    vf = str(topo.functions[-1].address)
+    assert result.companions(vf).left == tuple(str(f.address) for f in topo.functions[:-1])
+
+
+def test_what_if_json_and_text_grow_linearly_with_a_group() -> None:
+    """Version 1 listed every former companion in every device's entry: 4x the
+    devices made 16x the JSON. Now 4x the devices make at most 4x the JSON, and the
+    text does not grow at all (the group change is summed up)."""
+    small, large = (what_if(_pf_with_vfs(n), [OVERRIDE]) for n in (100, 400))
+    size = [len(json.dumps(r.to_json())) for r in (small, large)]
+    assert size[1] < 4.2 * size[0]
+    text = [render_whatif(r) for r in (small, large)]
+    assert len(text[1].splitlines()) == len(text[0].splitlines())
+    summary = "and 401 more of group 0 before, in 402 groups after: 402 split, each now alone"
+    assert summary in text[1]
+    assert "after  ...: 396 more groups (396 devices, each alone)" in text[1]
+
+
+def _companions_by_definition(
+    result: WhatIfResult, name: str
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """Who left, joined, was removed: set differences of the device's two groups."""
+    d = result.device(name)
+    before = result.before.groups[d.group_before] if d.group_before is not None else ()
+    after = result.after.groups[d.group_after] if d.group_after is not None else ()
+    me = d.was or d.device
+    gone = set(result.removed)
+    kept = {result.renamed.get(m, m) for m in before if m not in gone and m != me}
+    mates = set(after) - {d.device}
+    key = device_sort_key
+    return (
+        tuple(sorted(kept - mates, key=key)),
+        tuple(sorted(mates - kept, key=key)),
+        tuple(sorted((m for m in before if m in gone), key=key)),
+    )
+
+
+@_SETTINGS
+@given(topologies(max_functions=24), st.data())
+def test_each_device_and_group_change_as_the_groupings_define_them(
+    topo: Topology, data: st.DataObject
+) -> None:
+    """Per device, the counts, the names and the status are those of its two groups;
+    every group before and every group after is in exactly one change, the one its
+    devices name."""
+    topo, port = _with_spare_domain(topo)
+    addresses = [str(f.address) for f in topo.functions if f.address != port]
+    changes: list[Change | str] = []
+    if data.draw(st.booleans(), label="override"):
+        changes.append(OVERRIDE)
+    if data.draw(st.booleans(), label="remove"):
+        changes.append(f"remove={data.draw(st.sampled_from(addresses), label='removed')}")
+    slots = sorted(
+        {
+            Slot(f.address.domain, f.address.bus, f.address.device)
+            for f in topo.functions
+            if not f.is_virtfn and not topo.is_root_bus(f.address.domain, f.address.bus)
+        }
+    )
+    if slots and data.draw(st.booleans(), label="move"):
+        changes.append(MoveCard(data.draw(st.sampled_from(slots), label="slot"), port))
+    try:
+        result = what_if(topo, changes)
+    except WhatIfError:
+        return  # a move of a card the removal took, or onto its own port
+    seen_before: list[int] = []
+    seen_after: list[int] = []
+    for g in result.groups:
+        seen_before += [gid for gid, _ in g.before]
+        seen_after += [gid for gid, _ in g.after]
+        assert [ds for _, ds in g.before] == [result.before.groups[gid] for gid, _ in g.before]
+        assert [ds for _, ds in g.after] == [result.after.groups[gid] for gid, _ in g.after]
+    assert sorted(seen_before) == sorted(result.before.groups)
+    assert sorted(seen_after) == sorted(result.after.groups)
+    gone = set(result.removed)
+    for d in result.devices:
+        if d.match is None:
+            assert (d.group_before, d.group_after) == (None, None)
+        else:
+            g = result.groups[d.match]
+            assert d.group_before in {gid for gid, _ in g.before} or (
+                d.group_before is None and d.group_after in {gid for gid, _ in g.after}
+            )
+        if d.status is DeviceStatus.REMOVED:
+            assert (d.was or d.device) in gone
+            continue
+        left, joined, removed = _companions_by_definition(result, d.was or d.device)
+        if sum(1 for e in result.devices if e.device == d.device) == 1:
+            assert tuple(result.companions(d.was or d.device)) == (left, joined, removed)
+        assert (d.left_count, d.joined_count, d.removed_count) == (
+            len(left),
+            len(joined),
+            len(removed),
+        )
+        if d.group_before is None:
+            want = (
+                DeviceStatus.NOW_GROUPED if d.group_after is not None else DeviceStatus.UNCHANGED
+            )
+        elif d.group_after is None:
+            want = DeviceStatus.NOW_UNGROUPED
+        elif (left or removed) and joined:
+            want = DeviceStatus.REGROUPED
+        elif left or removed:
+            want = DeviceStatus.SPLIT
+        else:
+            want = DeviceStatus.MERGED if joined else DeviceStatus.UNCHANGED
+        assert d.status is want
 
 
 # ============================================================================
@@ -1100,3 +1266,20 @@ def test_the_older_spellings_do_need_quotes(tmp_path: Path) -> None:
 def test_shell_safe_spelling_errors(text: str, message: str) -> None:
     with pytest.raises(WhatIfError, match=message):
         parse_change(text)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [[OVERRIDE, "remove=01:00.1"], ["remove=0a:00", "move=09:00@07:0a.0"], ["reachable-set"]],
+    ids=["override", "move", "reachable-set"],
+)
+def test_cli_json_is_written_as_json_dumps_writes_the_document(
+    changes: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``what-if --json`` writes the document entry by entry; the text is exactly
+    ``json.dumps(doc, indent=2)`` of the API's document with the kernel added."""
+    assert main(["what-if", "--example", "desktop", *changes, "--json"]) == 0
+    out = capsys.readouterr().out
+    doc = what_if(examples.desktop(), changes).to_json()
+    want = {"schema": doc.pop("schema"), "kernel": json.loads(out)["kernel"], **doc}
+    assert out == json.dumps(want, indent=2) + "\n"

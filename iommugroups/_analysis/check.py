@@ -95,8 +95,8 @@ says which strategies reproduce it (``reproduced_by``).
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from typing import Any, cast
 
 import attrs
 
@@ -111,7 +111,6 @@ from .._kernel.reading import Unknown
 from .._kernel.version import KernelVersion
 from .._kernel.x86 import platform_iommu, x86_view
 from .names import listed
-from .partition import Partition
 from .reproduce import Replay, Reproduction, replay_scenario, reproduce
 
 __all__ = [
@@ -475,14 +474,13 @@ class CheckReport:
 
 # --------------------------------------------------------------------- helpers
 class _Normaliser:
-    """:func:`full_name` with the topology's own names as a fast path."""
+    """:func:`full_name`, leaving the topology's platform devices' names as they are."""
 
     def __init__(self, topology: Topology) -> None:
-        self.known = {str(f.address) for f in topology.functions}
-        self.known.update(p.name for p in topology.platform_devices)
+        self.platform = frozenset(p.name for p in topology.platform_devices)
 
     def __call__(self, name: str) -> str:
-        return name if name in self.known else full_name(name)
+        return name if name in self.platform else full_name(name)
 
 
 def _unknown_facts(
@@ -540,25 +538,40 @@ def isolating_topology(topology: Topology, facts: Mapping[str, frozenset[str]]) 
 
 def _traces(
     topology: Topology,
+    grouping: Grouping | None,
     wanted: set[str],
     quirks: Quirks | None,
     kernel: KernelVersion | str | None = None,
 ) -> dict[str, tuple[Step, ...]]:
     """The ``pci_device_group`` trace of each wanted device, as the canonical grouping recorded it.
 
-    Each device's call ran against the groups of the devices added before it
-    (groups only grow, R1.3). Devices not grouped by ``pci_device_group``
-    (platform devices, SMMUv2 stream sharing) have no trace.
+    ``grouping``: the canonical grouping of ``topology``, read when it
+    recorded its decisions; else (or ``None``) the grouping is run again,
+    recording them. Each device's call ran against the groups of the devices
+    added before it (groups only grow, R1.3). Devices not grouped by
+    ``pci_device_group`` (platform devices, SMMUv2 stream sharing) have no
+    trace.
     """
     if not wanted:
         return {}
-    decisions = canonical_groups(topology, quirks=quirks, record=True, kernel=kernel).decisions
+    decisions = grouping.decisions if grouping is not None else {}
+    if not decisions:
+        decisions = canonical_groups(topology, quirks=quirks, record=True, kernel=kernel).decisions
     out: dict[str, tuple[Step, ...]] = {}
     for name in wanted:
         d = decisions.get(name)
         if d is not None and d.pci is not None:
             out[name] = d.pci.steps
     return out
+
+
+def _surely_unknown(topology: Topology, unknowns: Sequence[Unknown]) -> bool:
+    """Some verdict is unknown whatever the kernel did: a grouping fact, a bridge, a slot's
+    multifunction bit or a VMD endpoint the input lacks."""
+    missing = GROUPING_FACTS | _DARK_FACTS.keys() | {"vmd"}
+    return any(u.fact in missing for u in unknowns) or any(
+        f.unknown & missing for f in topology.functions
+    )
 
 
 # ----------------------------------------------------------------------- check
@@ -612,10 +625,16 @@ def check(
     norm = _Normaliser(topology)
     observed_names = {norm(m) for members in observed.groups.values() for m in members}
     observed_names.update(norm(line.device) for line in observed.log)
-    topology, added = topology.with_vfs(observed_names)
+    in_topology = {str(f.address) for f in topology.functions}
+    # only a name the topology does not list can be a VF to add
+    topology, added = topology.with_vfs([n for n in observed_names if n not in in_topology])
     topology, untranslated = untranslated_from_observation(topology, observed, observed_names)
-    canon = canonical_groups(topology, quirks=quirks, kernel=kernel)
+    del observed_names, in_topology  # not held while the machine is grouped
     facts, details = _unknown_facts(topology, unknowns)
+    # the decisions are recorded in this run when some verdict cannot be ok whatever the
+    # kernel did (a fact is missing): its evidence needs them, and a second run is saved
+    record = _surely_unknown(topology, unknowns)
+    canon = canonical_groups(topology, quirks=quirks, kernel=kernel, record=record)
     notes: list[str] = []
     if added:
         notes.insert(
@@ -634,54 +653,43 @@ def check(
             f"{listed(untranslated)} no group: no IOMMU translates {them} (the {table} table "
             f"leaves {them} out, {rule}), taken as a fact of this machine",
         )
+    seen = _Observed(observed, norm)
+    obs_of = seen.of
     iso_topology = isolating_topology(topology, facts)
     iso = canonical_groups(iso_topology, quirks=quirks, kernel=kernel) if facts else canon
 
     # address order (numeric), then platform devices by name
     topo_names = [str(a) for a in sorted(f.address for f in topology.functions)]
     topo_names += sorted(p.name for p in topology.platform_devices)
-    topo_set = set(topo_names)
+    notes.extend(seen.notes)
 
-    obs_of: dict[str, int] = {}
-    obs_members: dict[int, list[str]] = {}
-    for gid in sorted(observed.groups):
-        for m in observed.groups[gid]:
-            name = norm(m)
-            if name in obs_of:
-                if obs_of[name] != gid:
-                    notes.append(
-                        f"{name} is listed in observed groups {obs_of[name]} and {gid}; "
-                        f"group {obs_of[name]} is used"
-                    )
-                continue
-            obs_of[name] = gid
-            obs_members.setdefault(gid, []).append(name)
-
-    judge = _Judge(canon, iso, obs_of, obs_members, topo_names, facts)
-    results: dict[str, DeviceCheck] = {name: judge(name) for name in topo_names}
+    results = _Judge(canon, iso, obs_of, seen, facts).judge(topo_names)
+    del topo_names, iso
     _vmd_unknown(topology, canon, results)
     dark_facts = _bridge_unknown(topology, canon, results, unknowns, obs_of, bridges_without_acs)
     not_listed = tuple(
         NotListed(name, obs_of[name], _not_listed_why(name, topology))
-        for name in sorted((n for n in obs_of if n not in topo_set), key=device_sort_key)
+        for name in sorted((n for n in obs_of if n not in results), key=device_sort_key)
     )
 
     # The evidence: how each device that is not ok came to its group, as the
-    # grouping recorded it (a second, recorded run only when there is any).
+    # grouping recorded it (a second, recorded run only when this one did not).
     wanted = {
         n
         for n, r in results.items()
-        if r.verdict is not Verdict.OK and judge.read.group_of(n) is not None
+        if r.verdict is not Verdict.OK and r.canonical_group is not None
     }
-    for n, steps in _traces(topology, wanted, quirks, kernel).items():
+    for n, steps in _traces(topology, canon, wanted, quirks, kernel).items():
         results[n] = attrs.evolve(results[n], rules=steps)
     wanted = {n for n in wanted if results[n].may_share}
-    for n, steps in _traces(iso_topology, wanted, quirks, kernel).items():
+    for n, steps in _traces(iso_topology, None, wanted, quirks, kernel).items():
         results[n] = attrs.evolve(results[n], rules_if_isolating=steps)
+    del iso_topology
 
     devices = tuple(results.values())  # topology in address order, then the others
     splits = _splits(canon, results, obs_of)
-    merges = _merges(obs_members, results, judge.read)
+    merges = _merges(seen, results)
+    del results
 
     reproduction: tuple[Reproduction, ...] = ()
     replay: Replay | None = None
@@ -724,7 +732,7 @@ _COMPLETE_SOURCES = frozenset({"lspci-vv", "lspci-v", "sysfs", "snapshot", "capt
 
 
 def untranslated_from_observation(
-    topology: Topology, observed: Grouping, observed_names: set[str] | None = None
+    topology: Topology, observed: Grouping, observed_names: Collection[str] | None = None
 ) -> tuple[Topology, tuple[str, ...]]:
     """On x86, a device the kernel gave no group is one no IOMMU translates (R11.3, R11.5).
 
@@ -762,8 +770,8 @@ def _vmd_unknown(topology: Topology, canon: Grouping, results: dict[str, DeviceC
     if not dark:
         return
     affected: set[str] = set(dark)
-    for name in dark:
-        gid = canon.group_of(name)
+    groups = {r.canonical_group for n in dark if (r := results.get(n)) is not None}
+    for gid in groups:
         if gid is not None:
             affected.update(canon.groups[gid])
     why = (
@@ -772,6 +780,8 @@ def _vmd_unknown(topology: Topology, canon: Grouping, results: dict[str, DeviceC
         else "the VMD endpoints of its domain (through which its devices do their DMA, R3.1) "
         "are not known"
     )
+    of_them = f"{why} of {listed(sorted(dark))}"
+    dark_set = frozenset(dark)
     for name in sorted(affected, key=device_sort_key):
         r = results.get(name)
         if r is None or r.verdict is Verdict.UNKNOWN:
@@ -781,10 +791,7 @@ def _vmd_unknown(topology: Topology, canon: Grouping, results: dict[str, DeviceC
         results[name] = attrs.evolve(
             r,
             verdict=Verdict.UNKNOWN,
-            reasons=(
-                *r.reasons,
-                why if name in dark else f"{why} of {listed(sorted(set(dark) & affected))}",
-            ),
+            reasons=(*r.reasons, why if name in dark_set else of_them),
         )
 
 
@@ -839,11 +846,14 @@ def _bridge_unknown(
             why.setdefault(str(a), m.why)
     by_name = topology.by_name()
     affected: dict[str, tuple[str, str]] = {}  # device -> (why, the device it is about)
+    done: set[int] = set()  # canonical groups whose members have their entry
     for name in sorted(dark, key=device_sort_key):
         text = why.get(name, _DARK_FACTS[min(facts[name])])
         affected.setdefault(name, (text, name))
-        gid = canon.group_of(name)
-        if gid is not None:
+        r = results.get(name)
+        gid = r.canonical_group if r is not None else None
+        if gid is not None and gid not in done:  # its first dark member speaks for it
+            done.add(gid)
             for other in canon.groups[gid]:
                 affected.setdefault(other, (f"{text} (of {name}, in its canonical group)", name))
     tops: dict[str, list[str]] = {}
@@ -908,9 +918,14 @@ def _not_listed_why(name: str, topology: Topology) -> str:
 class _Judge:
     """The verdict on each device of the topology (see the module docstring).
 
-    What depends only on a device's (canonical, isolating, observed) groups is
-    computed once per such triple, so that a large group that is ok costs
-    linear time, not quadratic.
+    Devices are judged one canonical group at a time. A group whose members
+    all have one observed group that holds exactly them (among the comparable
+    devices), with no unknown fact splitting it, is ok as a whole: each
+    member's ``must_share`` is the group's own member tuple. Otherwise what
+    depends only on a device's (canonical, isolating, observed) groups is
+    worked out once per such triple, from sets of the group at hand, so that
+    a large group costs linear time and the judge keeps no index of its own
+    beyond the observed groups' sizes.
     """
 
     def __init__(
@@ -918,90 +933,143 @@ class _Judge:
         canon: Grouping,
         iso: Grouping,
         obs_of: Mapping[str, int],
-        obs_members: Mapping[int, list[str]],
-        topo_names: Sequence[str],
+        observed: _Observed,
         facts: Mapping[str, frozenset[str]],
     ) -> None:
         self.canon = canon
+        self.iso = iso
         self.obs_of = obs_of
+        self.observed = observed
         self.facts = facts
-        self.read = Partition(canon.groups)
-        self.comparable = frozenset(
-            d for d in topo_names if self.read.group_of(d) is not None and d in obs_of
+        self._iso_of: dict[str, int] | None = None  # only when the readings differ
+        self._grouped: frozenset[str] | None = None  # names with a canonical group
+        self._obs_sets: dict[int, frozenset[str]] = {}  # comparable members, large groups
+        # observed group -> how many of its members have a canonical group
+        self.comparable_in: dict[int, int] = {}
+        for members in canon.groups.values():
+            for m in members:
+                og = obs_of.get(m)
+                if og is not None:
+                    self.comparable_in[og] = self.comparable_in.get(og, 0) + 1
+
+    def judge(self, names: Iterable[str]) -> dict[str, DeviceCheck]:
+        """Every device's verdict, keyed by name in the order of ``names``."""
+        results: dict[str, DeviceCheck | None] = dict.fromkeys(names)
+        same_reading = self.iso is self.canon
+        obs_of = self.obs_of
+        for cg, members in self.canon.groups.items():
+            og = obs_of.get(members[0])
+            if (
+                same_reading
+                and og is not None
+                and self.comparable_in.get(og) == len(members)
+                and all(obs_of.get(m) == og for m in members)
+            ):  # ok as a whole: observed as predicted, nothing unknown splits it
+                for m in members:
+                    results[m] = DeviceCheck(m, Verdict.OK, cg, og, must_share=members)
+                continue
+            triples: dict[tuple[int | str, int | None], _Triple] = {}
+            for m in members:
+                results[m] = self._device(m, cg, members, triples)
+            del triples
+        for name, r in results.items():
+            if r is None:
+                results[name] = self._ungrouped(name)
+        return cast(dict[str, DeviceCheck], results)  # every value is set above
+
+    def _ungrouped(self, name: str) -> DeviceCheck:
+        og = self.obs_of.get(name)
+        why = self.canon.ungrouped.get(name, "no group")
+        if og is None:
+            return DeviceCheck(name, Verdict.OK, reasons=(f"no group, as predicted: {why}",))
+        return DeviceCheck(
+            name,
+            Verdict.UNKNOWN,
+            observed_group=og,
+            reasons=(f"the rules give it no group ({why}), but the kernel put it in group {og}",),
         )
-        # address order (``topo_names`` is in it): evidence lists are sorted by it
-        self.rank = {d: i for i, d in enumerate(topo_names)}
-        self.iso = Partition(iso.groups)
-        self.obs = Partition(obs_members, within=self.comparable)
-        self._triples: dict[tuple[int, int | str, int | None], _Triple] = {}
 
-    def sort(self, names: Iterable[str]) -> tuple[str, ...]:
-        """Names of grouped devices in address order."""
-        rank = self.rank
-        return tuple(sorted(names, key=lambda n: rank.get(n, -1)))
+    def _iso_group(self, name: str) -> int | None:
+        if self.iso is self.canon:
+            return None  # not used: the readings agree
+        if self._iso_of is None:
+            self._iso_of = {m: g for g, ms in self.iso.groups.items() for m in ms}
+        return self._iso_of.get(name)
 
-    def triple(self, cg: int, name: str, og: int | None) -> _Triple:
-        found = self.iso.group_of(name)
-        ik = found if found is not None else -1
-        key = (cg, ik if ik >= 0 else name, og)
-        t = self._triples.get(key)
-        if t is None:
-            full_read = self.read.members(cg)
-            full_iso = (self.iso.members(ik) & full_read) if ik >= 0 else frozenset({name})
-            depends = (
-                self.sort(d for d in full_read if d in self.facts) if full_iso != full_read else ()
+    def _comparable(self, og: int) -> frozenset[str]:
+        """The members of observed group ``og`` that have a canonical group."""
+        found = self._obs_sets.get(og)
+        if found is not None:
+            return found
+        if self._grouped is None:
+            self._grouped = frozenset(m for ms in self.canon.groups.values() for m in ms)
+        grouped = self._grouped
+        found = frozenset(d for d in self.observed.members(og) if d in grouped)
+        if len(found) > 16:  # kept: a large group is read by many triples
+            self._obs_sets[og] = found
+        return found
+
+    def _triple(
+        self, name: str, members: tuple[str, ...], og: int | None, ik: int | None
+    ) -> _Triple:
+        obs_of = self.obs_of
+        full_read = frozenset(members)
+        if self.iso is self.canon:
+            full_iso = full_read
+        elif ik is not None:
+            full_iso = frozenset(self.iso.groups[ik]) & full_read
+        else:
+            full_iso = frozenset({name})
+        same_full = full_iso == full_read
+        t = _Triple(
+            must=members if same_full else tuple(d for d in members if d in full_iso),
+            may=() if same_full else tuple(d for d in members if d not in full_iso),
+            depends=() if same_full else tuple(d for d in members if d in self.facts),
+            missing=tuple(d for d in members if d not in obs_of),
+        )
+        if og is None:
+            return t
+        read = frozenset(d for d in members if d in obs_of)
+        iso = full_iso & read
+        obs = self._comparable(og)
+        t.split_from = tuple(d for d in members if d in iso and d not in obs)
+        t.merged_with = _by_address(obs - read)
+        t.same = iso == read
+        if t.split_from:
+            parts = sorted({obs_of[d] for d in t.split_from})
+            t.reason = (
+                f"the rules put it with {listed(t.split_from)}, which the kernel put "
+                f"in group{'s' if len(parts) > 1 else ''} "
+                f"{', '.join(map(str, parts))}: an isolation hole"
             )
-            t = _Triple(
-                must=self.sort(full_iso),
-                may=self.sort(full_read - full_iso),
-                depends=depends,
-                missing=self.sort(d for d in full_read if d not in self.obs_of),
+        elif t.merged_with:
+            t.reason = (
+                f"the kernel put it with {listed(t.merged_with)}, which the rules "
+                "isolate it from: a quirk or kernel behaviour the model does not know"
             )
-            if og is not None:
-                read = full_read & self.comparable
-                iso = full_iso & self.comparable
-                obs = self.obs.members(og)
-                t.split_from = self.sort(iso - obs)
-                t.merged_with = self.sort(obs - read)
-                t.same = iso == read
-                if t.split_from:
-                    parts = sorted({self.obs_of[d] for d in t.split_from})
-                    t.reason = (
-                        f"the rules put it with {listed(t.split_from)}, which the kernel put "
-                        f"in group{'s' if len(parts) > 1 else ''} "
-                        f"{', '.join(map(str, parts))}: an isolation hole"
-                    )
-                elif t.merged_with:
-                    t.reason = (
-                        f"the kernel put it with {listed(t.merged_with)}, which the rules "
-                        "isolate it from: a quirk or kernel behaviour the model does not know"
-                    )
-                elif not t.same:
-                    t.reason = (
-                        f"its group depends on facts not known of {listed(t.depends)}: with "
-                        f"them absent its group is {listed(self.sort(read))}; with them "
-                        f"isolating, {listed(self.sort(iso))}; the kernel's is "
-                        f"{listed(self.sort(obs))}"
-                    )
-            self._triples[key] = t
+        elif not t.same:
+            t.reason = (
+                f"its group depends on facts not known of {listed(t.depends)}: with "
+                f"them absent its group is {listed(tuple(d for d in members if d in read))}; "
+                f"with them isolating, {listed(tuple(d for d in members if d in iso))}; "
+                f"the kernel's is {listed(_by_address(obs))}"
+            )
         return t
 
-    def __call__(self, name: str) -> DeviceCheck:
-        cg = self.read.group_of(name)
+    def _device(
+        self,
+        name: str,
+        cg: int,
+        members: tuple[str, ...],
+        triples: dict[tuple[int | str, int | None], _Triple],
+    ) -> DeviceCheck:
         og = self.obs_of.get(name)
-        if cg is None:
-            why = self.canon.ungrouped.get(name, "no group")
-            if og is None:
-                return DeviceCheck(name, Verdict.OK, reasons=(f"no group, as predicted: {why}",))
-            return DeviceCheck(
-                name,
-                Verdict.UNKNOWN,
-                observed_group=og,
-                reasons=(
-                    f"the rules give it no group ({why}), but the kernel put it in group {og}",
-                ),
-            )
-        t = self.triple(cg, name, og)
+        ik = self._iso_group(name)
+        # the same readings: one triple per observed group; else per isolating group too
+        key = (cg if self.iso is self.canon else ik if ik is not None else name, og)
+        t = triples.get(key)
+        if t is None:
+            t = triples[key] = self._triple(name, members, og, ik)
         must, may = t.must, t.may
         if og is None:
             return DeviceCheck(
@@ -1042,6 +1110,10 @@ class _Judge:
         )
 
 
+def _by_address(names: Iterable[str]) -> tuple[str, ...]:
+    return tuple(sorted(names, key=device_sort_key))
+
+
 @attrs.define
 class _Triple:
     """What a (canonical, isolating, observed) group triple decides."""
@@ -1054,6 +1126,46 @@ class _Triple:
     merged_with: tuple[str, ...] = ()
     same: bool = True
     reason: str = ""
+
+
+class _Observed:
+    """The observed groups by full name, each device once (its first group).
+
+    A group whose names are all full and listed nowhere else is the
+    observation's own member tuple; only the others are kept again.
+    """
+
+    def __init__(self, observed: Grouping, norm: _Normaliser) -> None:
+        self.groups = observed.groups
+        self.of: dict[str, int] = {}
+        self.notes: list[str] = []
+        self._changed: dict[int, tuple[str, ...]] = {}
+        of = self.of
+        for gid in sorted(observed.groups):
+            raw = observed.groups[gid]
+            kept: list[str] = []
+            for m in raw:
+                name = norm(m)
+                if name in of:
+                    if of[name] != gid:
+                        self.notes.append(
+                            f"{name} is listed in observed groups {of[name]} and {gid}; "
+                            f"group {of[name]} is used"
+                        )
+                    continue
+                of[name] = gid
+                kept.append(name)
+            if len(kept) != len(raw) or any(a is not b for a, b in zip(kept, raw, strict=True)):
+                self._changed[gid] = tuple(kept)
+
+    def members(self, gid: int) -> tuple[str, ...]:
+        """The group's members by full name (without those listed in an earlier group)."""
+        found = self._changed.get(gid)
+        return found if found is not None else self.groups[gid]
+
+    def ids(self) -> Iterator[int]:
+        """The groups with members, in id order."""
+        return (g for g in sorted(self.groups) if self.members(g))
 
 
 def _splits(
@@ -1080,28 +1192,22 @@ def _splits(
     return tuple(out)
 
 
-def _merges(
-    obs_members: Mapping[int, list[str]],
-    results: Mapping[str, DeviceCheck],
-    canon: Partition,
-) -> tuple[Merge, ...]:
+def _merges(seen: _Observed, results: Mapping[str, DeviceCheck]) -> tuple[Merge, ...]:
     out: list[Merge] = []
-    for gid in sorted(obs_members):
-        members = obs_members[gid]
-        if not any(d in results and results[d].verdict is Verdict.MERGED for d in members):
-            continue
+    merged = {r.observed_group for r in results.values() if r.verdict is Verdict.MERGED}
+    for gid in sorted(g for g in merged if g is not None):
+        members = seen.members(gid)
         parts: dict[int, list[str]] = {}
         for d in members:
-            g = canon.group_of(d)
+            r = results.get(d)
+            g = r.canonical_group if r is not None else None
             if g is not None:
                 parts.setdefault(g, []).append(d)
         out.append(
             Merge(
                 observed_group=gid,
-                devices=tuple(sorted(members, key=device_sort_key)),
-                parts=tuple(
-                    (g, tuple(sorted(ds, key=device_sort_key))) for g, ds in sorted(parts.items())
-                ),
+                devices=_by_address(members),
+                parts=tuple((g, _by_address(ds)) for g, ds in sorted(parts.items())),
             )
         )
     return tuple(out)

@@ -3,18 +3,27 @@
 :func:`what_if` applies a list of changes to a topology (and its quirk
 tables), groups the machine before and after with
 :func:`~iommugroups.canonical_groups`, and reports the difference: per
-device, whether its group *split* (companions left), *merged* (companions
-joined) or stayed the same, and per group how the groups of the two runs
-match up by membership (group ids are not compared: they are allocation
-order). Every change says whether it is available in an upstream kernel
-(``upstream``), what it is (``label``) and what it costs (``cost``); the
-result's :attr:`WhatIfResult.labels` lists the non-upstream ones with their
-cost, so that a report never shows a patched kernel's groups without saying so.
+group, how the groups of the two runs match up by membership (group ids are
+not compared: they are allocation order), each group change described once;
+per device, its groups before and after and whether its group *split*
+(companions left), *merged* (companions joined) or stayed the same, with how
+many companions left and joined. Who they are is worked out on demand
+(:meth:`WhatIfResult.companions`): the result is linear in the number of
+devices however large the groups. Every change says whether it is available
+in an upstream kernel (``upstream``), what it is (``label``) and what it
+costs (``cost``); the result's :attr:`WhatIfResult.labels` lists the
+non-upstream ones with their cost, so that a report never shows a patched
+kernel's groups without saying so.
 
 >>> from iommugroups import examples
 >>> r = what_if(examples.desktop(), ["acs-override=downstream,multifunction"])
->>> r.device("0000:02:00.0").status.value, r.device("0000:02:00.0").left
-('split', ('0000:00:02.0',))
+>>> d = r.device("0000:02:00.0")
+>>> d.status.value, d.group_before, d.group_after, d.left_count
+('split', 2, 10, 1)
+>>> r.companions("0000:02:00.0").left
+('0000:00:02.0',)
+>>> r.groups[d.match].kind, r.groups[d.match].after
+('split', ((2, ('0000:00:02.0',)), (10, ('0000:02:00.0',))))
 >>> r.labels[0][0]
 'pcie_acs_override=downstream,multifunction'
 
@@ -29,7 +38,7 @@ ACS reachable-set proposal instead of mainline (``reachable_set_groups``);
 the proposal's rules (R6.1-R6.13) put it where it is.
 
 >>> r = what_if(examples.desktop(), ["reachable-set=no-acs-enhanced"])
->>> r.device("0000:02:00.0").status.value, r.device("0000:02:00.0").left
+>>> r.device("0000:02:00.0").status.value, r.companions("0000:02:00.0").left
 ('split', ('0000:00:02.0',))
 >>> [(w.rule, w.how) for w in why_after(r) if w.device == "0000:02:00.0"]
 [('R6.2', 'new')]
@@ -37,7 +46,7 @@ the proposal's rules (R6.1-R6.13) put it where it is.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import attrs
@@ -51,20 +60,12 @@ from .._kernel.reachable_set import ProposalFacts, ReachableDecisions, reachable
 from .._kernel.version import KernelVersion
 from .change_grammar import parse_change
 from .changes import Applied, Change
-from .partition import (
-    GROUP_KINDS,
-    DeviceDiff,
-    DeviceStatus,
-    GroupMatch,
-    _device_diffs,
-    _group_matches,
-    _sorted,
-)
+from .partition import Companions, DeviceDiff, DeviceStatus, GroupingDiff, GroupMatch, _sorted
 
 __all__ = ["WHATIF_SCHEMA", "WhatIfResult", "WhyAfter", "apply_changes", "what_if", "why_after"]
 
 #: The ``schema`` value of :meth:`WhatIfResult.to_json`.
-WHATIF_SCHEMA = "iommugroups.whatif/1"
+WHATIF_SCHEMA = "iommugroups.whatif/2"
 
 
 def _as_change(item: Change | str) -> Change:
@@ -89,7 +90,8 @@ def apply_changes(
     """
     topo = topology
     q = quirks if quirks is not None else DEFAULT_QUIRKS
-    current: dict[PciAddress, PciAddress] = {f.address: f.address for f in topology.functions}
+    moved: dict[PciAddress, PciAddress] = {}  # original address -> current, moved ones only
+    origin: dict[PciAddress, PciAddress] = {}  # current address -> original, moved ones only
     removed: set[PciAddress] = set()
     notes: list[str] = []
     proposal: ProposalFacts | None = None
@@ -99,17 +101,20 @@ def apply_changes(
         topo, q = step.topology, step.quirks
         proposal = step.proposal if step.proposal is not None else proposal
         notes.extend(step.notes)
-        for orig, cur in list(current.items()):
-            if cur in step.removed:
-                removed.add(orig)
-                del current[orig]
-            elif cur in step.renamed:
-                current[orig] = step.renamed[cur]
-    renamed = {o: c for o, c in current.items() if o != c}
+        for cur in step.removed:
+            orig = origin.pop(cur, cur)  # a function that never moved is where it was
+            moved.pop(orig, None)
+            removed.add(orig)
+        steps = [(origin.pop(cur, cur), new) for cur, new in step.renamed.items()]
+        for orig, new in steps:
+            if orig == new:
+                moved.pop(orig, None)
+            else:
+                moved[orig] = origin[new] = new
     return Applied(
         topo,
         q,
-        renamed=renamed,
+        renamed=moved,
         removed=frozenset(removed),
         notes=tuple(notes),
         proposal=proposal,
@@ -165,9 +170,6 @@ class WhatIfResult:
         changes: the changes, in the order applied.
         topology_before, topology_after: the machine before and after.
         before, after: the canonical groups before and after.
-        devices: per device (every PCI function and platform device before,
-            by name after), in address order.
-        groups: groups matched across the change by membership.
         renamed: name before -> name after of every moved function.
         removed: names (before) of the functions taken out.
         notes: how the changes applied (devices a change skipped, ...).
@@ -181,12 +183,29 @@ class WhatIfResult:
     topology_after: Topology
     before: Grouping
     after: Grouping
-    devices: tuple[DeviceDiff, ...]
-    groups: tuple[GroupMatch, ...]
     renamed: Mapping[str, str]
     removed: tuple[str, ...]
     notes: tuple[str, ...] = ()
     proposal: str | None = None
+    _diff: GroupingDiff = attrs.field(init=False, repr=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        names = _device_names(self.topology_before)
+        diff = GroupingDiff(self.before, self.after, names, self.renamed, self.removed)
+        object.__setattr__(self, "_diff", diff)
+
+    @property
+    def devices(self) -> Sequence[DeviceDiff]:
+        """Per device (every PCI function and platform device before, by its name after),
+        in address order: its groups, status, match and how many companions changed."""
+        return self._diff.devices
+
+    @property
+    def groups(self) -> Sequence[GroupMatch]:
+        """The groups before and after matched by membership, each group change once
+        (members listed once): changed groups in the order of their first member after,
+        then the groups that are gone."""
+        return self._diff.groups
 
     @property
     def labels(self) -> tuple[tuple[str, str], ...]:
@@ -204,52 +223,62 @@ class WhatIfResult:
         Raises:
             UnknownDevice: no such device.
         """
-        key = str(name)
-        if not isinstance(name, PciAddress):
-            try:
-                key = str(PciAddress.parse(key))
-            except InvalidAddress:
-                pass
-        for d in self.devices:
-            if key in (d.device, d.was):
-                return d
-        raise UnknownDevice(f"no device {name} in the what-if result")
+        try:
+            return self._diff.device(str(name))
+        except (KeyError, InvalidAddress):
+            raise UnknownDevice(f"no device {name} in the what-if result") from None
+
+    def companions(self, name: str | PciAddress) -> Companions:
+        """Who left one device's group, who joined it and who was taken out.
+
+        Returns:
+            A named tuple ``(left, joined, removed)``: the former companions
+            now in other groups (or in none) and the new ones, by their names
+            after, and the former companions taken out, by their names before,
+            each sorted. Worked out from the device's two groups, in time
+            linear in their sizes.
+
+        Raises:
+            UnknownDevice: no such device.
+        """
+        try:
+            return self._diff.companions(str(name))
+        except (KeyError, InvalidAddress):
+            raise UnknownDevice(f"no device {name} in the what-if result") from None
 
     def counts(self) -> dict[str, int]:
         """Device status -> number of devices."""
-        out = {s.value: 0 for s in DeviceStatus}
-        for d in self.devices:
-            out[d.status.value] += 1
-        return out
+        return self._diff.counts()
 
     def group_counts(self) -> dict[str, int]:
         """Group match kind -> number of matches."""
-        out = dict.fromkeys(GROUP_KINDS, 0)
-        for g in self.groups:
-            out[g.kind] += 1
-        return out
+        return self._diff.group_counts()
 
     def to_json(self) -> dict[str, Any]:
-        """The result as JSON data, schema ``"iommugroups.whatif/1"``.
+        """The result as JSON data, schema ``"iommugroups.whatif/2"``.
 
         Keys:
 
-        * ``schema``: ``"iommugroups.whatif/1"``.
+        * ``schema``: ``"iommugroups.whatif/2"``.
         * ``upstream``: bool, every change is available upstream.
         * ``changes``: ``[{"kind", "text", "label", "upstream", "cost"}]`` in
           the order applied (``kind`` is the CLI key: ``acs-override``,
           ``config-acs``, ``set-acs``, ``remove-acs``, ``quirk``,
-          ``remove``, ``move``).
+          ``remove``, ``move``, ``reachable-set``).
         * ``labels``: ``[{"label", "cost"}]`` of the non-upstream changes.
         * ``counts``: device status -> number (``unchanged``, ``split``,
           ``merged``, ``regrouped``, ``removed``, ``now-grouped``,
           ``now-ungrouped``); ``group_counts``: match kind -> number.
+        * ``groups``: each group change once, ``[{"kind", "before": [{"group",
+          "devices"}], "after": [{"group", "devices"}]}]`` (members by names
+          before and after); kinds as :class:`GroupMatch`.
         * ``devices``: per device, in address order: ``device`` (name
           after), ``was`` (name before if it moved, else null), ``status``,
-          ``group_before``, ``group_after`` (int or null), ``left``,
-          ``joined`` (names after), ``removed`` (names before).
-        * ``groups``: ``[{"kind", "before": [{"group", "devices"}], "after":
-          [{"group", "devices"}]}]``; kinds as :class:`GroupMatch`.
+          ``group_before``, ``group_after`` (int or null), ``match`` (the
+          index of its entry in ``groups``, null without a group on either
+          side), ``left_count``, ``joined_count``, ``removed_count`` (how
+          many former companions are now elsewhere, how many are new, how
+          many were taken out: who they are is in its ``groups`` entry).
         * ``renamed``: name before -> name after; ``removed``: names before.
         * ``before``, ``after``: the groupings, as ``Grouping.to_json``
           (``groups``, ``group_ids``, ``ungrouped``, ``strategy``).
@@ -263,34 +292,41 @@ class WhatIfResult:
           after, ``{"device", "status", "group", "how", "rule", "rules",
           "text", "missing"}``.
 
-        Within one schema version keys are only ever added.
+        Version 2 lists each device's former and new companions once, in its
+        group change, instead of in every device's entry (version 1's
+        ``left``, ``joined`` and ``removed`` lists, quadratic in a group's
+        size). Within one schema version keys are only ever added.
         """
-        doc = {
-            "schema": WHATIF_SCHEMA,
-            "upstream": self.upstream,
-            "changes": [c.to_json() for c in self.changes],
-            "labels": [{"label": label, "cost": cost} for label, cost in self.labels],
-            "counts": self.counts(),
-            "group_counts": self.group_counts(),
-            "devices": [d.to_json() for d in self.devices],
-            "groups": [g.to_json() for g in self.groups],
-            "renamed": dict(sorted(self.renamed.items())),
-            "removed": list(self.removed),
-            "before": self.before.to_json(),
-            "after": self.after.to_json(),
-            "notes": list(self.notes),
-        }
+        return {k: list(v) if isinstance(v, Iterator) else v for k, v in self.json_items()}
+
+    def json_items(self) -> Iterator[tuple[str, Any]]:
+        """The keys and values of :meth:`to_json`, in order; ``groups``, ``devices``
+        and ``reasons`` as iterators of their entries, made as they are read (to
+        write a large result without holding it all as JSON data)."""
+        yield "schema", WHATIF_SCHEMA
+        yield "upstream", self.upstream
+        yield "changes", [c.to_json() for c in self.changes]
+        yield "labels", [{"label": label, "cost": cost} for label, cost in self.labels]
+        yield "counts", self.counts()
+        yield "group_counts", self.group_counts()
+        yield "groups", (g.to_json() for g in self.groups)
+        yield "devices", (d.to_json() for d in self.devices)
+        yield "renamed", dict(sorted(self.renamed.items()))
+        yield "removed", list(self.removed)
+        yield "before", self.before.to_json()
+        yield "after", self.after.to_json()
+        yield "notes", list(self.notes)
         if self.proposal is not None:
-            doc["grouping_after"] = self.after.strategy
-            doc["facts"] = self.proposal
-            doc["reasons"] = [w.to_json() for w in why_after(self)]
-        return doc
+            yield "grouping_after", self.after.strategy
+            yield "facts", self.proposal
+            yield "reasons", (w.to_json() for w in why_after(self))
 
 
 def _device_names(topology: Topology) -> list[str]:
-    return [str(f.address) for f in topology.functions] + [
+    """Every device's name: the PCI functions in address order, then the platform devices."""
+    return [str(a) for a in sorted(f.address for f in topology.functions)] + sorted(
         p.name for p in topology.platform_devices
-    ]
+    )
 
 
 def what_if(
@@ -331,15 +367,12 @@ def what_if(
         after = canonical_groups(applied.topology, quirks=applied.quirks, kernel=kernel)
     fwd = {str(o): str(n) for o, n in applied.renamed.items()}
     removed = frozenset(str(a) for a in applied.removed)
-    names = _device_names(topology)
     return WhatIfResult(
         changes=parsed,
         topology_before=topology,
         topology_after=applied.topology,
         before=before,
         after=after,
-        devices=_device_diffs(before, after, names, fwd, removed),
-        groups=_group_matches(before, after, fwd, removed),
         renamed=fwd,
         removed=_sorted(removed),
         notes=applied.notes,

@@ -9,8 +9,7 @@ from typing import Any
 
 from .._analysis.change_grammar import parse_change
 from .._analysis.whatif import what_if
-from .._render.text import to_json_text
-from .._render.whatif import render_whatif
+from .._render.whatif import render_whatif, write_whatif_json
 from .common import (
     EXIT_OK,
     HelpFormatter,
@@ -20,7 +19,6 @@ from .common import (
     add_source,
     default_reading,
     emit_graph,
-    json_with_kernel,
     kernel_note,
     modelled_kernel,
     output_format,
@@ -148,8 +146,10 @@ def run(args: argparse.Namespace) -> int:
     kernel_note(kernel, args, reading, topo)
     result = what_if(topo, changes, kernel=kernel)
     fmt = output_format(args)
-    if fmt == "json":
-        sys.stdout.write(to_json_text(json_with_kernel(result.to_json(), kernel)))
+    if fmt == "json":  # entry by entry: a large result is never held as JSON text
+        items = result.json_items()
+        schema = next(items)
+        write_whatif_json([schema, ("kernel", str(kernel)), *items], sys.stdout.write)
     elif fmt in ("dot", "svg"):
         emit_graph(args, result.topology_after, result.after, "after: " + "; ".join(texts))
     else:

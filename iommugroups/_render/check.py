@@ -111,12 +111,10 @@ def render_check(report: CheckReport, *, verbose: bool = False, names: str = "")
         for dev, why in sorted(report.replay.left_out.items()):
             out.append(f"  left out: {dev}: {why}")
     notes = list(report.notes)
+    unknown_on = [set(d.depends_on) for d in report.devices if d.verdict is Verdict.UNKNOWN]
     for fact, devices in report.missing.items():
-        depends = sum(
-            1
-            for d in report.devices
-            if d.verdict is Verdict.UNKNOWN and set(d.depends_on) & set(devices)
-        )
+        missing = set(devices)
+        depends = sum(1 for on in unknown_on if on & missing)
         words = _MISSING_WORDS.get(fact, f"{fact} not known")
         shown = ", ".join(devices[:4]) + (
             f" and {len(devices) - 4} more" if len(devices) > 4 else ""
@@ -170,6 +168,23 @@ def _few(names: tuple[str, ...], limit: int = 3) -> str:
     return ", ".join(shown) + more
 
 
+_NONE: frozenset[str] = frozenset()
+
+
+def _members_of(group_of: dict[str, int]) -> dict[int, frozenset[str]]:
+    members: dict[int, list[str]] = {}
+    for name, g in group_of.items():
+        members.setdefault(g, []).append(name)
+    return {g: frozenset(ms) for g, ms in members.items()}
+
+
+def _others(members: tuple[str, ...], me: str, limit: int = 3) -> str:
+    """:func:`_few` of ``members`` (sorted) without ``me``, reading at most ``limit + 1``."""
+    head = tuple(m for m in members[: limit + 1] if m != me)[:limit]
+    rest = len(members) - (1 if me in members else 0) - len(head)
+    return _few(head, limit) + (f" and {rest} more" if rest > 0 else "")
+
+
 def verdict_marks(report: CheckReport) -> dict[str, str]:
     """A short remark per device where the rules' prediction differs, by full device name.
 
@@ -180,12 +195,11 @@ def verdict_marks(report: CheckReport) -> dict[str, str]:
     """
     canon = {full_name(m): g for g, ms in report.canonical.groups.items() for m in ms}
     seen = {full_name(m): g for g, ms in report.observed.groups.items() for m in ms}
-    canon_sets: dict[int, frozenset[str]] = {}
-    seen_sets: dict[int, frozenset[str]] = {}
-    for name, g in canon.items():
-        canon_sets[g] = canon_sets.get(g, frozenset()) | {name}
-    for name, g in seen.items():
-        seen_sets[g] = seen_sets.get(g, frozenset()) | {name}
+    # each group's members (a name listed twice counts where it was listed last)
+    canon_sets = _members_of(canon)
+    seen_sets = _members_of(seen)
+    ordered: dict[int, tuple[str, ...]] = {}  # a canonical group's members, sorted once
+    differs_of: dict[tuple[int, int], bool] = {}
     out: dict[str, str] = {}
     for d in report.devices:
         if d.verdict is Verdict.SPLIT:
@@ -193,10 +207,17 @@ def verdict_marks(report: CheckReport) -> dict[str, str]:
         elif d.verdict is Verdict.MERGED:
             out[d.device] = f"merged: the rules isolate it from {_few(d.merged_with)}"
         elif d.verdict is Verdict.UNKNOWN:
-            mine = canon_sets.get(canon.get(d.device, -1), frozenset())
-            theirs = seen_sets.get(seen.get(d.device, -1), frozenset())
-            if mine != theirs:
-                others = tuple(sorted(mine - {d.device}))
-                pred = f"with {_few(others)}" if others else "alone"
+            g, og = canon.get(d.device, -1), seen.get(d.device, -1)
+            differs = differs_of.get((g, og))
+            if differs is None:  # once per pair of groups: compared by members
+                differs = differs_of[(g, og)] = canon_sets.get(g, _NONE) != seen_sets.get(
+                    og, _NONE
+                )
+            if differs:
+                if g not in ordered:
+                    ordered[g] = tuple(sorted(canon_sets.get(g, _NONE)))
+                members = ordered[g]
+                alone = len(members) - (d.device in canon_sets.get(g, _NONE)) == 0
+                pred = "alone" if alone else f"with {_others(members, d.device)}"
                 out[d.device] = f"differs: the rules put it {pred}, on facts the input lacks"
     return out
