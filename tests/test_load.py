@@ -390,3 +390,51 @@ def test_loaded_topology_works() -> None:
     topo = loads(dumps_topology(_topo(), "json"))
     assert topo.bridge_above(PciAddress.parse("01:00.0")) == topo.get("00:1c.0")
     assert topo.get("00:1c.0").pcie_type is PcieType.ROOT_PORT
+
+
+class TestReadingLarge:
+    """A file is read as it is, once: no buffer of the largest size accepted, no copy."""
+
+    def test_a_pipe_reports_no_size_and_is_read_whole(self) -> None:
+        text = dumps_topology(_topo(), "json")
+        read, write = os.pipe()
+        os.write(write, text.encode())
+        os.close(write)
+        try:
+            assert load(f"/proc/self/fd/{read}") == _topo()
+        finally:
+            os.close(read)
+
+    def test_a_pipe_larger_than_the_limit_is_refused(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(load_module, "MAX_INPUT_BYTES", 64)
+        read, write = os.pipe()
+        os.write(write, b"{" + b" " * 100 + b"}")
+        os.close(write)
+        try:
+            with pytest.raises(InputError, match="file too large"):
+                load(f"/proc/self/fd/{read}")
+        finally:
+            os.close(read)
+
+    @pytest.mark.parametrize("space", ["", "\n", " \t\r\n \n"])
+    def test_json_after_leading_whitespace(self, space: str, tmp_path: Path) -> None:
+        path = tmp_path / "t.data"
+        path.write_text(space + dumps_topology(_topo(), "json"))
+        assert load(path) == _topo()
+
+    def test_other_leading_whitespace_is_not_json_whitespace(self, tmp_path: Path) -> None:
+        """Text that starts with ``{`` after any whitespace is taken for JSON, and
+        JSON allows only spaces, tabs and line ends before a value."""
+        path = tmp_path / "t.data"
+        path.write_text("\u2003\n" + dumps_topology(_topo(), "json"))
+        with pytest.raises(InputError, match=r"t\.data:1: invalid JSON: Expecting value"):
+            load(path)
+
+    def test_the_functions_are_built_as_they_are_read(self) -> None:
+        """``load`` hands the reader's functions on: none is built twice."""
+        text = dumps_topology(_topo(), "json")
+        topo = loads(text)
+        assert topo == _topo()
+        assert [f.address for f in topo.functions] == [f.address for f in _topo().functions]

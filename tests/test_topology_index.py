@@ -14,8 +14,8 @@ import attrs
 from hypothesis import given
 from hypothesis import strategies as st
 
-from iommugroups import PciAddress, PcieType, PciFunction, Topology
-from iommugroups._kernel.model import _KEEP_TUPLES, _Index
+from iommugroups import PciAddress, PcieType, PciFunction, SriovCapability, Topology
+from iommugroups._kernel.model import _KEEP_TUPLES, _Index, make_vf
 from iommugroups.testing import topologies
 
 
@@ -139,3 +139,59 @@ def test_bridges_above_a_deep_chain_shares_its_tails() -> None:
     assert all(len(t) <= _KEEP_TUPLES for t in index.tuples.values())
     assert topo.bridges_above(bottom) == above
     assert topo.upstream_bridge(bottom) == above[0]
+
+
+def test_replace_marking_every_function_reuses_the_index() -> None:
+    """However many functions a reader marks, the index is this one's with them put in."""
+    topo = _chain_topology(10)
+    marked = [attrs.evolve(f, unknown={"bridge"}) for f in topo.functions]
+    replaced = topo.replace(functions=marked)
+    _same_objects(replaced._index, Topology(marked)._index)
+    assert topo._index.substituted(topo.functions, topo.functions) is topo._index
+
+
+def _two_pfs_on_one_vf_bus() -> Topology:
+    """A root port; below it, two PFs whose VFs (offset 0x100: the next bus;
+    stride 2) share bus 02, interleaved: 02:00.0 and .2 are 01:00.0's, .1 and .3
+    01:00.1's."""
+    sriov = SriovCapability(total_vfs=2, num_vfs=2, offset=0x100, stride=2, vf_device=0x10ED)
+    port = PciFunction(
+        "00:01.0", header_type=1, pcie_type=PcieType.ROOT_PORT, secondary_bus=1, subordinate_bus=1
+    )
+    pfs = [
+        PciFunction(f"01:00.{fn}", multifunction=fn == 0, pcie_type=PcieType.ENDPOINT, sriov=sriov)
+        for fn in range(2)
+    ]
+    vfs = [make_vf(pf, address) for pf in pfs for address in sriov.vf_addresses(pf.address)]
+    # listed out of order: the order is the kernel's, not the input's
+    return Topology([vfs[3], vfs[0], pfs[1], port, vfs[2], pfs[0], vfs[1]])
+
+
+def test_vfs_of_two_pfs_on_one_bus_come_pf_by_pf() -> None:
+    """VFs are added when their PF's driver enables them, PF by PF in device-add
+    order (``pci_iov_add_virtfn``); on their bus they come in that order, not in
+    devfn order."""
+    topo = _two_pfs_on_one_vf_bus()
+    pf_by_pf = ["02:00.0", "02:00.2", "02:00.1", "02:00.3"]
+    order = [str(f.address)[5:] for f in topo.enumeration_order()]
+    assert order == ["00:01.0", "01:00.0", "01:00.1", *pf_by_pf]
+    assert [str(f.address)[5:] for f in topo.devices_on_bus(0, 2)] == pf_by_pf
+    assert [str(f.address)[5:] for f in topo.vfs_of(PciAddress(0, 1, 0, 1))] == pf_by_pf[2:]
+    for i, fn in enumerate(topo.enumeration_order()):
+        assert topo.position(fn.address) == i
+    port = topo.get("00:01.0")
+    assert [str(f.address)[5:] for f in topo.children(port)] == order[1:]
+    assert topo.child_buses(0, 1) == (2,)
+    assert topo.parent_bus(0, 2) == 1
+    assert topo.bridges_above(PciAddress(0, 2, 0, 3)) == (port,)
+
+
+def test_a_missing_bridge_is_named_by_the_first_device_listed() -> None:
+    """The evidence for a bus without its bridge names the first device of the
+    input that gives it away (R11.8), whatever their addresses."""
+    endpoints = [PciFunction(f"05:0{d}.0", pcie_type=PcieType.ENDPOINT) for d in (3, 1, 2)]
+    for listed in (endpoints, endpoints[::-1]):
+        (missing,) = Topology(listed).missing_bridges()
+        first = str(listed[0].address)[5:]
+        assert f"{first} is a PCIe Endpoint, which never sits on a root bus" in missing.why
+        assert missing.devices == tuple(sorted(f.address for f in endpoints))

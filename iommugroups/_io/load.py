@@ -39,6 +39,7 @@ from .topology_file import (
     _topology_from_dict,
     loads_topology,
     parse_json,
+    parse_json_topology,
     parse_toml,
     topology_from_dict,
 )
@@ -59,6 +60,9 @@ MAX_INPUT_BYTES = 64 * 1024 * 1024
 
 #: How much of the input is searched for NUL bytes.
 _BINARY_PROBE = 8192
+
+#: Whitespace at the start of a text (what ``str.lstrip`` removes).
+_LEADING_SPACE = re.compile(r"\s*")
 
 # (``[ \t]*``, not ``\s*``: a ``\s*`` after ``^`` runs over every blank line that
 # follows, from every line start, which is quadratic in the number of blank lines.)
@@ -140,21 +144,23 @@ def _loads(box: list[str], path: str, fmt: str | None) -> Topology:
         return loads_topology(text, "toml", path)
     if fmt == "lspci":
         return _from_lspci(text, path)
-    if fmt in ("json", "capture"):
+    if fmt == "capture":
         data = parse_json(text, path)
         del text
-        if fmt == "capture":
-            return _from_capture(data, path)
-        return _topology_from_dict(data, path, consume=True)
+        return _from_capture(data, path)
+    if fmt == "json":
+        data, built = parse_json_topology(text, path)
+        del text
+        return _topology_from_dict(data, path, consume=True, built=built)
 
-    # Detect.
-    if not text.strip():
+    # Detect (looking at the text without copying it: it may be 64 MiB).
+    if not text or text.isspace():
         raise InputError(path, "empty input, not a topology")
     suffix = "" if path.startswith("<") else PurePath(path).suffix.lower()
     if suffix == ".toml":
         return loads_topology(text, "toml", path)
-    if suffix == ".json" or text.lstrip().startswith("{"):  # TOML cannot start with "{"
-        data = parse_json(text, path)
+    if suffix == ".json" or text.startswith("{", _indent(text)):  # TOML cannot start with "{"
+        data, built = parse_json_topology(text, path)
         del text
         if isinstance(data, Mapping) and "functions" not in data and "schema" not in data:
             if "devices" in data:
@@ -164,7 +170,7 @@ def _loads(box: list[str], path: str, fmt: str | None) -> Topology:
                 "a JSON object with neither 'functions' (a topology file) nor "
                 "'devices' (an oracle capture)",
             )
-        return _topology_from_dict(data, path, consume=True)
+        return _topology_from_dict(data, path, consume=True, built=built)
     if looks_like_lspci_hex(text):
         return _from_lspci(text, path)
     if _TOML_HINT_RE.search(text):  # looks like ours: report its TOML errors
@@ -180,6 +186,12 @@ def _loads(box: list[str], path: str, fmt: str | None) -> Topology:
         "unknown format: not a topology file (JSON or TOML), an 'lspci -xxxx' dump "
         "or an oracle capture",
     )
+
+
+def _indent(text: str) -> int:
+    """Where the text starts, after leading whitespace (what ``str.lstrip`` removes)."""
+    m = _LEADING_SPACE.match(text)
+    return 0 if m is None else m.end()
 
 
 def unix_lines(text: str) -> str:
@@ -205,7 +217,11 @@ def _read_file(name: str) -> bytes:
             size = os.fstat(f.fileno()).st_size
             if size > MAX_INPUT_BYTES:
                 raise InputError(name, _too_large(size))
-            data = f.read(MAX_INPUT_BYTES + 1)  # a pipe or /dev/... may grow
+            # as much as the file holds (not a buffer of the largest size
+            # accepted), and then what a pipe or a /dev/... file gives beyond it
+            data = f.read(size + 1)
+            if len(data) > size:
+                data += f.read(MAX_INPUT_BYTES + 1 - len(data))
     except FileNotFoundError:
         raise InputError(name, "no such file") from None
     except PermissionError:

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 import attrs
 
 from .._errors import InvalidAddress
-from .._kernel.model import PciAddress, Topology, full_name
+from .._kernel.model import PciAddress, Topology, address_name, full_name
 from .._kernel.reading import Unknown
 
 __all__ = [
@@ -55,10 +55,10 @@ def with_missing_bridges(
     marks: dict[PciAddress, set[str]] = {}
     for m in topology.missing_bridges(root_buses):
         for address in m.devices:
-            notes.append(Unknown(str(address), BRIDGE_FACT, m.why))
+            notes.append(Unknown(address_name(address), BRIDGE_FACT, m.why))
             marks.setdefault(address, set()).add(BRIDGE_FACT)
     for address, why in _single_function_slots(topology):
-        notes.append(Unknown(str(address), MULTIFUNCTION_FACT, why))
+        notes.append(Unknown(address_name(address), MULTIFUNCTION_FACT, why))
         marks.setdefault(address, set()).add(MULTIFUNCTION_FACT)
     if all(facts <= topology.get(a).unknown for a, facts in marks.items()):
         return topology, notes
@@ -78,11 +78,25 @@ def _single_function_slots(topology: Topology) -> list[tuple[PciAddress, str]]:
     the bit, or the functions, are wrong, and so may be which of them share a
     group (R5.2, R5.6).
     """
+    # In device-add order, a bus's functions (VFs aside) come together, in
+    # devfn order: a slot's function 0 comes first, the slot's others next.
+    flagged: set[tuple[int, int, int]] = set()
+    single: PciAddress | None = None  # the last function 0 that says single-function
+    for f in topology.enumeration_order():
+        if f.physfn is not None:
+            break  # the VFs, added after every other function
+        a = f.address
+        if not a[3]:
+            single = None if f.multifunction else a
+        elif single is not None and single[2] == a[2] and single[1] == a[1] and single[0] == a[0]:
+            flagged.add((a[0], a[1], a[2]))
+    if not flagged:
+        return []
     slots: dict[tuple[int, int, int], list[PciAddress]] = {}
     for f in topology.functions:
-        if f.physfn is None:
-            a = f.address
-            slots.setdefault((a.domain, a.bus, a.device), []).append(a)
+        a = f.address
+        if f.physfn is None and (a[0], a[1], a[2]) in flagged:
+            slots.setdefault((a[0], a[1], a[2]), []).append(a)
     out: list[tuple[PciAddress, str]] = []
     for members in slots.values():
         if len(members) < 2:
@@ -91,15 +105,21 @@ def _single_function_slots(topology: Topology) -> list[tuple[PciAddress, str]]:
         fn0 = topology.get(first)
         if first.function != 0 or fn0.multifunction:
             continue
-        others = ", ".join(str(a)[5:] if a.domain == 0 else str(a) for a in sorted(members)[1:4])
+        others = ", ".join(_short(a) for a in sorted(members)[1:4])
         why = (
-            f"{str(first)[5:] if first.domain == 0 else first} says it is single-function "
+            f"{_short(first)} says it is single-function "
             f"(header type bit 7), but {others} of its slot are in the input: the kernel "
             "would not have looked for them (pci_scan_slot) unless the bus has ARI; which "
             "of them share a group (R5.2) is not known"
         )
         out.extend((a, why) for a in sorted(members))
     return out
+
+
+def _short(address: PciAddress) -> str:
+    """``bb:dd.f`` in domain 0, else ``dddd:bb:dd.f``."""
+    name = address_name(address)
+    return name[5:] if address.domain == 0 else name
 
 
 def with_root_buses(

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import operator
 import re
 import sys
 from collections.abc import Callable, Mapping
@@ -77,6 +78,7 @@ __all__ = [
     "dumps_topology",
     "loads_topology",
     "parse_json",
+    "parse_json_topology",
     "parse_toml",
     "structure_topology",
     "topology_from_dict",
@@ -593,6 +595,16 @@ class _Fast:
         self.cache: dict[tuple[str, Any], Any] = {}
 
     def __call__(self, item: object) -> Any:
+        kwargs = self.arguments(item)
+        if kwargs is None:
+            return None
+        try:
+            return self.cl(**kwargs)
+        except Exception:  # the converter finds it again and says what it is
+            return None
+
+    def arguments(self, item: object) -> dict[str, Any] | None:
+        """The class's arguments for ``item``, converted; ``None`` when a hook refuses one."""
         if type(item) is not dict:
             return None
         hooks, cache = self.hooks, self.cache
@@ -617,16 +629,225 @@ class _Fast:
                 made = kwargs[key] = hook(value, type_)
                 if ck is not None and key != "address":  # an address is met once
                     cache[ck] = made
-            return self.cl(**kwargs)
         except Exception:  # the converter finds it again and says what it is
             return None
+        return kwargs
 
 
-def _structure_lists(body: Mapping[str, Any], *, consume: bool = False) -> dict[str, list[Any]]:
+#: The device and function of each slot-and-function part of a written address
+#: (``"1f.7"``: the text after ``dddd:bb:``), as :data:`_WRITTEN_ADDRESS_RE` reads it.
+_WRITTEN_DEVFNS: dict[str, tuple[int, int]] = {
+    f"{dev:02x}.{fn:x}": (dev, fn) for dev in range(32) for fn in range(8)
+}
+#: The bus part of a written address (``"1f:"``) -> the bus number.
+_WRITTEN_BUSES: dict[str, int] = {f"{bus:02x}:": bus for bus in range(256)}
+#: The domain part of a written address, ``dddd:``.
+_WRITTEN_DOMAIN_RE = re.compile(r"([0-9a-f]{4}):")
+
+#: JSON whitespace, as the ``json`` module skips it.
+_JSON_WS = re.compile(r"[ \t\n\r]*")
+#: The start of a function's entry up to its address's opening quote.
+_ENTRY_HEAD_RE = re.compile(r'\{[ \t\n\r]*"address"[ \t\n\r]*:[ \t\n\r]*"')
+#: A function's fields after its address, in order (what an entry read before
+#: gives the entries whose text after the address is its own).
+_AFTER_ADDRESS = operator.attrgetter(*(a.name for a in attrs.fields(PciFunction)[1:]))
+
+
+class _NotQuick(Exception):
+    """The text is not read the quick way; :func:`parse_json` reads it."""
+
+
+class _JsonTopologyReader:
+    """Reads a topology file's JSON text as :func:`parse_json` does, but builds
+    the entries of its top-level ``functions`` list into their
+    :class:`PciFunction` as they are read, so that the parsed entries never all
+    exist at the same time.
+
+    The document is read with the ``json`` module's own scanner, value by
+    value (every value but the ``functions`` list, and every entry of it that
+    is not taken the quick way below, is what :func:`parse_json` makes of
+    it). An entry goes the quick way of :class:`_Fast`; one it does not take
+    stays an object, for the converter to word its problem.
+
+    The quick way of a file this module wrote: the text of an entry after its
+    address (``"dddd:bb:dd.f"``) up to the brace that closes it, on a line
+    of its own, is the same in many entries (a machine has many functions of
+    one kind); an entry whose text after its address is that of an entry read
+    before (which was parsed, had no key twice and ended at that brace) is
+    that entry's function at its own address. Anything unusual (a key
+    twice, a syntax error, a value too deep) stops the reading: the caller
+    parses the text with :func:`parse_json`, which words the problem.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        decoder = json.JSONDecoder(object_pairs_hook=_no_duplicate_keys)
+        # the decoder's own scanners (``raw_decode`` calls them on the whole text)
+        self.scan: Callable[[str, int], tuple[Any, int]] = decoder.scan_once  # type: ignore[attr-defined]
+        self.string: Callable[[str, int], tuple[str, int]] = decoder.parse_string  # type: ignore[attr-defined]
+        self.fast = _Fast(PciFunction)
+        #: the text after an address -> the other fields of its function
+        self.templates: dict[str, tuple[Any, ...]] = {}
+        #: ``"dddd:"`` -> domain, for the written addresses met
+        self.domains: dict[str, int] = {}
+
+    def document(self) -> dict[str, Any]:
+        """The top-level object (``json.loads``' ``decode``, key by key)."""
+        text = self.text
+        idx = _skip(text, 0)
+        if not text.startswith("{", idx):
+            raise _NotQuick
+        idx = _skip(text, idx + 1)
+        data: dict[str, Any] = {}
+        while True:
+            if not text.startswith('"', idx):
+                raise _NotQuick  # "{}" too: nothing to gain
+            key, idx = self.string(text, idx + 1)
+            idx = _skip(text, idx)
+            if not text.startswith(":", idx) or key in data:
+                raise _NotQuick
+            idx = _skip(text, idx + 1)
+            if key == "functions" and text.startswith("[", idx):
+                data[key], idx = self.functions(idx)
+            else:
+                data[key], idx = self.scan(text, idx)
+            idx = _skip(text, idx)
+            if text.startswith(",", idx):
+                idx = _skip(text, idx + 1)
+            elif text.startswith("}", idx):
+                break
+            else:
+                raise _NotQuick
+        if _skip(text, idx + 1) != len(text):
+            raise _NotQuick
+        return data
+
+    def functions(self, idx: int) -> tuple[list[Any], int]:
+        """The ``functions`` list at ``idx`` (its ``[``) and the index after it."""
+        text = self.text
+        out: list[Any] = []
+        idx = _skip(text, idx + 1)
+        if text.startswith("]", idx):
+            return out, idx + 1
+        # The quick way's spellings, from the first entry: its text up to the
+        # address, and the line that closes it (the entry's own indentation).
+        quick: tuple[str, str] | None = None
+        m = _ENTRY_HEAD_RE.match(text, idx)
+        line = text.rfind("\n", 0, idx) + 1
+        if m is not None and line and not text[line:idx].strip(" \t"):
+            quick = (m[0], "\n" + text[line:idx] + "}")
+        between: str | None = None  # the text between two entries
+        head, close = quick if quick is not None else ("\0", "\0")  # "\0": never in JSON
+        templates, domains, append = self.templates, self.domains, out.append
+        while True:
+            # An entry read the quick way: ``entry``'s first steps, the usual case inline.
+            end = -1
+            if text.startswith(head, idx):
+                at = idx + len(head)
+                stop = text.find(close, at + 12)
+                if stop >= 0:
+                    values = templates.get(text[at + 12 : stop])
+                    if values is not None:
+                        domain = domains.get(text[at : at + 5])
+                        bus = _WRITTEN_BUSES.get(text[at + 5 : at + 8])
+                        devfn = _WRITTEN_DEVFNS.get(text[at + 8 : at + 12])
+                        if domain is not None and bus is not None and devfn is not None:
+                            append(PciFunction(PciAddress(domain, bus, *devfn), *values))
+                            end = stop + len(close)
+            if end < 0:
+                end = self.entry(idx, quick, out)
+            if between is not None and text.startswith(between, end):
+                idx = end + len(between)
+                continue
+            after = _skip(text, end)
+            if text.startswith("]", after):
+                return out, after + 1
+            if not text.startswith(",", after):
+                raise _NotQuick
+            idx = _skip(text, after + 1)
+            if between is None:
+                between = text[end:idx]
+
+    def entry(self, idx: int, quick: tuple[str, str] | None, out: list[Any]) -> int:
+        """Read the entry at ``idx`` into ``out``; the index after it."""
+        text = self.text
+        key: str | None = None
+        if quick is not None and text.startswith(quick[0], idx):
+            head, close = quick
+            at = idx + len(head)
+            stop = text.find(close, at + 12)
+            if stop >= 0:
+                key = text[at + 12 : stop]
+                values = self.templates.get(key)
+                if values is not None:
+                    address = self.address(text, at)
+                    if address is not None:
+                        out.append(PciFunction(address, *values))
+                        return stop + len(close)
+        item, end = self.scan(text, idx)
+        made = self.fast(item)
+        if made is None:
+            out.append(item)  # the converter words its problem
+            return end
+        out.append(made)
+        if key is not None and quick is not None:
+            at = idx + len(quick[0])
+            # it ended at the line that closes it, and its address is written as usual
+            if (
+                end == at + 12 + len(key) + len(quick[1])
+                and self.address(text, at) == made.address
+            ):
+                self.templates[key] = _AFTER_ADDRESS(made)
+        return end
+
+    def address(self, text: str, at: int) -> PciAddress | None:
+        """The written address (``dddd:bb:dd.f``) at ``at``, if there is one."""
+        devfn = _WRITTEN_DEVFNS.get(text[at + 8 : at + 12])
+        bus = _WRITTEN_BUSES.get(text[at + 5 : at + 8])
+        if devfn is None or bus is None:
+            return None
+        domain = self.domains.get(text[at : at + 5])
+        if domain is None:
+            m = _WRITTEN_DOMAIN_RE.fullmatch(text, at, at + 5)
+            if m is None:
+                return None
+            domain = self.domains[m[0]] = int(m[1], 16)
+        return PciAddress(domain, bus, devfn[0], devfn[1])
+
+
+def _skip(text: str, idx: int) -> int:
+    """The index of the first character at or after ``idx`` that is not JSON whitespace."""
+    m = _JSON_WS.match(text, idx)
+    return idx if m is None else m.end()
+
+
+def parse_json_topology(text: str, path: str) -> tuple[object, bool]:
+    """Parse JSON text as :func:`parse_json` does (the same errors), building
+    the entries of a topology file's ``functions`` as they are read.
+
+    Returns the data and whether its ``functions`` list holds functions
+    already built (:class:`PciFunction`, for :func:`_topology_from_dict`'s
+    ``built``) in place of the entries that make them; otherwise the data is
+    what :func:`parse_json` returns.
+    """
+    try:
+        return _JsonTopologyReader(text).document(), True
+    except Exception:  # anything unusual: read as it is, and any problem worded
+        return parse_json(text, path), False
+
+
+_FUNCTION_TYPE = frozenset({PciFunction})
+
+
+def _structure_lists(
+    body: Mapping[str, Any], *, consume: bool = False, built: bool = False
+) -> dict[str, list[Any]]:
     """Structure each list of ``body`` item by item.
 
     With ``consume``, each item of ``body``'s lists is dropped once it is
     structured (the caller owns ``body`` and wants the memory back at once).
+    With ``built``, entries of ``functions`` that are a :class:`PciFunction`
+    already are taken as they are (:func:`parse_json_topology`).
 
     Raises:
         TopologyProblems: the first problems, and their count.
@@ -639,10 +860,14 @@ def _structure_lists(body: Mapping[str, Any], *, consume: bool = False) -> dict[
         value = body.get(field)
         if not isinstance(value, list):
             continue  # absent, or not a list: the converter says so
+        take = built and cls is PciFunction
+        if take and _FUNCTION_TYPE.issuperset(map(type, value)):  # all built already
+            out[field] = value if consume else list(value)
+            continue
         items: list[Any] = []
         fast = _Fast(cls)
         for i, item in enumerate(value):
-            made = fast(item)
+            made = item if take and item.__class__ is PciFunction else fast(item)
             if made is not None:
                 items.append(made)
                 if consume:
@@ -683,9 +908,11 @@ def structure_topology(body: Mapping[str, Any]) -> Topology:
     return _structure_topology(body, consume=False)
 
 
-def _structure_topology(body: Mapping[str, Any], *, consume: bool) -> Topology:
-    """:func:`structure_topology`; with ``consume``, see :func:`_structure_lists`."""
-    lists: dict[str, Any] = _structure_lists(body, consume=consume)
+def _structure_topology(
+    body: Mapping[str, Any], *, consume: bool, built: bool = False
+) -> Topology:
+    """:func:`structure_topology`; for ``consume`` and ``built``, see :func:`_structure_lists`."""
+    lists: dict[str, Any] = _structure_lists(body, consume=consume, built=built)
     # the rest with the lists empty, and the platform facts (which name
     # functions) aside; then the whole topology validated once
     rest = {**body, **{field: [] for field in lists}}
@@ -752,9 +979,12 @@ def topology_from_dict(data: object, path: str = "<string>") -> Topology:
     return _topology_from_dict(data, path, consume=False)
 
 
-def _topology_from_dict(data: object, path: str, *, consume: bool) -> Topology:
+def _topology_from_dict(
+    data: object, path: str, *, consume: bool, built: bool = False
+) -> Topology:
     """:func:`topology_from_dict`; with ``consume`` (the caller owns ``data`` and
-    drops it afterwards) each entry of its lists is dropped once structured."""
+    drops it afterwards) each entry of its lists is dropped once structured;
+    with ``built``, the data is from :func:`parse_json_topology`."""
     if not isinstance(data, Mapping):
         raise InputError(path, f"expected an object at the top level, got {_describe(data)}")
     body = dict(data)
@@ -764,7 +994,7 @@ def _topology_from_dict(data: object, path: str, *, consume: bool) -> Topology:
             path, f"schema: unsupported schema {schema!r} (this version reads {SCHEMA!r})"
         )
     try:
-        return _structure_topology(body, consume=consume)
+        return _structure_topology(body, consume=consume, built=built)
     except TopologyProblems as exc:
         raise InputError(path, exc.text()) from exc.__cause__
     except IommuGroupsError as exc:  # TopologyError from Topology's validation
@@ -847,9 +1077,8 @@ def loads_topology(text: str, fmt: TopologyFormat, path: str = "<string>") -> To
             the field path).
     """
     if fmt == "json":
-        data: object = parse_json(text, path)
-    elif fmt == "toml":
-        data = parse_toml(text, path)
-    else:
-        raise ValueError(f"unknown topology format {fmt!r} (expected 'json' or 'toml')")
-    return topology_from_dict(data, path)
+        data, built = parse_json_topology(text, path)
+        return _topology_from_dict(data, path, consume=True, built=built)
+    if fmt == "toml":
+        return topology_from_dict(parse_toml(text, path), path)
+    raise ValueError(f"unknown topology format {fmt!r} (expected 'json' or 'toml')")

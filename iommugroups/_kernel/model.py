@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import contextvars
 import enum
+import itertools
+import operator
 import re
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
@@ -45,6 +48,7 @@ __all__ = [
     "SriovCapability",
     "Topology",
     "VmdDomain",
+    "address_name",
     "full_name",
 ]
 
@@ -146,13 +150,23 @@ class PciAddress(_Address):
     def __str__(self) -> str:
         name = _NAMES.get(self)
         if name is None:
-            name = f"{self[0]:04x}:{self[1]:02x}:{self[2]:02x}.{self[3]:x}"
+            name = address_name(self)
             if len(_NAMES) < _NAMES_MAX:
                 _NAMES[self] = name
         return name
 
     def __repr__(self) -> str:
         return f"PciAddress({str(self)!r})"
+
+
+def address_name(address: PciAddress) -> str:
+    """``str(address)``, without keeping it (for names made once, of addresses that
+    may not live long: the table ``str`` keeps them in would keep the addresses).
+
+    >>> address_name(PciAddress(0x10000, 0xE0, 1, 1))
+    '10000:e0:01.1'
+    """
+    return f"{address[0]:04x}:{address[1]:02x}:{address[2]:02x}.{address[3]:x}"
 
 
 def full_name(name: str) -> str:
@@ -177,16 +191,42 @@ def _to_opt_address(value: PciAddress | str | None) -> PciAddress | None:
     return None if value is None else _to_address(value)
 
 
-def _int_set(value: Iterable[int]) -> frozenset[int]:
-    return frozenset(value)
-
-
-def _str_set(value: Iterable[str]) -> frozenset[str]:
-    return frozenset(value)
-
-
 def _int_tuple(value: Iterable[int]) -> tuple[int, ...]:
     return tuple(value)
+
+
+#: The empty set every function without DMA aliases, unknown facts or known
+#: capabilities shares (an empty ``frozenset`` is 216 bytes, and not a singleton).
+_NO_SET: frozenset[Any] = frozenset()
+
+#: Sets of facts and capability ids met before, shared by the functions that
+#: have them (a machine's functions have few distinct ones); bounded.
+_SETS: dict[frozenset[Any], frozenset[Any]] = {}
+_SETS_MAX = 1 << 16
+
+
+def _shared_set(value: Iterable[Any]) -> frozenset[Any]:
+    """``frozenset(value)``, or an equal set met before.
+
+    Only sets of plain ``int`` and ``str`` values are shared: ``True == 1``,
+    and a set holding ``True`` must stay one (a validator refuses it).
+    """
+    made = value if value.__class__ is frozenset else frozenset(value)
+    if not made:
+        return _NO_SET
+    if not all(v.__class__ is int or v.__class__ is str for v in made):
+        return made
+    found = _SETS.get(made)
+    if found is not None:
+        return found
+    if len(_SETS) < _SETS_MAX:
+        _SETS[made] = made
+    return made
+
+
+#: ``object.__setattr__`` bound to an instance: how a frozen class sets its fields.
+_SETATTR = object.__setattr__.__get__
+_intern = sys.intern
 
 
 def _range(lo: int, hi: int, what: str) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
@@ -342,7 +382,7 @@ HEADER_BRIDGE = 1
 HEADER_CARDBUS = 2
 
 
-@attrs.frozen
+@attrs.frozen(init=False)
 class PciFunction:
     """One PCI function, as much as grouping needs of its configuration space.
 
@@ -385,7 +425,7 @@ class PciFunction:
     pcie_type: PcieType | None = None
     acs: Acs | None = None
     dma_alias_devfns: frozenset[int] = attrs.field(
-        default=frozenset(), converter=_int_set, validator=_range(0, 0xFF, "devfn")
+        default=_NO_SET, converter=_shared_set, validator=_range(0, 0xFF, "devfn")
     )
     physfn: PciAddress | None = attrs.field(default=None, converter=_to_opt_address)
     sriov: SriovCapability | None = None
@@ -396,11 +436,97 @@ class PciFunction:
     )
     subsystem_vendor: int = attrs.field(default=0, validator=_range(0, 0xFFFF, "vendor id"))
     subsystem_device: int = attrs.field(default=0, validator=_range(0, 0xFFFF, "device id"))
-    unknown: frozenset[str] = attrs.field(default=frozenset(), converter=_str_set)
+    unknown: frozenset[str] = attrs.field(default=_NO_SET, converter=_shared_set)
     capabilities: frozenset[int] = attrs.field(
-        default=frozenset(), converter=_int_set, validator=_range(0, 0xFF, "capability id")
+        default=_NO_SET, converter=_shared_set, validator=_range(0, 0xFF, "capability id")
     )
     revision: int | None = attrs.field(default=None, validator=_range(0, 0xFF, "revision id"))
+
+    def __init__(
+        self,
+        address: PciAddress | str,
+        vendor: int = 0xFFFF,
+        device: int = 0xFFFF,
+        class_code: int = 0,
+        header_type: int = HEADER_NORMAL,
+        multifunction: bool = False,
+        pcie_type: PcieType | None = None,
+        acs: Acs | None = None,
+        dma_alias_devfns: Iterable[int] = _NO_SET,
+        physfn: PciAddress | str | None = None,
+        sriov: SriovCapability | None = None,
+        driver: str | None = None,
+        secondary_bus: int | None = None,
+        subordinate_bus: int | None = None,
+        subsystem_vendor: int = 0,
+        subsystem_device: int = 0,
+        unknown: Iterable[str] = _NO_SET,
+        capabilities: Iterable[int] = _NO_SET,
+        revision: int | None = None,
+    ) -> None:
+        # What the generated ``__init__`` of the fields above does (their
+        # converters in field order, then their validators in field order),
+        # with the validators' usual case checked at once: a machine has
+        # 100,000 functions, and a reader builds each.
+        if address.__class__ is not PciAddress:
+            address = _to_address(address)
+        if dma_alias_devfns is not _NO_SET:
+            dma_alias_devfns = _shared_set(dma_alias_devfns)
+        if physfn is not None and physfn.__class__ is not PciAddress:
+            physfn = _to_address(physfn)
+        if unknown is not _NO_SET:
+            unknown = _shared_set(unknown)
+        if capabilities is not _NO_SET:
+            capabilities = _shared_set(capabilities)
+        if type(driver) is str:
+            driver = _intern(driver)
+        put = _SETATTR(self)
+        put("address", address)
+        put("vendor", vendor)
+        put("device", device)
+        put("class_code", class_code)
+        put("header_type", header_type)
+        put("multifunction", multifunction)
+        put("pcie_type", pcie_type)
+        put("acs", acs)
+        put("dma_alias_devfns", dma_alias_devfns)
+        put("physfn", physfn)
+        put("sriov", sriov)
+        put("driver", driver)
+        put("secondary_bus", secondary_bus)
+        put("subordinate_bus", subordinate_bus)
+        put("subsystem_vendor", subsystem_vendor)
+        put("subsystem_device", subsystem_device)
+        put("unknown", unknown)
+        put("capabilities", capabilities)
+        put("revision", revision)
+        if not (
+            vendor.__class__ is int
+            and device.__class__ is int
+            and class_code.__class__ is int
+            and header_type.__class__ is int
+            and subsystem_vendor.__class__ is int
+            and subsystem_device.__class__ is int
+            and 0 <= vendor <= 0xFFFF
+            and 0 <= device <= 0xFFFF
+            and 0 <= class_code <= 0xFFFFFF
+            and 0 <= header_type <= 0x7F
+            and 0 <= subsystem_vendor <= 0xFFFF
+            and 0 <= subsystem_device <= 0xFFFF
+            and (
+                secondary_bus is None
+                or (secondary_bus.__class__ is int and 0 <= secondary_bus <= 0xFF)
+            )
+            and (
+                subordinate_bus is None
+                or (subordinate_bus.__class__ is int and 0 <= subordinate_bus <= 0xFF)
+            )
+            and (revision is None or (revision.__class__ is int and 0 <= revision <= 0xFF))
+            and not dma_alias_devfns
+            and not capabilities
+        ):
+            for a, check in _FUNCTION_VALIDATORS:  # each field's own check, in field order
+                check(self, a, getattr(self, a.name))
 
     @property
     def is_bridge(self) -> bool:
@@ -426,6 +552,12 @@ class PciFunction:
 
     def __str__(self) -> str:
         return str(self.address)
+
+
+#: The fields of :class:`PciFunction` with a validator, and the validator, in field order.
+_FUNCTION_VALIDATORS: tuple[tuple[attrs.Attribute[Any], Callable[..., Any]], ...] = tuple(
+    (a, a.validator) for a in attrs.fields(PciFunction) if a.validator is not None
+)
 
 
 def make_vf(pf: PciFunction, address: PciAddress | str) -> PciFunction:
@@ -951,12 +1083,15 @@ class Topology:
         if not bridge.is_bridge or bridge.secondary_bus is None:
             return ()
         dom, sec = bridge.address.domain, bridge.secondary_bus
-        out = list(self.devices_on_bus(dom, sec))
-        for child in self.child_buses(dom, sec):
-            if (dom, child) not in self._index.bus_self:  # a virtual bus: VFs
-                out.extend(self.devices_on_bus(dom, child))
-        pos = self._index.pos
-        return tuple(sorted(out, key=lambda f: pos[f.address]))
+        index = self._index
+        on = self.devices_on_bus(dom, sec)  # in device-add order
+        virtual = [c for c in self.child_buses(dom, sec) if (dom, c) not in index.bus_self]
+        if not virtual:
+            return on
+        out = list(on)
+        for child in virtual:  # VFs, added after every other function
+            out.extend(self.devices_on_bus(dom, child))
+        return tuple(sorted(out, key=lambda f: index.position(f.address)))
 
     def functions_below(self, domain: int, bus: int) -> tuple[PciFunction, ...]:
         """Every function on ``bus`` and on every bus below it, bus by bus (depth first)."""
@@ -998,7 +1133,7 @@ class Topology:
 
     def position(self, address: PciAddress) -> int:
         """Index of ``address`` in :meth:`enumeration_order`."""
-        return self._index.pos[address]
+        return self._index.position(address)
 
     def vfs_of(self, pf: PciAddress) -> tuple[PciFunction, ...]:
         """The VFs of a PF present in the topology, in VF-index order."""
@@ -1116,6 +1251,8 @@ class _Index:
     * ``keys``: one ``(domain, bus)`` object per bus, shared by the tables
       keyed by bus (here and in the memos of the rules, :meth:`bus_key`): a
       machine of deep switch chains has nearly as many buses as functions.
+    * ``pos``: address -> index in ``order``, made when first asked
+      (:meth:`position`): few callers need it, and it costs 80 bytes a function.
     """
 
     by_addr: dict[PciAddress, PciFunction]
@@ -1123,7 +1260,6 @@ class _Index:
     bus_parent: dict[tuple[int, int], int]
     on_bus: dict[tuple[int, int], tuple[PciFunction, ...]]
     order: tuple[PciFunction, ...]
-    pos: dict[PciAddress, int]
     vfs: dict[PciAddress, tuple[PciFunction, ...]]
     child_buses: dict[tuple[int, int], tuple[int, ...]]
     chains: dict[tuple[int, int], _Chain]
@@ -1133,6 +1269,14 @@ class _Index:
     conflicts: tuple[BusConflict, ...] = ()
     suspects: tuple[MissingBridge, ...] = ()
     names: dict[str, PciFunction] | None = None
+    pos: dict[PciAddress, int] | None = None
+
+    def position(self, address: PciAddress) -> int:
+        """Index of ``address`` in ``order`` (the table made when first asked)."""
+        if self.pos is None:
+            object.__setattr__(self, "pos", {f.address: i for i, f in enumerate(self.order)})
+        assert self.pos is not None
+        return self.pos[address]
 
     def mappings_of(
         self, id_mappings: tuple[IdMapping, ...], domain: int
@@ -1227,35 +1371,37 @@ class _Index:
             ):
                 return None
             changed[o.address] = n
-        if len(changed) > len(old) // 4:  # as quick to build it anew
-            return None
+        if not changed:
+            return self
 
         def put(fns: tuple[PciFunction, ...]) -> tuple[PciFunction, ...]:
-            return tuple(changed.get(f.address, f) for f in fns)
+            return tuple(map(changed.get, map(_ADDRESS, fns), fns))
 
         by_addr = dict(self.by_addr)
+        by_addr.update(changed)
         bus_self = dict(self.bus_self)
         on_bus = dict(self.on_bus)
         vfs = dict(self.vfs)
-        order = list(self.order)
+        buses: set[tuple[int, int]] = set()
+        pfs: set[PciAddress] = set()
         for address, fn in changed.items():
-            by_addr[address] = fn
-            order[self.pos[address]] = fn
-            key = (address.domain, address.bus)
-            on_bus[key] = put(on_bus[key])
+            buses.add((address.domain, address.bus))
             if fn.is_bridge and bus_self.get((address.domain, fn.secondary_bus or 0)) is not None:
                 sec_key = (address.domain, fn.secondary_bus or 0)
                 if bus_self[sec_key].address == address:
                     bus_self[sec_key] = fn
             if fn.physfn is not None:
-                vfs[fn.physfn] = put(vfs[fn.physfn])
+                pfs.add(fn.physfn)
+        for key in buses:
+            on_bus[key] = put(on_bus[key])
+        for pf in pfs:
+            vfs[pf] = put(vfs[pf])
         return _Index(
             by_addr=by_addr,
             bus_self=bus_self,
             bus_parent=self.bus_parent,
             on_bus=on_bus,
-            order=tuple(order),
-            pos=self.pos,
+            order=put(self.order),
             vfs=vfs,
             child_buses=self.child_buses,
             chains={},
@@ -1263,45 +1409,51 @@ class _Index:
             keys=self.keys,
             conflicts=self.conflicts,
             suspects=self.suspects,
+            pos=self.pos,
         )
 
     @classmethod
     def build(cls, topo: Topology) -> _Index:
-        # One pass: the functions by address, the bridges, the functions per
-        # bus (devfn order below), the VFs, the buses Root Ports sit on and the
-        # bridges without bus numbers.
-        by_addr: dict[PciAddress, PciFunction] = {}
-        bridges: list[PciFunction] = []
-        per_bus: dict[tuple[int, int], list[PciFunction]] = {}
-        virtfns: list[PciFunction] = []
-        root_port_buses: set[tuple[int, int]] = set()
+        functions = topo.functions
+        # The functions by address, in the topology's order. (Steps over every
+        # function run in C where they can: a machine has 100,000 of them.)
+        if not _FUNCTION_CLASS.issuperset(map(type, functions)):
+            _check_functions(functions)  # a subclass passes; anything else is named
+        by_addr = dict(zip(map(_ADDRESS, functions), functions, strict=True))
+        if len(by_addr) != len(functions):
+            _check_functions(functions)
+        # The bridges, the VFs and the bridges without bus numbers in the
+        # topology's order; the buses Root Ports sit on.
+        headed = [fn for fn in functions if fn.header_type in _BRIDGE_HEADERS]
+        bridges = [fn for fn in headed if fn.secondary_bus is not None]
         unnumbered: dict[int, list[PciFunction]] = {}
-        for fn in topo.functions:
-            if fn.__class__ is not PciFunction and not isinstance(fn, PciFunction):
-                raise TopologyError(f"not a PciFunction: {fn!r}")
+        if len(bridges) != len(headed):
+            for fn in headed:
+                if fn.secondary_bus is None:
+                    unnumbered.setdefault(fn.address.domain, []).append(fn)
+        virtfns = [fn for fn in functions if fn.physfn is not None]
+        root_port_buses = {
+            (fn.address.domain, fn.address.bus)
+            for fn in functions
+            if fn.pcie_type is PcieType.ROOT_PORT and fn.physfn is None
+        }
+        # The functions of each bus, in devfn order (one key object per bus,
+        # shared by every table of the index below).
+        ordered = sorted(functions, key=_ADDRESS)
+        on_bus: dict[tuple[int, int], tuple[PciFunction, ...]] = {}
+        start, dom, bus = 0, -1, -1
+        for i, fn in enumerate(ordered):
             a = fn.address
-            if a in by_addr:
-                raise TopologyError(f"duplicate PCI address {a}", (str(a),))
-            by_addr[a] = fn
-            key = (a[0], a[1])
-            fns = per_bus.get(key)
-            if fns is None:
-                per_bus[key] = [fn]
-            else:
-                fns.append(fn)
-            if fn.header_type in (HEADER_BRIDGE, HEADER_CARDBUS):
-                if fn.secondary_bus is not None:
-                    bridges.append(fn)
-                else:
-                    unnumbered.setdefault(a.domain, []).append(fn)
-            if fn.physfn is not None:
-                virtfns.append(fn)
-            elif fn.pcie_type is PcieType.ROOT_PORT:
-                root_port_buses.add(key)
-
-        # One key object per bus, shared by every table of the index below.
-        keys = {key: key for key in per_bus}
+            if a[1] != bus or a[0] != dom:
+                if i:
+                    on_bus[(dom, bus)] = tuple(ordered[start:i])
+                start, dom, bus = i, a[0], a[1]
+        if ordered:
+            on_bus[(dom, bus)] = tuple(ordered[start:])
+        del ordered
+        keys = {key: key for key in on_bus}
         intern = keys.setdefault
+
         bus_self: dict[tuple[int, int], PciFunction] = {}
         for fn in bridges:
             sec = fn.secondary_bus
@@ -1319,20 +1471,19 @@ class _Index:
                     f"secondary bus {sec:02x}",
                     (str(fn.address),),
                 )
-            if sec <= fn.address.bus:
+            a = fn.address
+            if sec <= a[1]:
                 raise TopologyError(
-                    f"bridge {fn.address} has secondary bus {sec:02x}, not above its "
-                    f"own bus {fn.address.bus:02x}",
-                    (str(fn.address),),
+                    f"bridge {a} has secondary bus {sec:02x}, not above its own bus {a[1]:02x}",
+                    (str(a),),
                 )
-            key = (fn.address.domain, sec)
+            key = (a[0], sec)
             key = intern(key, key)
             other = bus_self.get(key)
             if other is not None:
                 raise TopologyError(
-                    f"bus {fn.address.domain:04x}:{sec:02x} is claimed by two bridges, "
-                    f"{other.address} and {fn.address}",
-                    (str(other.address), str(fn.address)),
+                    f"bus {a[0]:04x}:{sec:02x} is claimed by two bridges, {other.address} and {a}",
+                    (str(other.address), str(a)),
                 )
             bus_self[key] = fn
 
@@ -1353,6 +1504,8 @@ class _Index:
                 )
             )
 
+        popped = bool(conflicts)
+
         def subordinate(fn: PciFunction) -> int:
             sub = fn.subordinate_bus
             return sub if sub is not None else (fn.secondary_bus or 0)
@@ -1360,20 +1513,24 @@ class _Index:
         bus_parent: dict[tuple[int, int], int] = {}
         for key, br in bus_self.items():
             dom, sec = key
-            bus_parent[key] = br.address.bus
+            own = br.address[1]
+            bus_parent[key] = own
             # The bridge's own bus must be inside its parent bridge's range.
-            parent = bus_self.get((dom, br.address.bus))
-            if parent is not None and not (
-                parent.secondary_bus is not None
-                and parent.secondary_bus <= sec
-                and subordinate(br) <= subordinate(parent)
-            ):
-                raise TopologyError(
-                    f"bridge {br.address} (buses {sec:02x}-{subordinate(br):02x}) is "
-                    f"outside the range of the bridge above it, {parent.address} "
-                    f"(buses {parent.secondary_bus or 0:02x}-{subordinate(parent):02x})",
-                    (str(br.address), str(parent.address)),
-                )
+            parent = bus_self.get((dom, own))
+            if parent is not None:
+                psec, psub = parent.secondary_bus, parent.subordinate_bus
+                sub = br.subordinate_bus
+                if psub is None:
+                    psub = psec or 0
+                if sub is None:
+                    sub = sec
+                if psec is None or psec > sec or sub > psub:
+                    raise TopologyError(
+                        f"bridge {br.address} (buses {sec:02x}-{subordinate(br):02x}) is "
+                        f"outside the range of the bridge above it, {parent.address} "
+                        f"(buses {parent.secondary_bus or 0:02x}-{subordinate(parent):02x})",
+                        (str(br.address), str(parent.address)),
+                    )
 
         # A PF's VFs.
         vfs: dict[PciAddress, list[PciFunction]] = {}
@@ -1401,31 +1558,40 @@ class _Index:
                 vfs[fn.physfn] = [fn]
             else:
                 pf_vfs.append(fn)
+        vf_buses = {(fn.address.domain, fn.address.bus) for fn in virtfns}
 
         # Buses claimed by no bridge: virtual VF buses, root buses, or buses whose
         # bridge the input lacks (MissingBridge).
         suspects: list[MissingBridge] = []
-        bridges_by_domain: dict[int, list[PciFunction]] = {}
-        for (dom, _sec), br in bus_self.items():
-            bridges_by_domain.setdefault(dom, []).append(br)
-        for key, fns in per_bus.items():
-            if key in bus_self:
-                continue
+        bridges_by_domain: dict[int, list[PciFunction]] | None = None
+        given: dict[PciAddress, int] | None = None
+        for key in sorted([key for key in on_bus if key not in bus_self]):
+            fns = on_bus[key]
             dom, bus = key
-            pf_buses = {by_addr[f.physfn].address.bus for f in fns if f.physfn is not None}
-            if len(pf_buses) == 1 and all(f.is_virtfn for f in fns):
-                (pf_bus,) = pf_buses
-                if pf_bus != bus:
-                    bus_parent[key] = pf_bus
+            if key in vf_buses:
+                pf_buses = {by_addr[f.physfn].address.bus for f in fns if f.physfn is not None}
+                if len(pf_buses) == 1 and all(f.is_virtfn for f in fns):
+                    (pf_bus,) = pf_buses
+                    if pf_bus != bus:
+                        bus_parent[keys[key]] = pf_bus
+                        continue
+                if all(f.is_virtfn for f in fns):
                     continue
-            if all(f.is_virtfn for f in fns):
-                continue
+            if bridges_by_domain is None:
+                bridges_by_domain = {}
+                for (d, _sec), br in bus_self.items():
+                    bridges_by_domain.setdefault(d, []).append(br)
             holders = [
                 br
                 for br in bridges_by_domain.get(dom, ())
                 if br.secondary_bus is not None and br.secondary_bus <= bus <= subordinate(br)
             ]
             kind, culprit = _bus_evidence(fns)
+            if kind in ("link", "unknown") and len(fns) > 1:  # the first to give it away
+                if given is None:  # where each function is in the topology's order
+                    given = {f.address: i for i, f in enumerate(functions)}
+                table = given
+                kind, culprit = _bus_evidence(sorted(fns, key=lambda f: table[f.address]))
             if bus == 0 or kind == "root":
                 # A root bus inside some bridge's bus range: the firmware gave the
                 # bridge buses another host bridge owns. The kernel scans only the
@@ -1446,53 +1612,34 @@ class _Index:
                 _suspect(dom, bus, kind, culprit, holders, unnumbered.get(dom, ()), subordinate)
             )
 
-        def devfn(f: PciFunction) -> int:
-            return f.address.devfn
-
-        def sort_key(f: PciFunction) -> tuple[int, int, int, int]:
-            return f.address.sort_key()
-
-        on_bus: dict[tuple[int, int], list[PciFunction]] = {}
-        for key, fns in per_bus.items():
-            if len(fns) > 1:
-                fns.sort(key=devfn)
-            on_bus[key] = fns
-        vfs_sorted = {
-            pf: tuple(v if len(v) == 1 else sorted(v, key=sort_key)) for pf, v in vfs.items()
-        }
-
-        # Device-add order: DFS per root bus; VFs after everything else.
+        # Device-add order: DFS per root bus (``pci_scan_child_bus``: the
+        # functions of the bus, VFs aside, in devfn order, then below each of
+        # its bridges, in devfn order); VFs after everything else.
+        placed_on = on_bus
+        if vf_buses:
+            placed_on = dict(on_bus)
+            for key in vf_buses:
+                placed_on[key] = tuple(f for f in on_bus[key] if f.physfn is None)
         order: list[PciFunction] = []
-        seen_bus: set[tuple[int, int]] = set()
-        placed = 0
-
-        def scan(dom: int, bus: int) -> int:
-            count = 0
-            stack = [(dom, bus)]
+        # A bus is reached twice only when it is a root bus a bridge was
+        # given as well (R11.8, above); otherwise each is reached once.
+        seen_bus: set[tuple[int, int]] | None = set() if popped else None
+        for root in sorted([key for key in on_bus if key not in bus_parent]):
+            stack = [root]
             while stack:
                 key = stack.pop()
-                if key in seen_bus:  # pragma: no cover - validation forbids loops
-                    continue
-                seen_bus.add(key)
-                children: list[tuple[int, int]] = []
-                for f in on_bus.get(key, ()):
-                    if f.physfn is not None:
+                if seen_bus is not None:
+                    if key in seen_bus:
                         continue
-                    order.append(f)
-                    count += 1
-                    if f.secondary_bus is not None and f.header_type in (
-                        HEADER_BRIDGE,
-                        HEADER_CARDBUS,
-                    ):
-                        children.append((dom, f.secondary_bus))
-                if children:
-                    children.reverse()
-                    stack.extend(children)
-            return count
-
-        roots = sorted(key for key in on_bus if key not in bus_parent)
-        for dom, bus in roots:
-            placed += scan(dom, bus)
+                    seen_bus.add(key)
+                on = placed_on.get(key)
+                if on is None:
+                    continue
+                order.extend(on)
+                for f in reversed(on):  # the first bridge's bus on top
+                    if f.secondary_bus is not None and f.header_type in _BRIDGE_HEADERS:
+                        stack.append((key[0], f.secondary_bus))
+        placed = len(order)
         if placed != len(by_addr) - len(virtfns):  # pragma: no cover - caught above
             seen = {f.address for f in order}
             missing = [f for f in by_addr.values() if f.address not in seen and not f.is_virtfn]
@@ -1500,44 +1647,70 @@ class _Index:
                 "functions not reachable from any root bus",
                 tuple(str(f.address) for f in missing[:5]),
             )
-        if vfs_sorted:
-            for pf in list(order):
-                more = vfs_sorted.get(pf.address)
-                if more is not None:
-                    order.extend(more)
-        pos = {f.address: i for i, f in enumerate(order)}
-        children: dict[tuple[int, int], set[int]] = {}
+        vfs_sorted = {
+            pf: tuple(v if len(v) == 1 else sorted(v, key=_ADDRESS)) for pf, v in vfs.items()
+        }
+        if vfs_sorted:  # each PF's VFs, PF by PF in the order above
+            added = itertools.chain.from_iterable(
+                filter(None, map(vfs_sorted.get, map(_ADDRESS, order)))
+            )
+            order.extend(list(added))
+            # A bus's functions in device-add order: its VFs come last, PF by
+            # PF (in devfn order already when they are one PF's).
+            rank: dict[PciAddress, int] | None = None
+            for key in vf_buses:
+                added_vfs = [f for f in on_bus[key] if f.physfn is not None]
+                if len({f.physfn for f in added_vfs}) > 1:
+                    if rank is None:
+                        rank = {f.address: i for i, f in enumerate(order[placed:])}
+                    ranks = rank
+                    added_vfs.sort(key=lambda f: ranks[f.address])
+                on_bus[key] = (*placed_on[key], *added_vfs)
+        child_buses: dict[tuple[int, int], tuple[int, ...]] = {}
+        several: list[tuple[int, int]] = []
         for (dom, child), parent_bus in bus_parent.items():
             key = (dom, parent_bus)
-            children.setdefault(intern(key, key), set()).add(child)
-
-        def position(f: PciFunction) -> int:
-            return pos[f.address]
-
-        on_bus_sorted: dict[tuple[int, int], tuple[PciFunction, ...]] = {}
-        for key, fns in on_bus.items():
-            # In devfn order, a bus's functions are in device-add order unless
-            # VFs (added last, PF by PF) are among them.
-            if len(fns) > 1 and any(f.physfn is not None for f in fns):
-                fns.sort(key=position)
-            on_bus_sorted[key] = tuple(fns)
+            kin = child_buses.get(key)
+            if kin is None:
+                child_buses[intern(key, key)] = _one_bus(child)
+            else:
+                if len(kin) == 1:
+                    several.append(key)
+                child_buses[key] = (*kin, child)
+        for key in several:
+            child_buses[key] = tuple(sorted(child_buses[key]))
         return cls(
             by_addr=by_addr,
             bus_self=bus_self,
             bus_parent=bus_parent,
-            on_bus=on_bus_sorted,
+            on_bus=on_bus,
             order=tuple(order),
-            pos=pos,
             vfs=vfs_sorted,
-            child_buses={
-                k: _one_bus(*v) if len(v) == 1 else tuple(sorted(v)) for k, v in children.items()
-            },
+            child_buses=child_buses,
             chains={},
             tuples={},
             keys=keys,
             conflicts=tuple(sorted(conflicts, key=lambda c: (c.bridge, c.bus))),
             suspects=tuple(sorted(suspects, key=lambda m: (m.domain, m.bus))),
         )
+
+
+_ADDRESS = operator.attrgetter("address")
+_FUNCTION_CLASS = frozenset({PciFunction})
+_BRIDGE_HEADERS = (HEADER_BRIDGE, HEADER_CARDBUS)
+
+
+def _check_functions(functions: Iterable[object]) -> None:
+    """Raise for the first entry that is not a :class:`PciFunction`, or whose
+    address an earlier one has (``_Index.build``'s checks, one by one)."""
+    seen: set[PciAddress] = set()
+    for fn in functions:
+        if not isinstance(fn, PciFunction):
+            raise TopologyError(f"not a PciFunction: {fn!r}")
+        a = fn.address
+        if a in seen:
+            raise TopologyError(f"duplicate PCI address {a}", (str(a),))
+        seen.add(a)
 
 
 #: PCIe types that sit only on a root bus, the Root Complex's own (R11.8).
