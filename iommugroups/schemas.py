@@ -8,7 +8,7 @@ schema id                        printed by
 ===============================  ======================================================
 ``iommugroups.groups/1``         ``groups --json`` (:meth:`~iommugroups.Grouping.to_json`)
 ``iommugroups.simulation/1``     ``simulate --json``
-``iommugroups.check/1``          ``check --json`` (:meth:`~iommugroups.CheckReport.to_json`)
+``iommugroups.check/2``          ``check --json`` (:meth:`~iommugroups.CheckReport.to_json`)
 ``iommugroups.snapshot/1``       ``snapshot`` (the file it writes)
 ``iommugroups.show/1``           ``show --json``
 ``iommugroups.explain/1``        ``explain --json`` (one device, or a pair)
@@ -283,12 +283,28 @@ _SIMULATION_DOC = _doc(
     event=_EVENT,
 )
 
-# ---------------------------------------------------------------------- check/1
+# ---------------------------------------------------------------------- check/2
 _VERDICTS = ["ok", "split", "merged", "unknown"]
+#: ``iommugroups._analysis.check.REASON_KINDS``
+_REASON_KINDS = [
+    "no-group",
+    "not-predicted",
+    "not-observed",
+    "split",
+    "merged",
+    "also-merged",
+    "depends",
+    "members-not-observed",
+    "vmd",
+    "bridge",
+    "multifunction",
+    "bridge-split",
+]
 
 _CHECK_DOC = _doc(
-    "iommugroups.check/1",
-    "check --json: the kernel's groups compared with the canonical prediction",
+    "iommugroups.check/2",
+    "check --json: the kernel's groups compared with the canonical prediction; each group "
+    "listed once, each device's entry naming its groups",
     {
         "verdict": _enum(_VERDICTS, "the worst device verdict: split, merged, unknown, ok"),
         "has_split": _t("boolean", "an isolation hole was found (exit status 1)"),
@@ -298,19 +314,40 @@ _CHECK_DOC = _doc(
                 {
                     "device": _STR,
                     "verdict": _enum(_VERDICTS),
-                    "canonical_group": _OPT_GID,
-                    "observed_group": _OPT_GID,
-                    "must_share": _arr(_STR, "in its group whatever the unknown facts are"),
-                    "may_share": _arr(_STR, "in its group only if the unknown facts are absent"),
-                    "split_from": _arr(_STR, "must share its group, but the kernel did not"),
-                    "merged_with": _arr(_STR, "in its observed group, but the rules isolate it"),
-                    "depends_on": _arr(_STR, "devices whose unknown facts its group depends on"),
+                    "canonical_group": _t(
+                        ["integer", "null"], "its group in canonical (null: none)", minimum=0
+                    ),
+                    "observed_group": _t(
+                        ["integer", "null"], "its group in observed (null: none)", minimum=0
+                    ),
+                    "isolating_group": _t(
+                        ["integer", "null"],
+                        "its group in isolating (in canonical when isolating is null)",
+                        minimum=0,
+                    ),
+                    "split_count": _t(
+                        "integer",
+                        "devices that must share its group the kernel put in other groups",
+                        minimum=0,
+                    ),
+                    "merged_count": _t(
+                        "integer",
+                        "devices of its observed group the rules isolate it from",
+                        minimum=0,
+                    ),
+                    "reason_kinds": _arr(
+                        _enum(_REASON_KINDS), "what its verdict rests on, one kind per reason"
+                    ),
+                    "about": _t(
+                        ["string", "null"],
+                        "the device whose missing bridge or multifunction bit a reason is about",
+                    ),
                     "rules": _arr(_ref("step"), "only for devices whose verdict is not ok"),
                     "rules_if_isolating": _arr(_ref("step")),
-                    "reasons": _STRS,
                 }
             ),
-            "one verdict per device, in address order",
+            "one verdict per device, in address order (who its companions are: set "
+            "computations over canonical, isolating and observed)",
         ),
         "splits": _arr(
             _obj(
@@ -336,6 +373,12 @@ _CHECK_DOC = _doc(
         ),
         "unknown": _arr(_STR, "devices whose verdict is unknown"),
         "canonical": _ref("grouping", "the prediction"),
+        "isolating": _obj(
+            {"group_ids": _arr(_GID), "groups": _arr(_NAMES)},
+            "null when no ACS/PCIe fact is unknown; else the prediction with every unknown "
+            "fact taken as isolating, groups in id order",
+            nullable=True,
+        ),
         "observed": _obj(
             {"source": _STR, "group_ids": _arr(_GID), "groups": _arr(_NAMES)},
             "the kernel's groups, in id order",
@@ -352,9 +395,6 @@ _CHECK_DOC = _doc(
             nullable=True,
         ),
         "notes": _STRS,
-    },
-    optional={
-        **_KERNEL,
         "not_listed": _arr(
             _obj({"device": _STR, "observed_group": _GID, "why": _STR}),
             "devices the kernel grouped that the input does not list (no verdict)",
@@ -364,9 +404,17 @@ _CHECK_DOC = _doc(
             "what the input lacks that no verdict rests on",
         ),
         "missing": _map(
-            _NAMES, "grouping fact (acs, pcie, config) -> the devices it is not known of"
+            _NAMES,
+            "grouping fact (acs, pcie, config, bridge, multifunction) -> the devices it is "
+            "not known of",
+        ),
+        "missing_why": _map(
+            _STR,
+            "device -> why, for each device whose missing bridge, multifunction bit or VMD "
+            "endpoint a verdict rests on",
         ),
     },
+    optional=_KERNEL,
     step=_STEP,
     grouping=_GROUPING,
 )

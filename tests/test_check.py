@@ -11,33 +11,54 @@ Then the ground truth: every x86 capture of the oracle (a real 6.1 kernel,
 which groups canonically) checks ok, and every arm64 capture without
 hot-remove is reproduced by ``legacy-probe-time``. Then the definitions of
 ``unknown`` (missing ACS/PCIe facts, missing devices) and ``merged``, the
-JSON schema and the text renderer, and two properties on random topologies.
+JSON schema and the text renderer, and properties on random topologies.
+
+Last, the size of a report (issue 13): a device's entry names its groups and
+counts, never their members, so ``check --json`` and the text grow linearly
+with the devices of one large group (one PF whose VFs the kernel put each in
+a group of its own), and each device's facts, read back from the document,
+are the set computations of the module docstring over the groupings.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iommugroups import Acs, LogLine, PcieType, Topology, canonical_groups, examples, load
+from iommugroups import (
+    Acs,
+    LogLine,
+    PcieType,
+    Topology,
+    canonical_groups,
+    dumps_topology,
+    examples,
+    load,
+    read,
+)
 from iommugroups._analysis.check import (
     CHECK_SCHEMA,
+    REASON_KINDS,
     CheckReport,
+    ShortLists,
     Verdict,
     check,
     isolating_topology,
 )
 from iommugroups._analysis.reproduce import replay_scenario
+from iommugroups._cli.app import main
 from iommugroups._io.arm64_capture import read_capture
 from iommugroups._kernel.groups import Grouping
 from iommugroups._kernel.reading import Unknown
-from iommugroups._render.check import render_check
+from iommugroups._render.check import render_check, verdict_marks
 from iommugroups.testing import FULL_ACS, topologies
 
 from .helpers import ISOLATING, bridge, ep
@@ -466,7 +487,7 @@ def test_json_schema() -> None:
     report = check(examples.d05(), observed_from(seed_logs()[0]))
     data = report.to_json()
     assert json.loads(json.dumps(data)) == data
-    assert data["schema"] == CHECK_SCHEMA == "iommugroups.check/1"
+    assert data["schema"] == CHECK_SCHEMA == "iommugroups.check/2"
     assert data["verdict"] == "split"
     assert data["has_split"] is True
     assert set(data) == {
@@ -479,17 +500,32 @@ def test_json_schema() -> None:
         "merges",
         "unknown",
         "canonical",
+        "isolating",
         "observed",
         "reproduction",
         "notes",
         "not_listed",
         "details",
         "missing",
+        "missing_why",
     }
     pf0 = next(d for d in data["devices"] if d["device"] == PF0)
     assert pf0["verdict"] == "split"
     assert pf0["canonical_group"] == 6
     assert pf0["observed_group"] == 2
+    # no fact unknown: the isolating reading is the canonical grouping
+    assert data["isolating"] is None
+    assert pf0["isolating_group"] == 6
+    # who it must share with is its canonical group, listed once; the kernel put
+    # the port, PF1 and the VFs elsewhere: four devices it is split from
+    assert pf0["reason_kinds"] == ["split"]
+    assert pf0["split_count"] == 4
+    assert pf0["merged_count"] == 0
+    assert pf0["about"] is None
+    groups = dict(zip(data["canonical"]["group_ids"], data["canonical"]["groups"], strict=True))
+    assert groups[6] == [PORT, PF0, PF1, VF0, VF1]
+    assert "must_share" not in pf0
+    assert "reasons" not in pf0
     assert pf0["rules"][-1] == {
         "rule": "R4.2",
         "device": PORT,
@@ -633,3 +669,177 @@ def test_a_large_group_observed_as_predicted_shares_one_member_tuple() -> None:
     assert shared == members
     assert all(d.must_share is shared for d in report.devices)
     assert all(d.reasons == () and d.may_share == () for d in report.devices)
+
+
+# ------------------------------------------------------- the report's size (issue 13)
+def _perturbed(groups: Mapping[int, Sequence[str]], data: st.DataObject) -> Grouping:
+    """The groups with some split, some cut into single devices, some members dropped,
+    and two neighbours merged: what a kernel could have made instead."""
+    out: list[list[str]] = []
+    for members in groups.values():
+        ms = list(members)
+        how = data.draw(st.sampled_from(["keep", "split", "alone", "drop"]))
+        if how == "keep" or len(ms) == 1:
+            out.append(ms)
+        elif how == "split":
+            k = data.draw(st.integers(1, len(ms) - 1))
+            out += [ms[:k], ms[k:]]
+        elif how == "alone":
+            out += [[m] for m in ms]
+        else:
+            kept = [m for m in ms if data.draw(st.booleans())]
+            if kept:
+                out.append(kept)
+    if len(out) > 1 and data.draw(st.booleans()):
+        i = data.draw(st.integers(0, len(out) - 2))
+        out[i] += out.pop(i + 1)
+    return Grouping({i: tuple(ms) for i, ms in enumerate(out)}, source="listing")
+
+
+def _groups_of(doc: Mapping[str, Any]) -> dict[int, frozenset[str]]:
+    return {g: frozenset(ms) for g, ms in zip(doc["group_ids"], doc["groups"], strict=True)}
+
+
+@settings(max_examples=80, deadline=None)
+@given(topologies(max_functions=25), st.data())
+def test_device_facts_are_set_computations_over_the_groupings(
+    topology: Topology, data: st.DataObject
+) -> None:
+    """check/2 lists each group once; what a device's entry says (verdict, counts,
+    reason kinds) and the devices behind it (:attr:`DeviceCheck.split_from`, ...) are the
+    definitions of the module docstring, computed here as sets over the
+    document's canonical, isolating and observed groupings: ``must_share`` is
+    its canonical group within its isolating group, ``split_from`` those of them
+    the kernel put in another group, ``merged_with`` the members of its
+    observed group from another canonical group."""
+    seen = _perturbed(canonical_groups(topology).groups, data)
+    names = sorted(str(f.address) for f in topology.functions)
+    chosen = data.draw(st.sets(st.sampled_from(names)) if names else st.just(set[str]()))
+    unknowns = [Unknown(n, data.draw(st.sampled_from(["acs", "pcie"])), "") for n in chosen]
+    report = check(topology, seen, unknowns=unknowns, strategies=())
+    doc = report.to_json()
+    canonical = _groups_of(doc["canonical"])
+    isolating = canonical if doc["isolating"] is None else _groups_of(doc["isolating"])
+    observed_groups = _groups_of(doc["observed"])
+    canon_of = {m: g for g, ms in canonical.items() for m in ms}
+    iso_of = {m: g for g, ms in isolating.items() for m in ms}
+    obs_of = {m: g for g, ms in observed_groups.items() for m in ms}
+    assert (doc["isolating"] is None) == (not chosen)
+    for entry in doc["devices"]:
+        name, cg, og = entry["device"], entry["canonical_group"], entry["observed_group"]
+        assert (cg, og) == (canon_of.get(name), obs_of.get(name))
+        assert entry["isolating_group"] == iso_of.get(name)
+        found = report.device(name)
+        if cg is None:
+            assert entry["verdict"] == ("ok" if og is None else "unknown")
+            assert found.must_share == ()
+            continue
+        members = canonical[cg]
+        ig = entry["isolating_group"]
+        must = members & isolating[ig] if ig is not None else frozenset({name})
+        read = {m for m in members if m in obs_of}
+        split: set[str] = set()
+        merged: set[str] = set()
+        if og is None:
+            verdict = "unknown"
+        else:
+            split = {m for m in must if m in obs_of and obs_of[m] != og}
+            merged = {m for m in observed_groups[og] if m in canon_of and canon_of[m] != cg}
+            if split:
+                verdict = "split"
+            elif merged:
+                verdict = "merged"
+            elif not read <= must:  # the kernel's group lies between the two readings
+                verdict = "unknown"
+            else:
+                verdict = "ok"
+        assert entry["verdict"] == verdict, entry
+        assert (entry["split_count"], entry["merged_count"]) == (len(split), len(merged))
+        assert set(found.must_share) == must
+        assert set(found.may_share) == members - must
+        assert set(found.split_from) == split
+        assert set(found.merged_with) == merged
+        assert set(found.not_observed) == members - read
+        facts = {m for m in members if m in chosen}
+        assert set(found.depends_on) == (facts if must != members else set())
+        kinds = entry["reason_kinds"]
+        assert set(kinds) <= set(REASON_KINDS)
+        assert ("members-not-observed" in kinds) == (og is not None and read != members)
+        assert ("split" in kinds) == bool(split)
+        # the report's words: as many sentences as kinds, cut lists when asked
+        d = report.device(name)
+        assert len(d.reasons) == len(kinds)
+        assert (
+            ShortLists(report, len(members) + len(observed_groups.get(og, ()))).reasons(d)
+            == d.reasons
+        )
+
+
+def _big_pf(tmp_path: Path, n: int) -> tuple[Path, Path, int]:
+    """The benchmark's ``big-pf`` shape (a root port without ACS, one PF and its VFs,
+    R4.2: one group) as a topology file, and a listing that puts each of them in a
+    group of its own: an isolation hole as large as the group."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    from shapes import build
+
+    topology = build("big-pf", n)
+    canon = canonical_groups(topology)
+    topo_file = tmp_path / f"big-pf-{n}.json"
+    topo_file.write_text(dumps_topology(topology, "json"))
+    names = [m for members in canon.groups.values() for m in members]
+    lines = [f"IOMMU Group {i}:\n\t{m}" for i, m in enumerate(names)]
+    listing = tmp_path / f"big-pf-{n}.txt"
+    listing.write_text("\n".join(lines) + "\n")
+    return topo_file, listing, max(len(ms) for ms in canon.groups.values())
+
+
+def test_check_json_and_text_grow_linearly_with_one_large_group(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """4x the devices of one split group: at most about 4x the JSON and the text
+    (version 1 listed the whole group in each device's entry: 16x)."""
+    sizes: dict[int, tuple[int, int]] = {}
+    for n in (250, 1000):
+        topo_file, listing, largest = _big_pf(tmp_path, n)
+        assert largest >= n - 2
+        argv = ["check", str(topo_file), "--observed", str(listing)]
+        assert main([*argv, "--json"]) == 1
+        doc_text = capsys.readouterr().out
+        doc = json.loads(doc_text)
+        assert doc["counts"]["split"] == largest
+        assert main(argv) == 1
+        text = capsys.readouterr().out
+        sizes[n] = (len(doc_text), len(text))
+        # the JSON is json.dumps with indent=2, written entry by entry
+        assert doc_text == json.dumps(doc, indent=2) + "\n"
+    (json_small, text_small), (json_big, text_big) = sizes[250], sizes[1000]
+    assert json_big <= 4.2 * json_small
+    assert text_big <= 4.2 * text_small
+
+
+def test_text_sums_up_a_large_split(tmp_path: Path) -> None:
+    """A split of a thousand devices each alone: the group once, a few of the kernel's
+    groups and their count, one line for the devices with the same verdict and reasons,
+    and the first one's reasons with their lists cut short."""
+    topo_file, listing, largest = _big_pf(tmp_path, 1000)
+    seen = read(listing).observed
+    assert seen is not None
+    report = check(load(topo_file), seen)
+    text = render_check(report)
+    assert f"... ({largest:,} devices)" in text
+    assert (
+        f"observed groups ...: {largest - 6:,} more groups ({largest - 6:,} devices, each alone)"
+        in text
+    )
+    first = report.splits[0].devices[0]
+    assert (
+        f"{first} and {largest - 1:,} more: split: each alone in the kernel's groups, "
+        "predicted together" in text
+    )
+    # for instance, one of them, with its lists cut to eight names
+    assert f"and {largest - 1 - 8:,} more, which the kernel put in groups" in text
+    # every device still has its line in the table
+    assert text.count("  split    canonical") == largest
+    marks = verdict_marks(report)
+    assert len(marks) == largest
+    assert marks[first].endswith(f"and {largest - 4} more (isolation hole)")

@@ -40,8 +40,15 @@ def test_check_exits_0_on_the_seeds_second_log(
     log = _seed_log(79, tmp_path)
     # no split, but the devices without a driver have no group: unknown (exit 3)
     assert main(["check", "--example", "d05", "--observed", str(log), "--json"]) == 3
-    doc = json.loads(capsys.readouterr().out)
-    assert doc["schema"] == "iommugroups.check/1"
+    out = capsys.readouterr().out
+    doc = json.loads(out)
+    assert doc["schema"] == "iommugroups.check/2"
+    assert list(doc)[:2] == ["schema", "kernel"]
+    assert out == json.dumps(doc, indent=2) + "\n"  # written entry by entry, as json.dumps
+    # the devices no driver probed: in a canonical group, in no observed group
+    (parport,) = [d for d in doc["devices"] if d["device"] == "0002:f9:00.2"]
+    assert (parport["verdict"], parport["reason_kinds"]) == ("unknown", ["not-observed"])
+    assert parport["observed_group"] is None
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from iommugroups._analysis.changes import Change
-from iommugroups._analysis.check import CHECK_SCHEMA, Verdict
+from iommugroups._analysis.check import CHECK_SCHEMA, REASON_KINDS, Verdict
 from iommugroups._analysis.partition import GROUP_KINDS, DeviceStatus
 from iommugroups._analysis.reasons import EXPLAIN_SCHEMA, LINK_KINDS
 from iommugroups._analysis.show import SHOW_SCHEMA, AcsState
@@ -177,6 +177,8 @@ def test_enums_match_the_code() -> None:
         None,
     ]
     assert _at(CHECK_SCHEMA, "properties", "verdict", "enum") == [v.value for v in Verdict]
+    device = _at(CHECK_SCHEMA, "properties", "devices", "items", "properties")
+    assert device["reason_kinds"]["items"]["enum"] == list(REASON_KINDS)
     status = _at(WHATIF_SCHEMA, "properties", "devices", "items", "properties", "status")
     assert status["enum"] == [s.value for s in DeviceStatus]
     kinds = _at(WHATIF_SCHEMA, "properties", "groups", "items", "properties", "kind")
@@ -362,9 +364,12 @@ def test_snapshot_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
 
 # ========================================================= schemas are not vacuous
 def _representatives(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
-    """A real document of each schema (two of show and explain), with few empty lists."""
+    """A real document of each schema (two of check, show and explain), with few empty
+    lists."""
     log = tmp_path / "log.txt"
     log.write_text(_seed_lines(22, 15))
+    tree = tmp_path / "tree.txt"  # no capability shown: an isolating reading, unknowns
+    tree.write_text(_seed_lines(38, 16))
     _fake_sysfs(tmp_path)
     snap = tmp_path / "snap.json"
     _run(["snapshot", str(snap), "--sysfs", str(tmp_path)], capsys)
@@ -373,6 +378,7 @@ def _representatives(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> list
         (["groups", "--example", "d05", "--json"], 0),
         (["simulate", "--example", "d05-builtin", "--json"], 0),
         (["check", "--example", "d05", "--observed", str(log), "--json"], 1),
+        (["check", str(tree), "--observed", str(log), "--json"], 3),
         (["snapshot", "-", "--sysfs", str(tmp_path)], 0),
         (["show", *desktop, "--related", "09:00.0", "--json"], 0),
         (["show", str(snap), "--json"], 0),  # with observed groups
@@ -399,6 +405,7 @@ _MAPPINGS = {
     "groups",
     "iommus",
     "missing",
+    "missing_why",
 }
 #: Keys added within a version: documents written before them lack them, so
 #: the schema does not require them (and dropping one stays valid).
@@ -407,7 +414,7 @@ _OPTIONAL = {
     ("iommugroups.groups/1", "kernel"),
     ("iommugroups.groups/1", "kernel_groups"),
     ("iommugroups.groups/1", "devices"),
-    ("iommugroups.check/1", "kernel"),
+    ("iommugroups.check/2", "kernel"),
     ("iommugroups.show/1", "kernel"),
     ("iommugroups.show/1", "acs_state"),
     ("iommugroups.show/1", "acs_isolates"),
@@ -418,9 +425,6 @@ _OPTIONAL = {
     ("iommugroups.explain/1", "kernel_groups"),
     ("iommugroups.snapshot/1", "vmd_domain"),
     ("iommugroups.snapshot/1", "iommus"),
-    ("iommugroups.check/1", "not_listed"),
-    ("iommugroups.check/1", "details"),
-    ("iommugroups.check/1", "missing"),
 }
 
 

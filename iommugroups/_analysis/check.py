@@ -90,17 +90,35 @@ not ACS-isolated; R5.2: a function of the same multifunction device).
 
 When the observation is a kernel log, :mod:`iommugroups._analysis.reproduce`
 says which strategies reproduce it (``reproduced_by``).
+
+The report's size
+-----------------
+``O``, ``R`` and ``I`` are sets of the groups at hand, so a device's verdict
+rests on a few numbers: in each canonical group, the members that share
+their isolating group (a *part*, ``I`` of each of them) are counted per
+observed group once, and ``I - O`` is empty exactly when the part's observed
+members all are in ``d``'s observed group. A :class:`DeviceCheck` therefore
+holds ``d``'s three group ids, ``|I - O|`` and ``|O - R|`` and the *kinds*
+of its reasons, never a list of members: the report, and
+``iommugroups.check/2`` (:meth:`CheckReport.to_json`, which lists each group
+once), are linear in the number of devices however large a group is. The
+members behind a verdict (``split_from``, ``merged_with``, ...) and the
+reasons in words are worked out again from the groupings when read, for one
+device in time linear in its groups; the text report reads them cut short
+(:class:`ShortLists`), keeping what one device needed of its groups for the
+next one.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from typing import Any, cast
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from typing import Any, NamedTuple, cast
 
 import attrs
 
 from .._boot.strategies.registry import STRATEGIES
+from .._bulk import paused_gc
 from .._kernel.acs import GROUPING_FACTS, isolating_reading
 from .._kernel.canonical import canonical_groups
 from .._kernel.groups import Grouping, device_sort_key
@@ -115,12 +133,15 @@ from .reproduce import Replay, Reproduction, replay_scenario, reproduce
 
 __all__ = [
     "CHECK_SCHEMA",
+    "REASON_KINDS",
     "assume_no_acs",
     "GROUPING_FACTS",
     "CheckReport",
+    "Cut",
     "DeviceCheck",
     "Merge",
     "NotListed",
+    "ShortLists",
     "Split",
     "Verdict",
     "check",
@@ -134,7 +155,7 @@ def __dir__() -> list[str]:
 
 
 #: The ``schema`` value of :meth:`CheckReport.to_json`.
-CHECK_SCHEMA = "iommugroups.check/1"
+CHECK_SCHEMA = "iommugroups.check/2"
 
 _NO_GROUP_HINT = (
     "the kernel gave it no group, or the input does not list it (no IOMMU translates "
@@ -155,8 +176,38 @@ class Verdict(str, enum.Enum):
         return self.value
 
 
-def _names(value: Iterable[str]) -> tuple[str, ...]:
-    return tuple(value)
+#: The kinds of :attr:`DeviceCheck.reason_kinds`, each a sentence of
+#: :attr:`DeviceCheck.reasons`:
+#:
+#: * ``no-group``: no group, as predicted (verdict ok);
+#: * ``not-predicted``: the rules give it no group, the kernel gave it one (unknown);
+#: * ``not-observed``: in a canonical group, in no observed group (unknown);
+#: * ``split``: the rules put it with devices the kernel put in other groups;
+#: * ``merged``: the kernel put it with devices the rules isolate it from;
+#: * ``also-merged``: both (verdict split);
+#: * ``depends``: its group depends on facts the input lacks (unknown);
+#: * ``members-not-observed``: members of its canonical group are in no observed group;
+#: * ``vmd``: its VMD endpoint, or that of a member of its canonical group, is not
+#:   known (R3.1, unknown);
+#: * ``bridge``, ``multifunction``: the bridge above a member of its canonical group
+#:   is not in the input, or the multifunction bit of its slot is contradicted
+#:   (:attr:`DeviceCheck.about` names that member; unknown);
+#: * ``bridge-split``: a lost bridge taken to have no ACS (``--assume-no-acs``) puts
+#:   it with devices the kernel put in other groups (split).
+REASON_KINDS = (
+    "no-group",
+    "not-predicted",
+    "not-observed",
+    "split",
+    "merged",
+    "also-merged",
+    "depends",
+    "members-not-observed",
+    "vmd",
+    "bridge",
+    "multifunction",
+    "bridge-split",
+)
 
 
 def _steps(value: Iterable[Step]) -> tuple[Step, ...]:
@@ -173,7 +224,17 @@ def _unknown_tuple(value: Iterable[Unknown]) -> tuple[Unknown, ...]:
 
 @attrs.frozen
 class DeviceCheck:
-    """The verdict on one device, with its evidence.
+    """The verdict on one device: its groups, how many devices differ, and why.
+
+    A device's entry holds group ids, counts and reason kinds, never a list
+    of its group's members, so that a report is linear in size however
+    large a group is. Who the devices behind the verdict are is worked out
+    from the groupings when read, by the properties :attr:`must_share`,
+    :attr:`may_share`, :attr:`split_from`, :attr:`merged_with`,
+    :attr:`depends_on`, :attr:`not_observed` and :attr:`reasons`, each in
+    time linear in the sizes of the device's groups: for one device, not
+    for every device of a large group (that takes time quadratic in its
+    size; the text report reads them cut short, in linear time).
 
     Attributes:
         device: ``dddd:bb:dd.f`` or a platform device's name.
@@ -181,35 +242,81 @@ class DeviceCheck:
         canonical_group: its group id in the canonical grouping (as read),
             ``None`` when the rules give it none or it is not in the topology.
         observed_group: its observed group id, ``None`` when not observed.
-        must_share: the devices the rules put in its group under every
-            assumption about unknown facts, itself included (one tuple shared
-            by the group's devices, so a report stays linear in size).
-        may_share: devices in its group only if the unknown facts are absent.
-        split_from: observed devices it must share with that the kernel put
-            in other groups (verdict ``split``).
-        merged_with: observed devices in its group that the rules isolate it
-            from (verdict ``merged``).
-        depends_on: devices whose unknown facts its grouping depends on.
+        isolating_group: its group id in :attr:`CheckReport.isolating` (the
+            canonical grouping with the unknown facts taken as isolating; the
+            same as ``canonical_group`` when no fact is unknown).
+        split_count: how many devices it must share a group with the kernel
+            put in other groups (``len(split_from)``).
+        merged_count: how many devices of its observed group the rules
+            isolate it from (``len(merged_with)``).
+        reason_kinds: what :attr:`reasons` says, one kind per sentence, in the
+            same order (:ref:`the kinds <json-check>`: ``split``, ``merged``,
+            ``depends``, ``not-observed``, ...).
+        about: for the kinds ``bridge``, ``multifunction`` and
+            ``bridge-split``: the device whose missing fact it is.
         rules: ``pci_device_group`` of the device in canonical order, traced:
             how it found (or did not find) the group it joins (R4, R5); only
             for devices whose verdict is not ``ok``.
         rules_if_isolating: the same with the unknown facts taken as
             isolating, when that changes its group (``may_share`` not empty).
-        reasons: the verdict in words, and caveats.
     """
 
     device: str
     verdict: Verdict
     canonical_group: int | None = None
     observed_group: int | None = None
-    must_share: tuple[str, ...] = attrs.field(default=(), converter=_names)
-    may_share: tuple[str, ...] = attrs.field(default=(), converter=_names)
-    split_from: tuple[str, ...] = attrs.field(default=(), converter=_names)
-    merged_with: tuple[str, ...] = attrs.field(default=(), converter=_names)
-    depends_on: tuple[str, ...] = attrs.field(default=(), converter=_names)
+    isolating_group: int | None = None
+    split_count: int = 0
+    merged_count: int = 0
+    reason_kinds: tuple[str, ...] = attrs.field(default=(), converter=_strs)
+    about: str | None = None
     rules: tuple[Step, ...] = attrs.field(default=(), converter=_steps)
     rules_if_isolating: tuple[Step, ...] = attrs.field(default=(), converter=_steps)
-    reasons: tuple[str, ...] = attrs.field(default=(), converter=_strs)
+    _judged: _Judged | None = attrs.field(default=None, init=False, eq=False, repr=False)
+
+    def _lists(self) -> _Lists:
+        return _Lists() if self._judged is None else _Cutter(self._judged, None).lists(self)
+
+    @property
+    def must_share(self) -> tuple[str, ...]:
+        """The devices the rules put in its group under every assumption about the unknown
+        facts, itself included: its canonical group's members in its isolating group."""
+        return self._lists().must.head
+
+    @property
+    def may_share(self) -> tuple[str, ...]:
+        """Devices in its canonical group only if the unknown facts are absent (the
+        rest of its canonical group)."""
+        return self._lists().may.head
+
+    @property
+    def split_from(self) -> tuple[str, ...]:
+        """Devices it must share its group with that the kernel put in other groups
+        (verdict ``split``)."""
+        return self._lists().split_from.head
+
+    @property
+    def merged_with(self) -> tuple[str, ...]:
+        """Devices in its observed group whose canonical group is another one, which the
+        rules isolate it from (verdict ``merged``), by address."""
+        return self._lists().merged_with.head
+
+    @property
+    def depends_on(self) -> tuple[str, ...]:
+        """Devices whose unknown facts its grouping depends on."""
+        return self._lists().depends_on.head
+
+    @property
+    def not_observed(self) -> tuple[str, ...]:
+        """Members of its canonical group in no observed group."""
+        return self._lists().not_observed.head
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        """The verdict in words, and caveats, one sentence per kind of :attr:`reason_kinds`."""
+        if self._judged is None:
+            return ()
+        return _Cutter(self._judged, None).reasons(self)
 
     def to_json(self) -> dict[str, Any]:
         """The device's entry of :meth:`CheckReport.to_json`."""
@@ -218,14 +325,13 @@ class DeviceCheck:
             "verdict": self.verdict.value,
             "canonical_group": self.canonical_group,
             "observed_group": self.observed_group,
-            "must_share": list(self.must_share),
-            "may_share": list(self.may_share),
-            "split_from": list(self.split_from),
-            "merged_with": list(self.merged_with),
-            "depends_on": list(self.depends_on),
+            "isolating_group": self.isolating_group,
+            "split_count": self.split_count,
+            "merged_count": self.merged_count,
+            "reason_kinds": list(self.reason_kinds),
+            "about": self.about,
             "rules": [_step_json(s) for s in self.rules],
             "rules_if_isolating": [_step_json(s) for s in self.rules_if_isolating],
-            "reasons": list(self.reasons),
         }
 
 
@@ -322,6 +428,10 @@ class CheckReport:
         merges: observed groups that join canonically isolated devices.
         canonical: the prediction (as read).
         observed: the observation.
+        isolating: the prediction with every unknown ACS/PCIe fact taken as
+            isolating (a fully enabled ACS capability, the most isolating PCIe
+            type for its place); ``canonical`` itself when
+            no such fact is unknown.
         reproduction: per strategy, whether replaying ``observed.log``
             reproduces the observed groups (empty without a log).
         replay: the replayed scenario (``None`` without a log): an object
@@ -338,6 +448,9 @@ class CheckReport:
         missing: each grouping fact (``"acs"``, ``"pcie"``, ``"config"``) ->
             the devices it is not known of; the verdicts that depend on them
             name them in ``depends_on``.
+        missing_why: the devices a verdict's missing bridge, multifunction
+            bit or VMD endpoint is about (:attr:`DeviceCheck.about`, and the
+            devices whose VMD endpoint is not known) -> why, in words.
     """
 
     devices: tuple[DeviceCheck, ...]
@@ -351,6 +464,14 @@ class CheckReport:
     not_listed: tuple[NotListed, ...] = ()
     details: tuple[Unknown, ...] = attrs.field(default=(), converter=_unknown_tuple)
     missing: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict)
+    isolating: Grouping = attrs.field(
+        default=attrs.Factory(lambda self: self.canonical, takes_self=True), eq=False
+    )
+    missing_why: Mapping[str, str] = attrs.field(factory=dict)
+    _judged: _Judged | None = attrs.field(default=None, init=False, eq=False, repr=False)
+    _index: Mapping[str, DeviceCheck] | None = attrs.field(
+        default=None, init=False, eq=False, repr=False
+    )
 
     @property
     def has_split(self) -> bool:
@@ -382,11 +503,20 @@ class CheckReport:
         Raises:
             KeyError: no such device in the report.
         """
-        key = full_name(name)
-        for d in self.devices:
-            if d.device == key:
-                return d
-        raise KeyError(f"no device {name} in the check report")
+        index = self._index
+        if index is not None:
+            found = index.get(name)
+            if found is None:
+                try:
+                    found = index.get(full_name(name))
+                except ValueError:
+                    found = None
+        else:  # a report made by hand: look for it
+            key = name if name in {d.device for d in self.devices} else full_name(name)
+            found = next((d for d in self.devices if d.device == key), None)
+        if found is None:
+            raise KeyError(f"no device {name} in the check report")
+        return found
 
     def counts(self) -> dict[str, int]:
         """Number of devices per verdict."""
@@ -395,24 +525,41 @@ class CheckReport:
             out[d.verdict.value] += 1
         return out
 
+    def depending(self) -> dict[str, int]:
+        """Each fact of :attr:`missing` -> how many ``unknown`` verdicts depend on a
+        device it is not known of (one whose ``depends_on`` names such a device).
+
+        Worked out once per group, not from each device's ``depends_on``.
+        """
+        if self._judged is None:
+            return {
+                fact: sum(1 for d in self.unknown if set(d.depends_on) & set(names))
+                for fact, names in self.missing.items()
+            }
+        return self._judged.depending(self.devices, self.missing)
+
     def to_json(self) -> dict[str, Any]:
-        """The report as JSON data, schema ``"iommugroups.check/1"``.
+        """The report as JSON data, schema ``"iommugroups.check/2"``.
 
         Keys:
 
-        * ``schema``: ``"iommugroups.check/1"``.
+        * ``schema``: ``"iommugroups.check/2"``.
         * ``verdict``: ``"split"``, ``"merged"``, ``"unknown"`` or ``"ok"``
           (the worst device verdict, in that order); ``has_split``: bool.
         * ``counts``: verdict -> number of devices.
         * ``devices``: per device, in address order: ``device``,
-          ``verdict``, ``canonical_group`` and ``observed_group`` (int or
-          null), ``must_share``, ``may_share``, ``split_from``,
-          ``merged_with``, ``depends_on`` (lists of device names),
-          ``rules`` (``{"rule", "device", "text", "group"}`` steps of
+          ``verdict``, ``canonical_group``, ``observed_group`` and
+          ``isolating_group`` (int or null: its group in ``canonical``,
+          ``observed`` and ``isolating``), ``split_count`` and
+          ``merged_count`` (how many devices the kernel separated it from
+          that the rules put with it, and how many it put it with that the
+          rules isolate it from), ``reason_kinds`` (see
+          :ref:`json-check`), ``about`` (the device whose missing bridge
+          or multifunction bit a reason is about, or null), ``rules``
+          (``{"rule", "device", "text", "group"}`` steps of
           ``pci_device_group``, only for devices whose verdict is not ok),
           ``rules_if_isolating`` (the same steps with the unknown facts taken
-          as isolating, when that changes the device's group),
-          ``reasons`` (strings).
+          as isolating, when that changes the device's group).
         * ``splits``: ``{"canonical_group", "devices", "parts":
           [{"observed_group", "devices"}], "not_observed", "uncertain"}``.
         * ``merges``: ``{"observed_group", "devices", "parts":
@@ -420,6 +567,10 @@ class CheckReport:
         * ``unknown``: names of the devices whose verdict is unknown.
         * ``canonical``: the prediction, as ``Grouping.to_json``
           (``groups``, ``group_ids``, ``ungrouped``, ``strategy``).
+        * ``isolating``: null when no ACS/PCIe fact is unknown (the
+          ``isolating_group`` of each device is then its
+          ``canonical_group``); else ``{"group_ids", "groups"}``: the
+          prediction with every unknown fact taken as isolating.
         * ``observed``: ``{"source", "group_ids", "groups"}`` (groups in id
           order, as lists of names).
         * ``reproduction``: null without a log, else ``{"method",
@@ -432,9 +583,28 @@ class CheckReport:
         * ``details``: ``{"device", "fact", "why"}``: what the input lacks
           that no verdict rests on.
         * ``missing``: grouping fact -> the devices it is not known of.
+        * ``missing_why``: device -> why, for each device whose missing
+          bridge, multifunction bit or VMD endpoint a verdict rests on.
 
-        Within one schema version keys are only ever added.
+        Each group is listed once, every member once (in ``canonical``,
+        ``isolating`` and ``observed``); a device's entry names its groups,
+        so the document is linear in the number of devices however large a
+        group is. A device's companions are set computations over its
+        groups: ``must_share`` is its canonical group's members in its
+        isolating group; ``split_from`` those of them in an observed group
+        other than its own; ``merged_with`` the members of its observed
+        group whose canonical group is another one. Version 1 listed them in
+        each device's entry (``must_share``, ``may_share``, ``split_from``,
+        ``merged_with``, ``depends_on``, and ``reasons`` naming them), which
+        was quadratic in a group's size. Within one schema version keys are
+        only ever added.
         """
+        return {k: list(v) if isinstance(v, Iterator) else v for k, v in self.json_items()}
+
+    def json_items(self) -> Iterator[tuple[str, Any]]:
+        """The keys and values of :meth:`to_json`, in order; ``devices`` as an iterator
+        of its entries, made as they are read (to write a large report without holding
+        it all as JSON data)."""
         ids = sorted(self.observed.groups)
         reproduction: dict[str, Any] | None = None
         if self.replay is not None:
@@ -449,27 +619,519 @@ class CheckReport:
                 ],
                 "reproduced_by": list(self.reproduced_by),
             }
-        return {
-            "schema": CHECK_SCHEMA,
-            "verdict": self.verdict.value,
-            "has_split": self.has_split,
-            "counts": self.counts(),
-            "devices": [d.to_json() for d in self.devices],
-            "splits": [s.to_json() for s in self.splits],
-            "merges": [m.to_json() for m in self.merges],
-            "unknown": [d.device for d in self.unknown],
-            "canonical": self.canonical.to_json(),
-            "observed": {
+        isolating = self.isolating
+        yield "schema", CHECK_SCHEMA
+        yield "verdict", self.verdict.value
+        yield "has_split", self.has_split
+        yield "counts", self.counts()
+        yield "devices", (d.to_json() for d in self.devices)
+        yield "splits", [s.to_json() for s in self.splits]
+        yield "merges", [m.to_json() for m in self.merges]
+        yield "unknown", [d.device for d in self.unknown]
+        yield "canonical", self.canonical.to_json()
+        if isolating is self.canonical:
+            yield "isolating", None
+        else:
+            iso_ids = sorted(isolating.groups)
+            yield (
+                "isolating",
+                {"group_ids": iso_ids, "groups": [list(isolating.groups[g]) for g in iso_ids]},
+            )
+        yield (
+            "observed",
+            {
                 "source": self.observed.source,
                 "group_ids": ids,
                 "groups": [[full_name(m) for m in self.observed.groups[g]] for g in ids],
             },
-            "reproduction": reproduction,
-            "notes": list(self.notes),
-            "not_listed": [n.to_json() for n in self.not_listed],
-            "details": [{"device": u.device, "fact": u.fact, "why": u.why} for u in self.details],
-            "missing": {fact: list(names) for fact, names in self.missing.items()},
-        }
+        )
+        yield "reproduction", reproduction
+        yield "notes", list(self.notes)
+        yield "not_listed", [n.to_json() for n in self.not_listed]
+        yield (
+            "details",
+            [{"device": u.device, "fact": u.fact, "why": u.why} for u in self.details],
+        )
+        yield "missing", {fact: list(names) for fact, names in self.missing.items()}
+        yield "missing_why", dict(self.missing_why)
+
+
+# ------------------------------------------------------------ the lists, on demand
+class Cut(NamedTuple):
+    """The first names of a list (all of them, when not cut) and how many it has."""
+
+    head: tuple[str, ...]
+    total: int
+
+    def text(self, none: str = "no other device") -> str:
+        """For a sentence: ``a, b, c`` (:func:`listed`), or ``a, b and 3,997 more``."""
+        more = self.total - len(self.head)
+        if more <= 0:
+            return listed(self.head) if self.head else none
+        return f"{', '.join(self.head)} and {more:,} more"
+
+
+_EMPTY = Cut((), 0)
+
+
+@attrs.frozen
+class _Lists:
+    """The lists behind one device's verdict, each as a :class:`Cut`."""
+
+    must: Cut = _EMPTY
+    may: Cut = _EMPTY
+    split_from: Cut = _EMPTY
+    split_parts: Cut = _EMPTY  # the observed groups of split_from, ids as text
+    merged_with: Cut = _EMPTY
+    depends_on: Cut = _EMPTY
+    not_observed: Cut = _EMPTY
+
+
+class ShortLists:
+    """The lists and reasons of many devices of one report, each cut to ``limit`` names.
+
+    What the text report and the listing's marks read: what one device's
+    lists need of its groups is worked out once per group (and per pair of
+    canonical and observed group) and kept for the next device, so that
+    reading every device of a report takes time linear in its size, however
+    large a group is. Reading :attr:`DeviceCheck.reasons` of every device
+    instead works each one out again, from whole groups.
+    """
+
+    def __init__(self, report: CheckReport, limit: int) -> None:
+        self._cutter = _Cutter(report._judged, limit) if report._judged is not None else None
+
+    def split_from(self, d: DeviceCheck) -> Cut:
+        """The first ``limit`` devices of ``d.split_from``, and how many there are."""
+        return _EMPTY if self._cutter is None else self._cutter.split_from(d)[0]
+
+    def merged_with(self, d: DeviceCheck) -> Cut:
+        """The first ``limit`` devices of ``d.merged_with``, and how many there are."""
+        return _EMPTY if self._cutter is None else self._cutter.merged_with(d)
+
+    def depends_on(self, d: DeviceCheck) -> Cut:
+        """The first ``limit`` devices of ``d.depends_on``, and how many there are."""
+        return _EMPTY if self._cutter is None else self._cutter.lists(d).depends_on
+
+    def reasons(self, d: DeviceCheck) -> tuple[str, ...]:
+        """``d.reasons`` with every list of names cut to ``limit`` (``a, b and 3,997 more``)."""
+        return () if self._cutter is None else self._cutter.reasons(d)
+
+
+class _Judged:
+    """What :func:`check` worked out of the groupings, kept with the report.
+
+    Per device the report keeps group ids, counts and reason kinds; the
+    names behind them (:attr:`DeviceCheck.split_from`, ..., the reasons' words) are set
+    computations over the groupings held here, made when read
+    (:class:`_Cutter`).
+    """
+
+    def __init__(
+        self,
+        canon: Grouping,
+        iso: Grouping,
+        seen: _Observed,
+        facts: Mapping[str, frozenset[str]],
+    ) -> None:
+        self.canon = canon
+        self.iso = iso
+        self.seen = seen
+        self.facts = facts
+        #: observed group -> how many of its members have a canonical group
+        self.comparable_in: dict[int, int] = {}
+        obs_of = seen.of
+        for members in canon.groups.values():
+            for m in members:
+                og = obs_of.get(m)
+                if og is not None:
+                    self.comparable_in[og] = self.comparable_in.get(og, 0) + 1
+        #: a device a reason of kind bridge or multifunction is about -> (fact, why)
+        self.dark_why: dict[str, tuple[str, str]] = {}
+        #: the devices whose VMD endpoint is not known (R3.1), and why
+        self.vmd_dark: tuple[str, ...] = ()
+        self.vmd_why = ""
+        #: a device below a lost bridge taken without ACS -> every device below it
+        self.below: dict[str, tuple[str, ...]] = {}
+        self._iso_of: dict[str, int] | None = None
+        self._canon_of: dict[str, int] | None = None
+
+    def canonical_group(self, name: str) -> int | None:
+        """The device's canonical group (by its full name), ``None`` without one."""
+        if self._canon_of is None:
+            self._canon_of = {m: g for g, ms in self.canon.groups.items() for m in ms}
+        return self._canon_of.get(name)
+
+    @property
+    def same_reading(self) -> bool:
+        """No fact is unknown: the isolating reading is the canonical grouping."""
+        return self.iso is self.canon
+
+    def iso_key(self, name: str, cg: int) -> int | str:
+        """The part of its canonical group ``cg`` a device shares under every
+        assumption: its isolating group's id (``cg`` when the readings agree), or
+        its own name when the isolating reading gives it no group."""
+        if self.iso is self.canon:
+            return cg
+        if self._iso_of is None:
+            self._iso_of = {m: g for g, ms in self.iso.groups.items() for m in ms}
+        ik = self._iso_of.get(name)
+        return ik if ik is not None else name
+
+    def depending(
+        self, devices: Iterable[DeviceCheck], missing: Mapping[str, Sequence[str]]
+    ) -> dict[str, int]:
+        """:meth:`CheckReport.depending`, one pass over each canonical group."""
+        lacks: dict[str, set[str]] = {}
+        for fact, names in missing.items():
+            for n in names:
+                lacks.setdefault(n, set()).add(fact)
+        out = dict.fromkeys(missing, 0)
+        if not lacks:
+            return out
+        parts: dict[int, tuple[dict[int | str, int], frozenset[str]]] = {}
+        for d in devices:
+            if d.verdict is not Verdict.UNKNOWN:
+                continue
+            facts: set[str] = set()
+            cg = d.canonical_group
+            if cg is not None:
+                found = parts.get(cg)
+                if found is None:
+                    members = self.canon.groups[cg]
+                    sizes: dict[int | str, int] = {}
+                    for m in members:
+                        k = self.iso_key(m, cg)
+                        sizes[k] = sizes.get(k, 0) + 1
+                    of_group = frozenset(
+                        f for m in members if m in self.facts for f in lacks.get(m, ())
+                    )
+                    found = parts[cg] = (sizes, of_group)
+                sizes, of_group = found
+                if sizes[self.iso_key(d.device, cg)] < len(self.canon.groups[cg]):
+                    facts |= of_group
+            if d.about is not None and _dark_kind(d) in _DARK_FACTS:
+                facts |= lacks.get(d.about, set())
+            for f in facts:
+                out[f] += 1
+        return out
+
+
+def _dark_kind(d: DeviceCheck) -> str:
+    """The kind of ``d``'s reason about a missing bridge or multifunction bit, or ``""``."""
+    for kind in d.reason_kinds:
+        if kind in _DARK_FACTS or kind == "bridge-split":
+            return kind
+    return ""
+
+
+@attrs.define
+class _Class:
+    """The devices of a canonical group that share it under every assumption."""
+
+    inside: tuple[str, ...]  # in the group's order (the group's own tuple when whole)
+    observed: tuple[str, ...]  # those in an observed group
+    tally: dict[int, int]  # observed group -> how many of them are in it
+    parts: tuple[int, ...] | None = None  # the observed groups, sorted (when asked)
+
+
+@attrs.define
+class _Group:
+    """A canonical group as the lists read it."""
+
+    members: tuple[str, ...]
+    read: tuple[str, ...]  # the members in an observed group
+    read_in: dict[int, int]  # observed group -> how many members are in it
+    missing: tuple[str, ...]  # the members in no observed group
+    depends: tuple[str, ...]  # the members with unknown facts
+    classes: dict[int | str, _Class]
+
+
+class _Cutter:
+    """The lists behind verdicts, cut to ``limit`` names (``None``: whole).
+
+    What a device's lists need of its groups is kept per canonical group, per
+    part of one (:class:`_Class`), per observed group and per pair, so that
+    the lists of every device cost time linear in the report; the cut lists
+    themselves are scanned only as far as ``limit`` names. A cutter that is
+    not cut is made for one device.
+    """
+
+    def __init__(self, judged: _Judged, limit: int | None) -> None:
+        self.j = judged
+        self.limit = limit
+        self._groups: dict[int, _Group] = {}
+        self._kernel: dict[int, tuple[str, ...]] = {}
+        self._may: dict[tuple[int, int | str], Cut] = {}
+        self._split: dict[tuple[int, int | str, int], Cut] = {}
+        self._merged: dict[tuple[int, int], Cut] = {}
+        self._depends: dict[tuple[int, str], tuple[str, ...]] = {}
+        self._below: dict[int, _Class] = {}
+
+    # ------------------------------------------------------------- pieces
+    def cut(self, names: Sequence[str]) -> Cut:
+        if self.limit is None or len(names) <= self.limit:
+            return Cut(tuple(names), len(names))
+        return Cut(tuple(names[: self.limit]), len(names))
+
+    def _scan(self, names: Iterable[str], skip: Callable[[str], bool], total: int) -> Cut:
+        """The first ``limit`` of ``names`` not skipped; ``total`` of them in all."""
+        head: list[str] = []
+        if total:
+            for x in names:
+                if self.limit is not None and len(head) >= self.limit:
+                    break
+                if not skip(x):
+                    head.append(x)
+        return Cut(tuple(head), total)
+
+    def group(self, cg: int) -> _Group:
+        found = self._groups.get(cg)
+        if found is not None:
+            return found
+        j = self.j
+        members = j.canon.groups[cg]
+        obs_of = j.seen.of
+        read: list[str] = []
+        read_in: dict[int, int] = {}
+        missing: list[str] = []
+        for m in members:
+            og = obs_of.get(m)
+            if og is None:
+                missing.append(m)
+            else:
+                read.append(m)
+                read_in[og] = read_in.get(og, 0) + 1
+        inside: dict[int | str, list[str]] = {}
+        if not j.same_reading:
+            for m in members:
+                inside.setdefault(j.iso_key(m, cg), []).append(m)
+        classes: dict[int | str, _Class] = {}
+        for key, ms in inside.items() if inside else [(cg, members)]:
+            tally: dict[int, int] = {}
+            seen: list[str] = []
+            for m in ms:
+                og = obs_of.get(m)
+                if og is not None:
+                    seen.append(m)
+                    tally[og] = tally.get(og, 0) + 1
+            whole = len(ms) == len(members)
+            classes[key] = _Class(members if whole else tuple(ms), tuple(seen), tally)
+        found = self._groups[cg] = _Group(
+            members,
+            tuple(read),
+            read_in,
+            tuple(missing),
+            tuple(m for m in members if m in j.facts),
+            classes,
+        )
+        return found
+
+    def kernel(self, og: int) -> tuple[str, ...]:
+        """The members of observed group ``og`` that have a canonical group, by address."""
+        found = self._kernel.get(og)
+        if found is None:
+            group_of = self.j.canonical_group
+            found = _by_address(m for m in self.j.seen.members(og) if group_of(m) is not None)
+            self._kernel[og] = found
+        return found
+
+    def _parts(self, c: _Class, og: int | None) -> Cut:
+        if c.parts is None:
+            c.parts = tuple(sorted(c.tally))
+        ids = [str(g) for g in c.parts[: (self.limit or len(c.parts)) + 1] if g != og]
+        total = len(c.parts) - (1 if og in c.tally else 0)
+        return Cut(tuple(ids[: self.limit] if self.limit is not None else ids), total)
+
+    # -------------------------------------------------------------- lists
+    def lists(self, d: DeviceCheck) -> _Lists:
+        """The lists behind ``d``'s verdict."""
+        j = self.j
+        cg, name = d.canonical_group, d.device
+        dark = _dark_kind(d)
+        if cg is None:
+            about = (d.about,) if d.about is not None and dark in _DARK_FACTS else ()
+            return _Lists(depends_on=Cut(about, len(about)))
+        g = self.group(cg)
+        key = j.iso_key(name, cg)
+        c = g.classes[key]
+        whole = c.inside is g.members
+        if whole:
+            may = _EMPTY
+            depends: tuple[str, ...] = ()
+        else:
+            may = self._may.get((cg, key), _EMPTY)
+            if may is _EMPTY:
+                may = self._scan(
+                    g.members,
+                    lambda m: j.iso_key(m, cg) == key,
+                    len(g.members) - len(c.inside),
+                )
+                if self.limit is not None:
+                    self._may[(cg, key)] = may
+            depends = g.depends
+        if d.about is not None and dark in _DARK_FACTS:
+            depends = self._with_about(cg, whole, depends, d.about)
+        split_from, split_parts = self.split_from(d)
+        return _Lists(
+            must=self.cut(c.inside),
+            may=may,
+            split_from=split_from,
+            split_parts=split_parts,
+            merged_with=self.merged_with(d),
+            depends_on=self.cut(depends),
+            not_observed=self.cut(g.missing),
+        )
+
+    def split_from(self, d: DeviceCheck) -> tuple[Cut, Cut]:
+        """The devices ``d`` must share a group with that the kernel put in other groups,
+        and those groups' ids."""
+        j = self.j
+        cg, og, name = d.canonical_group, d.observed_group, d.device
+        if og is None or cg is None:
+            return _EMPTY, _EMPTY
+        if _dark_kind(d) == "bridge-split":
+            return self._apart(name, og)
+        key = j.iso_key(name, cg)
+        c = self.group(cg).classes[key]
+        found = self._split.get((cg, key, og), _EMPTY)
+        if found is _EMPTY:
+            obs_of = j.seen.of
+            found = self._scan(
+                c.observed, lambda m: obs_of[m] == og, len(c.observed) - c.tally.get(og, 0)
+            )
+            if self.limit is not None:
+                self._split[(cg, key, og)] = found
+        return found, self._parts(c, og)
+
+    def merged_with(self, d: DeviceCheck) -> Cut:
+        """The devices of ``d``'s observed group whose canonical group is another one."""
+        j = self.j
+        cg, og = d.canonical_group, d.observed_group
+        if og is None or cg is None:
+            return _EMPTY
+        found = self._merged.get((cg, og), _EMPTY)
+        if found is _EMPTY:
+            group_of = j.canonical_group
+            found = self._scan(
+                self.kernel(og),
+                lambda m: group_of(m) == cg,
+                j.comparable_in.get(og, 0) - self.group(cg).read_in.get(og, 0),
+            )
+            if self.limit is not None:
+                self._merged[(cg, og)] = found
+        return found
+
+    def _with_about(
+        self, cg: int, whole: bool, depends: tuple[str, ...], about: str
+    ) -> tuple[str, ...]:
+        """``depends`` and the device a missing bridge or multifunction bit is about."""
+        key = (cg if not whole else -1 - cg, about)
+        found = self._depends.get(key)
+        if found is None:
+            found = _by_address({*depends, about})
+            if self.limit is not None:
+                self._depends[key] = found
+        return found
+
+    def _apart(self, name: str, og: int) -> tuple[Cut, Cut]:
+        """The devices below the same lost bridge that the kernel put in other groups
+        (``--assume-no-acs``), by address, and their observed groups."""
+        mates = self.j.below.get(name, ())
+        obs_of = self.j.seen.of
+        c = self._below.get(id(mates))
+        if c is None:
+            seen = _by_address(m for m in mates if m in obs_of)
+            tally: dict[int, int] = {}
+            for m in seen:
+                tally[obs_of[m]] = tally.get(obs_of[m], 0) + 1
+            c = _Class(seen, seen, tally)
+            if self.limit is not None:
+                self._below[id(mates)] = c
+        apart = self._scan(
+            c.observed, lambda m: obs_of[m] == og, len(c.observed) - c.tally.get(og, 0)
+        )
+        return apart, self._parts(c, og)
+
+    # ------------------------------------------------------------ reasons
+    def reasons(self, d: DeviceCheck) -> tuple[str, ...]:
+        """``d``'s reasons in words, one per kind, lists cut to ``limit`` names."""
+        kinds = d.reason_kinds
+        if not kinds:
+            return ()
+        j = self.j
+        name, cg, og = d.device, d.canonical_group, d.observed_group
+        lists = self.lists(d) if any(k in _LISTING for k in kinds) else _Lists()
+        out: list[str] = []
+        for kind in kinds:
+            if kind == "no-group":
+                out.append(f"no group, as predicted: {j.canon.ungrouped.get(name, 'no group')}")
+            elif kind == "not-predicted":
+                why = j.canon.ungrouped.get(name, "no group")
+                out.append(
+                    f"the rules give it no group ({why}), but the kernel put it in group {og}"
+                )
+            elif kind == "not-observed":
+                out.append(f"in canonical group {cg} but in no observed group: {_NO_GROUP_HINT}")
+            elif kind == "split":
+                parts = lists.split_parts
+                out.append(
+                    f"the rules put it with {lists.split_from.text()}, which the kernel put "
+                    f"in group{'s' if parts.total > 1 else ''} {parts.text()}: an isolation hole"
+                )
+            elif kind == "merged":
+                out.append(
+                    f"the kernel put it with {lists.merged_with.text()}, which the rules "
+                    "isolate it from: a quirk or kernel behaviour the model does not know"
+                )
+            elif kind == "also-merged":
+                out.append(
+                    f"the kernel also put it with {lists.merged_with.text()}, which it must not"
+                )
+            elif kind == "depends":
+                out.append(self._depends_text(d))
+            elif kind == "members-not-observed":
+                out.append(
+                    f"{lists.not_observed.text()}, of its canonical group, in no observed group"
+                )
+            elif kind == "vmd":
+                if name in j.vmd_dark:
+                    out.append(j.vmd_why)
+                else:
+                    out.append(f"{j.vmd_why} of {self.cut(j.vmd_dark).text()}")
+            elif kind in _DARK_FACTS:
+                out.append(f"{self._dark_text(d)}: its group depends on it")
+            elif kind == "bridge-split":
+                parts = lists.split_parts
+                out.append(
+                    f"{self._dark_text(d)}; taken as a bridge without ACS (--assume-no-acs), it "
+                    f"puts {lists.split_from.text()} in its group (R4.2), which the kernel put in "
+                    f"group{'s' if parts.total > 1 else ''} {parts.text()}: an isolation hole"
+                )
+        return tuple(out)
+
+    def _dark_text(self, d: DeviceCheck) -> str:
+        about = d.about or d.device
+        text = self.j.dark_why.get(about, ("", ""))[1]
+        return text if about == d.device else f"{text} (of {about}, in its canonical group)"
+
+    def _depends_text(self, d: DeviceCheck) -> str:
+        """Its group with the unknown facts absent, with them isolating, and the kernel's."""
+        cg, og = d.canonical_group, d.observed_group
+        if cg is None or og is None:
+            return ""
+        g = self.group(cg)
+        c = g.classes[self.j.iso_key(d.device, cg)]
+        depends = g.depends if c.inside is not g.members else ()
+        return (
+            f"its group depends on facts not known of {self.cut(depends).text()}: with "
+            f"them absent its group is {self.cut(g.read).text()}; with them isolating, "
+            f"{self.cut(c.observed).text()}; the kernel's is {self.cut(self.kernel(og)).text()}"
+        )
+
+
+#: The reason kinds whose words name devices of the lists.
+_LISTING = frozenset({"split", "merged", "also-merged", "members-not-observed", "bridge-split"})
 
 
 # --------------------------------------------------------------------- helpers
@@ -560,8 +1222,9 @@ def _traces(
     out: dict[str, tuple[Step, ...]] = {}
     for name in wanted:
         d = decisions.get(name)
-        if d is not None and d.pci is not None:
-            out[name] = d.pci.steps
+        pci = d.pci if d is not None else None  # traced when read: once
+        if pci is not None:
+            out[name] = pci.steps
     return out
 
 
@@ -653,43 +1316,52 @@ def check(
             f"{listed(untranslated)} no group: no IOMMU translates {them} (the {table} table "
             f"leaves {them} out, {rule}), taken as a fact of this machine",
         )
-    seen = _Observed(observed, norm)
-    obs_of = seen.of
-    iso_topology = isolating_topology(topology, facts)
-    iso = canonical_groups(iso_topology, quirks=quirks, kernel=kernel) if facts else canon
+    # the verdicts and what they rest on: many small acyclic values, built with the
+    # cyclic garbage collector paused (see _bulk)
+    with paused_gc():
+        seen = _Observed(observed, norm)
+        obs_of = seen.of
+        iso_topology = isolating_topology(topology, facts)
+        iso = canonical_groups(iso_topology, quirks=quirks, kernel=kernel) if facts else canon
 
-    # address order (numeric), then platform devices by name
-    topo_names = [str(a) for a in sorted(f.address for f in topology.functions)]
-    topo_names += sorted(p.name for p in topology.platform_devices)
-    notes.extend(seen.notes)
+        # address order (numeric), then platform devices by name
+        topo_names = [str(a) for a in sorted(f.address for f in topology.functions)]
+        topo_names += sorted(p.name for p in topology.platform_devices)
+        notes.extend(seen.notes)
 
-    results = _Judge(canon, iso, obs_of, seen, facts).judge(topo_names)
-    del topo_names, iso
-    _vmd_unknown(topology, canon, results)
-    dark_facts = _bridge_unknown(topology, canon, results, unknowns, obs_of, bridges_without_acs)
-    not_listed = tuple(
-        NotListed(name, obs_of[name], _not_listed_why(name, topology))
-        for name in sorted((n for n in obs_of if n not in results), key=device_sort_key)
-    )
+        judged = _Judged(canon, iso, seen, facts)
+        judge = _Judge(judged)
+        results = judge.judge(topo_names)
+        del topo_names
+        _vmd_unknown(topology, judged, results)
+        dark_facts = _bridge_unknown(topology, judged, results, unknowns, bridges_without_acs)
+        not_listed = tuple(
+            NotListed(name, obs_of[name], _not_listed_why(name, topology))
+            for name in sorted((n for n in obs_of if n not in results), key=device_sort_key)
+        )
 
-    # The evidence: how each device that is not ok came to its group, as the
-    # grouping recorded it (a second, recorded run only when this one did not).
-    wanted = {
-        n
-        for n, r in results.items()
-        if r.verdict is not Verdict.OK and r.canonical_group is not None
-    }
-    for n, steps in _traces(topology, canon, wanted, quirks, kernel).items():
-        results[n] = attrs.evolve(results[n], rules=steps)
-    wanted = {n for n in wanted if results[n].may_share}
-    for n, steps in _traces(iso_topology, None, wanted, quirks, kernel).items():
-        results[n] = attrs.evolve(results[n], rules_if_isolating=steps)
-    del iso_topology
+        # The evidence: how each device that is not ok came to its group, as the
+        # grouping recorded it (a second, recorded run only when this one did not).
+        wanted = {
+            n
+            for n, r in results.items()
+            if r.verdict is not Verdict.OK and r.canonical_group is not None
+        }
+        for n, steps in _traces(topology, canon, wanted, quirks, kernel).items():
+            results[n] = _with_rules(results[n], steps, ())
+        wanted &= judge.partial  # its group as read is larger than in the isolating reading
+        for n, steps in _traces(iso_topology, None, wanted, quirks, kernel).items():
+            r = results[n]
+            results[n] = _with_rules(r, r.rules, steps)
+        del iso_topology, wanted, judge
 
-    devices = tuple(results.values())  # topology in address order, then the others
-    splits = _splits(canon, results, obs_of)
-    merges = _merges(seen, results)
-    del results
+        devices = tuple(results.values())  # topology in address order, then the others
+        splits = _splits(canon, results, obs_of)
+        merges = _merges(seen, results)
+        missing_why = {
+            d.about: judged.dark_why[d.about][1] for d in devices if d.about is not None
+        }
+        missing_why.update(dict.fromkeys(judged.vmd_dark, judged.vmd_why))
 
     reproduction: tuple[Reproduction, ...] = ()
     replay: Replay | None = None
@@ -697,7 +1369,7 @@ def check(
         names = list(STRATEGIES) if strategies is None else list(strategies)
         replay = replay_scenario(topology, observed.log)
         reproduction = reproduce(topology, observed, replay, names, quirks=quirks, kernel=kernel)
-    return CheckReport(
+    report = CheckReport(
         devices=devices,
         splits=splits,
         merges=merges,
@@ -714,7 +1386,38 @@ def check(
                 for n in {*facts, *dark_facts}
             }
         ),
+        isolating=iso,
+        missing_why=dict(sorted(missing_why.items(), key=lambda kv: device_sort_key(kv[0]))),
     )
+    object.__setattr__(report, "_judged", judged)  # the names behind the verdicts, on demand
+    object.__setattr__(report, "_index", results)
+    return report
+
+
+def _with_rules(
+    r: DeviceCheck, rules: tuple[Step, ...], if_isolating: tuple[Step, ...]
+) -> DeviceCheck:
+    """``r`` with its traces (as :func:`attrs.evolve` makes it, without its look-ups)."""
+    d = DeviceCheck(
+        r.device,
+        r.verdict,
+        r.canonical_group,
+        r.observed_group,
+        r.isolating_group,
+        r.split_count,
+        r.merged_count,
+        r.reason_kinds,
+        r.about,
+        rules,
+        if_isolating,
+    )
+    return _of(r._judged, d)
+
+
+def _of(judged: _Judged | None, d: DeviceCheck) -> DeviceCheck:
+    """``d``, whose lists and words are worked out from ``judged`` when read."""
+    object.__setattr__(d, "_judged", judged)
+    return d
 
 
 def _missing(facts: Mapping[str, frozenset[str]]) -> dict[str, tuple[str, ...]]:
@@ -764,7 +1467,7 @@ def untranslated_from_observation(
     return topology.replace(platform=platform), tuple(str(a) for a in sorted(missing))
 
 
-def _vmd_unknown(topology: Topology, canon: Grouping, results: dict[str, DeviceCheck]) -> None:
+def _vmd_unknown(topology: Topology, judged: _Judged, results: dict[str, DeviceCheck]) -> None:
     """R3.1: a device whose VMD endpoint is not known, and its canonical group, are unknown."""
     dark = [str(f.address) for f in topology.functions if "vmd" in f.unknown]
     if not dark:
@@ -773,26 +1476,22 @@ def _vmd_unknown(topology: Topology, canon: Grouping, results: dict[str, DeviceC
     groups = {r.canonical_group for n in dark if (r := results.get(n)) is not None}
     for gid in groups:
         if gid is not None:
-            affected.update(canon.groups[gid])
-    why = (
+            affected.update(judged.canon.groups[gid])
+    judged.vmd_why = (
         "its VMD endpoint (through which it does its DMA, R3.1) is not known"
         if len(dark) == 1
         else "the VMD endpoints of its domain (through which its devices do their DMA, R3.1) "
         "are not known"
     )
-    of_them = f"{why} of {listed(sorted(dark))}"
-    dark_set = frozenset(dark)
-    for name in sorted(affected, key=device_sort_key):
+    judged.vmd_dark = tuple(sorted(dark))
+    for name in affected:
         r = results.get(name)
         if r is None or r.verdict is Verdict.UNKNOWN:
             continue
         if r.canonical_group is None and r.observed_group is None:
             continue
-        results[name] = attrs.evolve(
-            r,
-            verdict=Verdict.UNKNOWN,
-            reasons=(*r.reasons, why if name in dark_set else of_them),
-        )
+        r = attrs.evolve(r, verdict=Verdict.UNKNOWN, reason_kinds=(*r.reason_kinds, "vmd"))
+        results[name] = _of(judged, r)
 
 
 #: Facts the input lacks that can only have added devices to a group, so that the
@@ -807,10 +1506,9 @@ _DARK_FACTS = {
 
 def _bridge_unknown(
     topology: Topology,
-    canon: Grouping,
+    judged: _Judged,
     results: dict[str, DeviceCheck],
     unknowns: Sequence[Unknown],
-    obs_of: Mapping[str, int],
     without_acs: bool,
 ) -> dict[str, frozenset[str]]:
     """A device below a bridge the input lacks, and its canonical group, are unknown.
@@ -827,12 +1525,12 @@ def _bridge_unknown(
     everything below it shares its group, and a kernel that separated two of
     them made a split.
     """
-    why: dict[str, str] = {}
+    why: dict[str, tuple[str, str]] = {}  # device -> (fact, why)
     facts: dict[str, set[str]] = {}
     for u in unknowns:
         if u.fact in _DARK_FACTS and u.device:
             name = full_name(u.device)
-            why.setdefault(name, u.why)
+            why.setdefault(name, (u.fact, u.why))
             if name in results:
                 facts.setdefault(name, set()).add(u.fact)
     for f in topology.functions:
@@ -843,19 +1541,20 @@ def _bridge_unknown(
         return {}
     for m in topology.missing_bridges():
         for a in m.devices:
-            why.setdefault(str(a), m.why)
+            why.setdefault(str(a), ("bridge", m.why))
     by_name = topology.by_name()
-    affected: dict[str, tuple[str, str]] = {}  # device -> (why, the device it is about)
+    affected: dict[str, str] = {}  # device -> the device whose fact it is about
     done: set[int] = set()  # canonical groups whose members have their entry
     for name in sorted(dark, key=device_sort_key):
-        text = why.get(name, _DARK_FACTS[min(facts[name])])
-        affected.setdefault(name, (text, name))
+        fact = min(facts[name])
+        judged.dark_why[name] = why.get(name, (fact, _DARK_FACTS[fact]))
+        affected.setdefault(name, name)
         r = results.get(name)
         gid = r.canonical_group if r is not None else None
         if gid is not None and gid not in done:  # its first dark member speaks for it
             done.add(gid)
-            for other in canon.groups[gid]:
-                affected.setdefault(other, (f"{text} (of {name}, in its canonical group)", name))
+            for other in judged.canon.groups[gid]:
+                affected.setdefault(other, name)
     tops: dict[str, list[str]] = {}
     if without_acs:
         for name in dark:
@@ -864,39 +1563,45 @@ def _bridge_unknown(
                 chain = topology.bridges_above(fn)
                 top = chain[-1].address.bus if chain else fn.address.bus
                 tops.setdefault(f"{fn.address.domain:04x}:{top:02x}", []).append(name)
-    below_of = {n: members for members in tops.values() for n in members}
-    for name, (text, about) in affected.items():
+    # per lost bridge: the devices below it, and how many of them each observed group holds
+    obs_of = judged.seen.of
+    below: dict[str, tuple[tuple[str, ...], int, dict[int, int]]] = {}
+    for members in tops.values():
+        mates = tuple(members)
+        tally: dict[int, int] = {}
+        for mate in mates:
+            if mate in obs_of:
+                tally[obs_of[mate]] = tally.get(obs_of[mate], 0) + 1
+        entry = (mates, sum(tally.values()), tally)
+        for mate in mates:
+            below[mate] = entry
+    for name, about in affected.items():
         r = results.get(name)
         if r is None or r.verdict is Verdict.SPLIT:
             continue  # a split without the bridge is a split with it
         if r.canonical_group is None and r.observed_group is None:
             continue
         og = obs_of.get(name)
-        mates = below_of.get(name, [])
-        apart = sorted(
-            (m for m in mates if m in obs_of and og is not None and obs_of[m] != og),
-            key=device_sort_key,
-        )
-        if apart:
-            parts = sorted({obs_of[m] for m in apart})
-            results[name] = attrs.evolve(
+        found = below.get(name)
+        apart = found[1] - found[2].get(og, 0) if found is not None and og is not None else 0
+        if found is not None and apart:
+            judged.below[name] = found[0]
+            r = attrs.evolve(
                 r,
                 verdict=Verdict.SPLIT,
-                split_from=tuple(apart),
-                reasons=(
-                    f"{text}; taken as a bridge without ACS (--assume-no-acs), it puts "
-                    f"{listed(apart)} in its group (R4.2), which the kernel put in "
-                    f"group{'s' if len(parts) > 1 else ''} {', '.join(map(str, parts))}: "
-                    "an isolation hole",
-                ),
+                split_count=apart,
+                reason_kinds=("bridge-split",),
+                about=about,
             )
+            results[name] = _of(judged, r)
             continue
-        results[name] = attrs.evolve(
+        r = attrs.evolve(
             r,
             verdict=Verdict.UNKNOWN,
-            depends_on=tuple(sorted({*r.depends_on, about}, key=device_sort_key)),
-            reasons=(*r.reasons, f"{text}: its group depends on it"),
+            reason_kinds=(*r.reason_kinds, judged.dark_why[about][0]),
+            about=about,
         )
+        results[name] = _of(judged, r)
     return {name: frozenset(f) for name, f in facts.items()}
 
 
@@ -920,212 +1625,121 @@ class _Judge:
 
     Devices are judged one canonical group at a time. A group whose members
     all have one observed group that holds exactly them (among the comparable
-    devices), with no unknown fact splitting it, is ok as a whole: each
-    member's ``must_share`` is the group's own member tuple. Otherwise what
-    depends only on a device's (canonical, isolating, observed) groups is
-    worked out once per such triple, from sets of the group at hand, so that
-    a large group costs linear time and the judge keeps no index of its own
-    beyond the observed groups' sizes.
+    devices), with no unknown fact splitting it, is ok as a whole. Otherwise
+    the group is cut into the parts its members share under every assumption
+    (their isolating groups), and each part's members are counted per
+    observed group: a device's verdict then rests on a few numbers (how many
+    devices it must share with are elsewhere, how many in its observed group
+    belong to other canonical groups), so a large group costs linear time
+    and a device's entry names no other device.
     """
 
-    def __init__(
-        self,
-        canon: Grouping,
-        iso: Grouping,
-        obs_of: Mapping[str, int],
-        observed: _Observed,
-        facts: Mapping[str, frozenset[str]],
-    ) -> None:
-        self.canon = canon
-        self.iso = iso
-        self.obs_of = obs_of
-        self.observed = observed
-        self.facts = facts
-        self._iso_of: dict[str, int] | None = None  # only when the readings differ
-        self._grouped: frozenset[str] | None = None  # names with a canonical group
-        self._obs_sets: dict[int, frozenset[str]] = {}  # comparable members, large groups
-        # observed group -> how many of its members have a canonical group
-        self.comparable_in: dict[int, int] = {}
-        for members in canon.groups.values():
-            for m in members:
-                og = obs_of.get(m)
-                if og is not None:
-                    self.comparable_in[og] = self.comparable_in.get(og, 0) + 1
+    def __init__(self, judged: _Judged) -> None:
+        self.j = judged
+        #: devices whose part of their canonical group is smaller than the group
+        self.partial: set[str] = set()
+        self._kinds: dict[tuple[str, ...], tuple[str, ...]] = {}  # one tuple per kind list
 
     def judge(self, names: Iterable[str]) -> dict[str, DeviceCheck]:
         """Every device's verdict, keyed by name in the order of ``names``."""
         results: dict[str, DeviceCheck | None] = dict.fromkeys(names)
-        same_reading = self.iso is self.canon
-        obs_of = self.obs_of
-        for cg, members in self.canon.groups.items():
+        j = self.j
+        obs_of = j.seen.of
+        for cg, members in j.canon.groups.items():
             og = obs_of.get(members[0])
             if (
-                same_reading
+                j.same_reading
                 and og is not None
-                and self.comparable_in.get(og) == len(members)
+                and j.comparable_in.get(og) == len(members)
                 and all(obs_of.get(m) == og for m in members)
             ):  # ok as a whole: observed as predicted, nothing unknown splits it
                 for m in members:
-                    results[m] = DeviceCheck(m, Verdict.OK, cg, og, must_share=members)
+                    results[m] = _of(j, DeviceCheck(m, Verdict.OK, cg, og, cg))
                 continue
-            triples: dict[tuple[int | str, int | None], _Triple] = {}
-            for m in members:
-                results[m] = self._device(m, cg, members, triples)
-            del triples
+            self._group(cg, members, results)
         for name, r in results.items():
             if r is None:
                 results[name] = self._ungrouped(name)
         return cast(dict[str, DeviceCheck], results)  # every value is set above
 
     def _ungrouped(self, name: str) -> DeviceCheck:
-        og = self.obs_of.get(name)
-        why = self.canon.ungrouped.get(name, "no group")
+        j = self.j
+        og = j.seen.of.get(name)
+        ig = j.iso_key(name, -1) if not j.same_reading else None
+        ig = ig if isinstance(ig, int) else None
         if og is None:
-            return DeviceCheck(name, Verdict.OK, reasons=(f"no group, as predicted: {why}",))
-        return DeviceCheck(
-            name,
-            Verdict.UNKNOWN,
-            observed_group=og,
-            reasons=(f"the rules give it no group ({why}), but the kernel put it in group {og}",),
-        )
+            kinds = self._kinds_of(("no-group",))
+            return _of(j, DeviceCheck(name, Verdict.OK, None, None, ig, reason_kinds=kinds))
+        kinds = self._kinds_of(("not-predicted",))
+        return _of(j, DeviceCheck(name, Verdict.UNKNOWN, None, og, ig, reason_kinds=kinds))
 
-    def _iso_group(self, name: str) -> int | None:
-        if self.iso is self.canon:
-            return None  # not used: the readings agree
-        if self._iso_of is None:
-            self._iso_of = {m: g for g, ms in self.iso.groups.items() for m in ms}
-        return self._iso_of.get(name)
+    def _kinds_of(self, kinds: tuple[str, ...]) -> tuple[str, ...]:
+        return self._kinds.setdefault(kinds, kinds)
 
-    def _comparable(self, og: int) -> frozenset[str]:
-        """The members of observed group ``og`` that have a canonical group."""
-        found = self._obs_sets.get(og)
-        if found is not None:
-            return found
-        if self._grouped is None:
-            self._grouped = frozenset(m for ms in self.canon.groups.values() for m in ms)
-        grouped = self._grouped
-        found = frozenset(d for d in self.observed.members(og) if d in grouped)
-        if len(found) > 16:  # kept: a large group is read by many triples
-            self._obs_sets[og] = found
-        return found
-
-    def _triple(
-        self, name: str, members: tuple[str, ...], og: int | None, ik: int | None
-    ) -> _Triple:
-        obs_of = self.obs_of
-        full_read = frozenset(members)
-        if self.iso is self.canon:
-            full_iso = full_read
-        elif ik is not None:
-            full_iso = frozenset(self.iso.groups[ik]) & full_read
+    def _group(
+        self, cg: int, members: tuple[str, ...], results: dict[str, DeviceCheck | None]
+    ) -> None:
+        """The verdicts on the members of canonical group ``cg``."""
+        j = self.j
+        obs_of = j.seen.of
+        read = 0  # members in an observed group
+        read_in: dict[int, int] = {}  # observed group -> members in it
+        for m in members:
+            og = obs_of.get(m)
+            if og is not None:
+                read += 1
+                read_in[og] = read_in.get(og, 0) + 1
+        some_missing = read < len(members)
+        parts: dict[int | str, list[str]] = {}
+        if j.same_reading:
+            parts[cg] = list(members)
         else:
-            full_iso = frozenset({name})
-        same_full = full_iso == full_read
-        t = _Triple(
-            must=members if same_full else tuple(d for d in members if d in full_iso),
-            may=() if same_full else tuple(d for d in members if d not in full_iso),
-            depends=() if same_full else tuple(d for d in members if d in self.facts),
-            missing=tuple(d for d in members if d not in obs_of),
-        )
-        if og is None:
-            return t
-        read = frozenset(d for d in members if d in obs_of)
-        iso = full_iso & read
-        obs = self._comparable(og)
-        t.split_from = tuple(d for d in members if d in iso and d not in obs)
-        t.merged_with = _by_address(obs - read)
-        t.same = iso == read
-        if t.split_from:
-            parts = sorted({obs_of[d] for d in t.split_from})
-            t.reason = (
-                f"the rules put it with {listed(t.split_from)}, which the kernel put "
-                f"in group{'s' if len(parts) > 1 else ''} "
-                f"{', '.join(map(str, parts))}: an isolation hole"
-            )
-        elif t.merged_with:
-            t.reason = (
-                f"the kernel put it with {listed(t.merged_with)}, which the rules "
-                "isolate it from: a quirk or kernel behaviour the model does not know"
-            )
-        elif not t.same:
-            t.reason = (
-                f"its group depends on facts not known of {listed(t.depends)}: with "
-                f"them absent its group is {listed(tuple(d for d in members if d in read))}; "
-                f"with them isolating, {listed(tuple(d for d in members if d in iso))}; "
-                f"the kernel's is {listed(_by_address(obs))}"
-            )
-        return t
-
-    def _device(
-        self,
-        name: str,
-        cg: int,
-        members: tuple[str, ...],
-        triples: dict[tuple[int | str, int | None], _Triple],
-    ) -> DeviceCheck:
-        og = self.obs_of.get(name)
-        ik = self._iso_group(name)
-        # the same readings: one triple per observed group; else per isolating group too
-        key = (cg if self.iso is self.canon else ik if ik is not None else name, og)
-        t = triples.get(key)
-        if t is None:
-            t = triples[key] = self._triple(name, members, og, ik)
-        must, may = t.must, t.may
-        if og is None:
-            return DeviceCheck(
-                name,
-                Verdict.UNKNOWN,
-                canonical_group=cg,
-                must_share=must,
-                may_share=may,
-                depends_on=t.depends,
-                reasons=(f"in canonical group {cg} but in no observed group: {_NO_GROUP_HINT}",),
-            )
-        if t.split_from:
-            verdict = Verdict.SPLIT
-        elif t.merged_with:
-            verdict = Verdict.MERGED
-        elif not t.same:
-            verdict = Verdict.UNKNOWN
-        else:
-            verdict = Verdict.OK
-        reasons = [t.reason] if t.reason else []
-        if t.split_from and t.merged_with:
-            reasons.append(
-                f"the kernel also put it with {listed(t.merged_with)}, which it must not"
-            )
-        if t.missing:
-            reasons.append(f"{listed(t.missing)}, of its canonical group, in no observed group")
-        return DeviceCheck(
-            name,
-            verdict,
-            canonical_group=cg,
-            observed_group=og,
-            must_share=must,
-            may_share=may,
-            split_from=t.split_from,
-            merged_with=t.merged_with,
-            depends_on=t.depends,
-            reasons=reasons,
-        )
+            for m in members:
+                parts.setdefault(j.iso_key(m, cg), []).append(m)
+        for key, inside in parts.items():
+            if len(inside) < len(members):
+                self.partial.update(inside)
+            tally: dict[int, int] = {}  # observed group -> members of this part in it
+            for m in inside:
+                og = obs_of.get(m)
+                if og is not None:
+                    tally[og] = tally.get(og, 0) + 1
+            seen = sum(tally.values())
+            same = seen == read  # every observed member is in this part
+            ig = key if isinstance(key, int) else None
+            for m in inside:
+                og = obs_of.get(m)
+                if og is None:
+                    kinds = self._kinds_of(("not-observed",))
+                    d = DeviceCheck(m, Verdict.UNKNOWN, cg, None, ig, reason_kinds=kinds)
+                    results[m] = _of(j, d)
+                    continue
+                split = seen - tally[og]  # it must share with them; the kernel separated
+                merged = j.comparable_in[og] - read_in[og]  # the kernel joined other groups
+                found: list[str] = []
+                if split:
+                    verdict = Verdict.SPLIT
+                    found.append("split")
+                    if merged:
+                        found.append("also-merged")
+                elif merged:
+                    verdict = Verdict.MERGED
+                    found.append("merged")
+                elif not same:
+                    verdict = Verdict.UNKNOWN
+                    found.append("depends")
+                else:
+                    verdict = Verdict.OK
+                if some_missing:
+                    found.append("members-not-observed")
+                d = DeviceCheck(
+                    m, verdict, cg, og, ig, split, merged, self._kinds_of(tuple(found))
+                )
+                results[m] = _of(j, d)
 
 
 def _by_address(names: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(names, key=device_sort_key))
-
-
-@attrs.define
-class _Triple:
-    """What a (canonical, isolating, observed) group triple decides."""
-
-    must: tuple[str, ...]
-    may: tuple[str, ...]
-    depends: tuple[str, ...]
-    missing: tuple[str, ...]
-    split_from: tuple[str, ...] = ()
-    merged_with: tuple[str, ...] = ()
-    same: bool = True
-    reason: str = ""
 
 
 class _Observed:

@@ -9,8 +9,7 @@ from .._analysis.check import assume_no_acs, check
 from .._errors import InvalidAddress
 from .._io.read import read
 from .._io.root_buses import parse_bus, with_root_buses
-from .._render.check import render_check
-from .._render.text import to_json_text
+from .._render.check import render_check, write_check_json
 from .common import (
     EXIT_FINDING,
     EXIT_OK,
@@ -19,7 +18,6 @@ from .common import (
     UsageError,
     add_model_options,
     add_source,
-    json_with_kernel,
     kernel_note,
     modelled_kernel,
     names_database,
@@ -129,8 +127,8 @@ def run(args: argparse.Namespace) -> int:
             bridges_without_acs=args.assume_no_acs,
             kernel=kernel,
         )
-        if output_format(args) == "json":
-            sys.stdout.write(to_json_text(json_with_kernel(report.to_json(), kernel)))
+        if output_format(args) == "json":  # entry by entry: never held as JSON text
+            write_check_json(report, str(kernel), sys.stdout.write)
         else:
             sys.stdout.write(render_check(report, verbose=args.verbose, names=db.source))
         kernel_note(kernel, args, reading, topo)

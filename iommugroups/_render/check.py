@@ -1,13 +1,47 @@
-"""``check``'s report as text."""
+"""``check``'s report as text.
+
+Each split and merge is shown once, with its groups, then why each of its
+devices is where it is: its verdict, its reasons and how the rules placed it
+(the trace of ``pci_device_group``). The text stays linear in the number of
+devices however large a group: a list of more than :data:`PER_DEVICE` names
+is cut short with their count, a split or merge of more than
+:data:`PER_DEVICE` groups shows :data:`GROUPS_SHOWN` of them, and more than
+:data:`PER_DEVICE` devices of one group with the same verdict and reasons
+are summed up in one line, followed by the reasons of one of them ("0000:01:00.0
+and 3,999 more: split: each alone in the kernel's groups, predicted together
+(canonical group 1): an isolation hole; for instance:"). ``--json`` has every
+device and every member.
+"""
 
 from __future__ import annotations
 
-from .._analysis.check import CheckReport, DeviceCheck, Verdict
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, NamedTuple
+
+from .._analysis.check import CheckReport, Cut, DeviceCheck, ShortLists, Verdict
+from .._bulk import paused_gc
 from .._kernel.model import full_name
 from .._kernel.reading import Unknown
 
-__all__ = ["render_check", "verdict_marks"]
+__all__ = [
+    "GROUPS_SHOWN",
+    "PER_DEVICE",
+    "SHOWN",
+    "render_check",
+    "verdict_marks",
+    "write_check_json",
+]
 
+#: Lists of more than :data:`PER_DEVICE` names show this many, then their count.
+SHOWN = 8
+
+#: Longer lists of names are cut short; more devices of one group with the same
+#: verdict and reasons are summed up in one line.
+PER_DEVICE = 16
+
+#: At most this many groups of a large split or merge are listed.
+GROUPS_SHOWN = 6
 
 #: What a grouping fact not known is, in words.
 _MISSING_WORDS = {
@@ -17,6 +51,13 @@ _MISSING_WORDS = {
     "bridge": "the bridge above not in the input",
     "multifunction": "multifunction bit contradicted by the functions shown",
 }
+
+
+def _names(names: Sequence[str]) -> str:
+    """Names separated by spaces; a list longer than :data:`PER_DEVICE`, cut short."""
+    if len(names) <= PER_DEVICE:
+        return " ".join(names)
+    return " ".join(names[: SHOWN - 2]) + f" ... ({len(names):,} devices)"
 
 
 def render_check(report: CheckReport, *, verbose: bool = False, names: str = "") -> str:
@@ -46,35 +87,36 @@ def render_check(report: CheckReport, *, verbose: bool = False, names: str = "")
         f"{len(report.observed.groups)} observed groups"
         + (f" (from {report.observed.source})" if report.observed.source else "")
     )
-    by_name = {d.device: d for d in report.devices}
+    short = _Short(ShortLists(report, PER_DEVICE), ShortLists(report, SHOWN))
     if report.splits:
         out.append("")
         out.append("Splits (the rules put these together, the kernel separated them):")
         for s in report.splits:
-            out.append(f"  canonical group {s.canonical_group}: {' '.join(s.devices)}")
-            for og, ds in s.parts:
-                marks = [f"{x} (?)" if x in s.uncertain else x for x in ds]
-                out.append(f"    observed group {og}: {' '.join(marks)}")
+            out.append(f"  canonical group {s.canonical_group}: {_names(s.devices)}")
+            uncertain = frozenset(s.uncertain)
+            out.extend(
+                _parts(
+                    "observed group",
+                    [(g, [f"{x} (?)" if x in uncertain else x for x in ds]) for g, ds in s.parts]
+                    if uncertain
+                    else s.parts,
+                )
+            )
             if s.not_observed:
-                out.append(f"    in no observed group: {' '.join(s.not_observed)}")
-            for member in s.devices:
-                out.extend(_why(by_name[member], "    "))
+                out.append(f"    in no observed group: {_names(s.not_observed)}")
+            out.extend(_members_why(report, short, s.devices))
     if report.merges:
         out.append("")
         out.append("Merges (the kernel put these together, the rules isolate them):")
         for m in report.merges:
-            out.append(f"  observed group {m.observed_group}: {' '.join(m.devices)}")
-            for cg, ds in m.parts:
-                out.append(f"    canonical group {cg}: {' '.join(ds)}")
-            for member in m.devices:
-                if member in by_name:
-                    out.extend(_why(by_name[member], "    "))
+            out.append(f"  observed group {m.observed_group}: {_names(m.devices)}")
+            out.extend(_parts("canonical group", m.parts))
+            out.extend(_members_why(report, short, m.devices))
     unknown = report.unknown
     if unknown:
         out.append("")
         out.append("Unknown (the verdict depends on missing data):")
-        for d in unknown:
-            out.append(f"  {d.device}: {'; '.join(d.reasons)}")
+        out.extend(_unknown_lines(short, unknown))
     if report.not_listed:
         out.append("")
         out.append("Grouped by the kernel, not in the input (no verdict):")
@@ -111,10 +153,9 @@ def render_check(report: CheckReport, *, verbose: bool = False, names: str = "")
         for dev, why in sorted(report.replay.left_out.items()):
             out.append(f"  left out: {dev}: {why}")
     notes = list(report.notes)
-    unknown_on = [set(d.depends_on) for d in report.devices if d.verdict is Verdict.UNKNOWN]
+    depending = report.depending()
     for fact, devices in report.missing.items():
-        missing = set(devices)
-        depends = sum(1 for on in unknown_on if on & missing)
+        depends = depending.get(fact, 0)
         words = _MISSING_WORDS.get(fact, f"{fact} not known")
         shown = ", ".join(devices[:4]) + (
             f" and {len(devices) - 4} more" if len(devices) > 4 else ""
@@ -145,6 +186,126 @@ def render_check(report: CheckReport, *, verbose: bool = False, names: str = "")
     return "\n".join(out) + "\n"
 
 
+def _parts(label: str, parts: Sequence[tuple[int, Sequence[str]]]) -> list[str]:
+    """The groups of a split (or merge), each with its members; a long list, the first
+    :data:`GROUPS_SHOWN` and a count."""
+    shown = parts if len(parts) <= PER_DEVICE else parts[:GROUPS_SHOWN]
+    out = [f"    {label} {g}: {_names(ds)}" for g, ds in shown]
+    rest = parts[len(shown) :]
+    if rest:
+        count = sum(len(ds) for _, ds in rest)
+        alone = all(len(ds) == 1 for _, ds in rest)
+        out.append(
+            f"    {label}s ...: {len(rest):,} more groups ({count:,} device"
+            f"{'s' if count != 1 else ''}" + (", each alone)" if alone else ")")
+        )
+    return out
+
+
+_Class = tuple[Verdict, tuple[str, ...], int | None]
+
+
+def _class(d: DeviceCheck, by_group: bool) -> _Class:
+    return (d.verdict, d.reason_kinds, d.canonical_group if by_group else None)
+
+
+def _classes(devices: Iterable[DeviceCheck], by_group: bool) -> dict[_Class, list[DeviceCheck]]:
+    """Devices by verdict and reason kinds (and canonical group), in the order given."""
+    out: dict[_Class, list[DeviceCheck]] = {}
+    for d in devices:
+        out.setdefault(_class(d, by_group), []).append(d)
+    return out
+
+
+class _Short(NamedTuple):
+    """A device's reasons with lists cut short: ``each`` to :data:`PER_DEVICE` names
+    (as each device of a group is shown), ``example`` to :data:`SHOWN` (as the one
+    device shown for many)."""
+
+    each: ShortLists
+    example: ShortLists
+
+
+def _members_why(report: CheckReport, short: _Short, members: Sequence[str]) -> list[str]:
+    """Why each member of a split or merge is where it is; for more than
+    :data:`PER_DEVICE` members with the same verdict and reasons, a summary line and
+    the reasons of one of them (:func:`_example`)."""
+    devices: list[DeviceCheck] = []
+    for member in members:
+        try:
+            devices.append(report.device(member))
+        except KeyError:
+            continue  # observed, not in the input: no verdict
+    classes = _classes(devices, False)
+    lines: list[str] = []
+    for d in devices:
+        mates = classes[_class(d, False)]
+        if len(mates) <= PER_DEVICE:
+            lines.extend(_why(d, short.each.reasons(d), "    "))
+        elif mates[0] is d:
+            lines.append(f"    {_summary(report, mates)}")
+            example = _example(mates)
+            lines.extend(_why(example, short.example.reasons(example), "      "))
+    return lines
+
+
+def _example(devices: Sequence[DeviceCheck]) -> DeviceCheck:
+    """The device whose reasons stand for those of ``devices``: the first one that joined
+    a group another device had made, when one did (its trace shows how they share it)."""
+    for d in devices:
+        if d.rules and d.rules[-1].group is not None:
+            return d
+    return devices[0]
+
+
+def _summary(report: CheckReport, devices: Sequence[DeviceCheck]) -> str:
+    """One line for many devices of one group with the same verdict and reasons."""
+    first = devices[0]
+    head = f"{first.device} and {len(devices) - 1:,} more: {first.verdict.value}"
+    kinds = first.reason_kinds
+    cgs = {d.canonical_group for d in devices}
+    where = (
+        f" (canonical group {first.canonical_group})" if len(cgs) == 1 and None not in cgs else ""
+    )
+    groups = {d.observed_group for d in devices}
+    if kinds[:1] == ("split",):
+        observed = report.observed.groups
+        alone = all(
+            d.observed_group is not None and len(observed[d.observed_group]) == 1 for d in devices
+        )
+        spread = (
+            "each alone in the kernel's groups"
+            if alone
+            else (f"in {len(groups):,} of the kernel's groups")
+        )
+        return f"{head}: {spread}, predicted together{where}: an isolation hole; for instance:"
+    if kinds[:1] == ("merged",):
+        where = (
+            f"in the kernel's group {next(iter(groups))}"
+            if len(groups) == 1
+            else f"in {len(groups):,} of the kernel's groups"
+        )
+        return f"{head}: each with devices the rules isolate it from, {where}; for instance:"
+    return f"{head}{where}, each for the same reasons; for instance:"
+
+
+def _unknown_lines(short: _Short, unknown: Sequence[DeviceCheck]) -> list[str]:
+    """A line per unknown verdict; one for more than :data:`PER_DEVICE` devices of one
+    canonical group with the same reasons."""
+    classes = _classes(unknown, True)
+    out: list[str] = []
+    for d in unknown:
+        mates = classes[_class(d, True)]
+        if len(mates) <= PER_DEVICE or d.canonical_group is None:
+            out.append(f"  {d.device}: {'; '.join(short.each.reasons(d))}")
+        elif mates[0] is d:
+            out.append(
+                f"  {d.device} and {len(mates) - 1:,} more of canonical group "
+                f"{d.canonical_group}, as {d.device}: {'; '.join(short.example.reasons(d))}"
+            )
+    return out
+
+
 def _detail(u: Unknown) -> str:
     who = f"{u.device}: " if u.device else ""
     if u.fact in ("assumed", "paste", "name"):
@@ -152,8 +313,8 @@ def _detail(u: Unknown) -> str:
     return f"{who}{u.fact}: {u.why}"
 
 
-def _why(d: DeviceCheck, indent: str) -> list[str]:
-    lines = [f"{indent}{d.device}: {d.verdict.value}: {'; '.join(d.reasons)}"]
+def _why(d: DeviceCheck, reasons: Sequence[str], indent: str) -> list[str]:
+    lines = [f"{indent}{d.device}: {d.verdict.value}: {'; '.join(reasons)}"]
     lines.extend(f"{indent}  {s.rule} {s.text}" for s in d.rules)
     if d.rules_if_isolating:
         lines.append(f"{indent}  if the unknown facts are isolating:")
@@ -161,11 +322,21 @@ def _why(d: DeviceCheck, indent: str) -> list[str]:
     return lines
 
 
+def _short_name(name: str) -> str:
+    return name[5:] if name.startswith("0000:") else name
+
+
 def _few(names: tuple[str, ...], limit: int = 3) -> str:
     """Up to ``limit`` names, shortened as the listing shows them (domain 0 without it)."""
-    shown = [n[5:] if n.startswith("0000:") else n for n in names[:limit]]
+    shown = [_short_name(n) for n in names[:limit]]
     more = f" and {len(names) - limit} more" if len(names) > limit else ""
     return ", ".join(shown) + more
+
+
+def _few_cut(cut: Cut) -> str:
+    """:func:`_few` of a list cut to its first names."""
+    more = cut.total - len(cut.head)
+    return ", ".join(_short_name(n) for n in cut.head) + (f" and {more} more" if more > 0 else "")
 
 
 _NONE: frozenset[str] = frozenset()
@@ -191,33 +362,122 @@ def verdict_marks(report: CheckReport) -> dict[str, str]:
     What the kernel's-groups listing puts after such a device: ``split`` and
     ``merged`` verdicts always; an ``unknown`` verdict when the predicted
     group is not the kernel's (where they agree, the missing facts changed
-    nothing visible). ``check`` explains each.
+    nothing visible). ``check`` explains each. Time linear in the report,
+    however large a group.
     """
-    canon = {full_name(m): g for g, ms in report.canonical.groups.items() for m in ms}
-    seen = {full_name(m): g for g, ms in report.observed.groups.items() for m in ms}
-    # each group's members (a name listed twice counts where it was listed last)
-    canon_sets = _members_of(canon)
-    seen_sets = _members_of(seen)
-    ordered: dict[int, tuple[str, ...]] = {}  # a canonical group's members, sorted once
-    differs_of: dict[tuple[int, int], bool] = {}
+    with paused_gc():  # many small acyclic values (see iommugroups._bulk)
+        return _marks(report)
+
+
+def _marks(report: CheckReport) -> dict[str, str]:
+    short = ShortLists(report, 3)
+    differs = _Differs(report)
     out: dict[str, str] = {}
     for d in report.devices:
         if d.verdict is Verdict.SPLIT:
-            out[d.device] = f"split: the rules put it with {_few(d.split_from)} (isolation hole)"
+            who = _few_cut(short.split_from(d))
+            out[d.device] = f"split: the rules put it with {who} (isolation hole)"
         elif d.verdict is Verdict.MERGED:
-            out[d.device] = f"merged: the rules isolate it from {_few(d.merged_with)}"
+            out[d.device] = f"merged: the rules isolate it from {_few_cut(short.merged_with(d))}"
         elif d.verdict is Verdict.UNKNOWN:
-            g, og = canon.get(d.device, -1), seen.get(d.device, -1)
-            differs = differs_of.get((g, og))
-            if differs is None:  # once per pair of groups: compared by members
-                differs = differs_of[(g, og)] = canon_sets.get(g, _NONE) != seen_sets.get(
-                    og, _NONE
-                )
-            if differs:
-                if g not in ordered:
-                    ordered[g] = tuple(sorted(canon_sets.get(g, _NONE)))
-                members = ordered[g]
-                alone = len(members) - (d.device in canon_sets.get(g, _NONE)) == 0
-                pred = "alone" if alone else f"with {_others(members, d.device)}"
+            pred = differs(d.device)
+            if pred is not None:
                 out[d.device] = f"differs: the rules put it {pred}, on facts the input lacks"
     return out
+
+
+class _Differs:
+    """Whether a device's canonical group is not its observed group (compared by members,
+    a name listed twice counting where it was listed last), and then where the rules put
+    it; the groups' member sets are made on the first question, once per pair."""
+
+    def __init__(self, report: CheckReport) -> None:
+        self.report = report
+        self._sets: (
+            tuple[
+                dict[str, int],
+                dict[str, int],
+                dict[int, frozenset[str]],
+                dict[int, frozenset[str]],
+            ]
+            | None
+        ) = None
+        self._ordered: dict[int, tuple[str, ...]] = {}  # a canonical group's members, sorted
+        self._differs: dict[tuple[int, int], bool] = {}
+
+    def __call__(self, name: str) -> str | None:
+        if self._sets is None:
+            report = self.report
+            canon = {full_name(m): g for g, ms in report.canonical.groups.items() for m in ms}
+            seen = {full_name(m): g for g, ms in report.observed.groups.items() for m in ms}
+            self._sets = (canon, seen, _members_of(canon), _members_of(seen))
+        canon, seen, canon_sets, seen_sets = self._sets
+        g, og = canon.get(name, -1), seen.get(name, -1)
+        differs = self._differs.get((g, og))
+        if differs is None:  # once per pair of groups: compared by members
+            differs = self._differs[(g, og)] = canon_sets.get(g, _NONE) != seen_sets.get(og, _NONE)
+        if not differs:
+            return None
+        members = self._ordered.get(g)
+        if members is None:
+            members = self._ordered[g] = tuple(sorted(canon_sets.get(g, _NONE)))
+        alone = len(members) - (name in canon_sets.get(g, _NONE)) == 0
+        return "alone" if alone else f"with {_others(members, name)}"
+
+
+# ----------------------------------------------------------------------- JSON
+_QUOTED: Callable[[str], str] = json.encoder.encode_basestring_ascii  # json.dumps's own
+
+
+def write_check_json(report: CheckReport, kernel: str, write: Callable[[str], object]) -> None:
+    """Write ``report.to_json()``, with ``"kernel": kernel`` after its ``schema``, as
+    ``json.dumps(doc, indent=2)`` writes it, and a newline.
+
+    The devices' entries are written one at a time, so that a report of
+    100,000 devices is never held as JSON data or text all at once.
+    """
+    write("{")
+    first = True
+    for key, value in report.json_items():
+        write(("\n" if first else ",\n") + "  " + _QUOTED(key) + ": ")
+        first = False
+        if isinstance(value, Iterator):
+            _write_list(value, write)
+        else:
+            write(_json(value, "  "))
+        if key == "schema":
+            write(",\n  " + _QUOTED("kernel") + ": " + _QUOTED(kernel))
+    write("}\n" if first else "\n}\n")
+
+
+def _write_list(entries: Iterator[Any], write: Callable[[str], object]) -> None:
+    """A list at depth 1, entry by entry."""
+    first = True
+    for entry in entries:
+        write(("[\n" if first else ",\n") + "    " + _json(entry, "    "))
+        first = False
+    write("[]" if first else "\n  ]")
+
+
+def _json(value: Any, pad: str) -> str:
+    """``json.dumps(value, indent=2)`` at indentation ``pad``, for JSON data of dicts with
+    string keys, lists, strings, integers, booleans and null."""
+    if isinstance(value, str):
+        return _QUOTED(value)
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return int.__repr__(value)
+    inner = pad + "  "
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        body = ",\n".join(f"{inner}{_QUOTED(k)}: {_json(v, inner)}" for k, v in value.items())
+        return f"{{\n{body}\n{pad}}}"
+    if isinstance(value, list | tuple):
+        if not value:
+            return "[]"
+        return "[\n" + ",\n".join(inner + _json(v, inner) for v in value) + f"\n{pad}]"
+    raise TypeError(f"not JSON data: {type(value).__name__}")
