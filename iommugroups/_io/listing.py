@@ -424,7 +424,11 @@ def read_listing(text: str, path: str = "<string>") -> Reading:
     >>> dict(r.observed.groups)
     {0: ('0000:00:00.0',), 1: ('0000:00:01.0',)}
     """
-    listings = _parse_listings(text, path)
+    return _merged_reading(_parse_listings(text, path), path)
+
+
+def _merged_reading(listings: list[_Listing], path: str) -> Reading:
+    """:func:`read_listing` of listings already parsed."""
     if len(listings) == 1:
         return _listing_reading(listings[0], path)
     merged = _Listing(listings[0].line, {}, {}, [])
@@ -834,7 +838,7 @@ def read_observed(text: str, path: str = "<string>") -> Reading:
                 "read_listings gives them all",
             )
             return attrs.evolve(last, unknowns=(*last.unknowns, note))
-        return read_listing(text, path)
+        return _merged_reading(listings, path)  # parsed once
     if looks_like_dmesg(text):
         return read_dmesg(text, path)
     raise InputError(
