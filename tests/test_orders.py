@@ -256,7 +256,14 @@ class TestShapes:
         assert answer.witness is not None
         assert answer.witness.second_outcome.ungrouped == {"0000:00:01.0"}
         assert order_dependence(topo, "legacy-probe-time").verdict == "independent"
-        assert order_dependence(topo, "device-add", iommu_builtin=False).verdict == "independent"
+        # R10.1: bound before the module loads, the registration walk leaves it alone
+        added = order_dependence(topo, "device-add", iommu_builtin=False)
+        assert added.verdict == "dependent"
+        assert "R10.1" in added.rules
+        assert added.witness is not None
+        assert added.witness.second_outcome.ungrouped == {"0000:00:01.0"}
+        assert added.witness.first_outcome.ungrouped == set()
+        assert order_dependence(topo, "canonical", iommu_builtin=False).verdict == "independent"
 
 
 class TestFailsClosed:

@@ -236,16 +236,17 @@ class TestReplaysAreBounded:
 
     @pytest.mark.parametrize("n", [2, 24])
     def test_a_modular_iommu_replays_one_witness(self, replays: list[str], n: int) -> None:
-        """``device-add`` with the IOMMU driver a module: the winner hot-removed and
-        rescanned before it loads is walked after the loser (R10.1)."""
+        """``device-add`` with the IOMMU driver a module: a device bound before the
+        module loads is left alone by its registration walk (R10.1: no fwspec, a
+        driver), a dependence that needs no clash: found first, one pair replayed
+        however many clashes there are."""
         answer = order_dependence(conventional_bridges(n), "device-add", iommu_builtin=False)
         assert answer.verdict == "dependent", answer.reason
+        assert "R10.1" in answer.rules
         assert replays == ["simulate", "simulate"]
         w = answer.witness
         assert w is not None
-        assert [str(e) for e in w.second[:2]] == ["remove 0000:02:01.0", "rescan"]
-        assert "0000:02:01.0" in w.second_outcome.ungrouped
-        assert "0000:02:01.0" not in w.first_outcome.ungrouped
+        assert w.first_outcome != w.second_outcome
 
     @pytest.mark.parametrize("n", [2, 20])
     @pytest.mark.parametrize("strategy", ADD_TIME)

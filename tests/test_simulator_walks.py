@@ -266,3 +266,55 @@ def test_refused_stream_id_logged_per_walk_under_device_add_once_under_canonical
             isinstance(e, Message) and "Aliasing StreamID" in e.text for e in result.events
         )
     assert counts == {"device-add": 3, "canonical": 1}
+
+
+@pytest.mark.parametrize("bind_first", [True, False])
+def test_a_device_bound_before_its_modular_iommu_loads_stays_ungrouped(bind_first: bool) -> None:
+    """R10.1, ``iommu_init_device`` (v6.15+, drivers/iommu/iommu.c): the IOMMU core
+    runs ``dma_configure`` itself only for a device with no fwspec *and no driver*
+    ("The device already having a driver bound means dma_configure has already
+    run and found no IOMMU to wait for"). A device whose driver bound while its
+    IOMMU was a module not loaded (R7.4: it runs without one, no fwspec) is left
+    alone by the module's registration walk: -ENODEV, no group. Not bound yet,
+    the walk configures and groups it."""
+    from iommugroups import PciFunction
+
+    topo = Topology(
+        [PciFunction("00:01.0", class_code=0x010802)],
+        iommus=[IommuInstance("a", IommuKind.SMMU_V3)],
+        id_mappings=[IdMapping(0, 0, 0x10000, 0, "a")],
+    )
+    load = Action("iommu", ("a",))
+    bind = Action("insmod", ("nvme",))
+    scenario = Scenario(
+        builtin=("pcieport",),
+        iommu_builtin=False,
+        actions=(bind, load) if bind_first else (load, bind),
+    )
+    fate = simulate(topo, scenario, "device-add").fates["0000:00:01.0"]
+    assert fate.state == "bound"
+    assert (fate.group is None) is bind_first
+
+
+def test_a_refused_device_bound_under_dt_is_not_refused_again_by_later_walks() -> None:
+    """R7.9 + R10.1 under device tree: the refusal frees the fwspec; the driver's
+    bind replays the IOMMU probe (``of_iommu_configure``, R10.3), refused and freed
+    again; a later instance's walk then skips the bound device (no fwspec, a
+    driver): one message at the first walk, one at the bind, none after."""
+    from iommugroups import PciFunction
+    from iommugroups._boot.simulator import Message
+
+    topo = Topology(
+        [PciFunction("00:01.0", class_code=0x010802), PciFunction("00:02.0", class_code=0x010802)],
+        iommus=[IommuInstance(n, IommuKind.SMMU_V3) for n in ("s0", "s1")],
+        id_mappings=[IdMapping(0, 0x08, 1, 0, "s0"), IdMapping(0, 0x10, 1, 0, "s0")],
+    )
+    scenario = Scenario(
+        firmware="dt",
+        builtin=("pcieport",),
+        actions=(Action("iommu", ("s0",)), Action("insmod", ("nvme",)), Action("iommu", ("s1",))),
+    )
+    result = simulate(topo, scenario, "device-add")
+    refusals = [e for e in result.events if isinstance(e, Message) and "StreamID" in e.text]
+    assert [e.device for e in refusals] == ["0000:00:02.0", "0000:00:02.0"]
+    assert [e.prefix for e in refusals] == ["pci", "nvme"]

@@ -381,8 +381,12 @@ def _decide(
             rules=("R1.7",),
         )
     probe_time = strategy in PROBE_STRATEGIES
-    if probe_time and not space.iommu_builtin:
-        found = ctx.module_witness()
+    # A device bound before its IOMMU's module loads runs without one; the
+    # module's registration walk then leaves it alone too under device-add
+    # (R10.1: no fwspec and a driver bound); canonical takes every IOMMU as
+    # registered before any device.
+    if (probe_time or strategy == "device-add") and not space.iommu_builtin:
+        found = ctx.module_witness(probe_time)
         if found is not None:
             return attrs.evolve(base, verdict="dependent", **found)
     clash = ctx.clash_verdict()
@@ -700,8 +704,12 @@ class _Context:
         return self.make(ref, [*ref, *block])
 
     # ------------------------------------------------------------ the special cases
-    def module_witness(self) -> dict[str, Any] | None:
-        """With the IOMMU driver a module: a device probed before it loads has no group."""
+    def module_witness(self, probe_time: bool = True) -> dict[str, Any] | None:
+        """With the IOMMU driver a module: a device probed before it loads has no group.
+
+        ``probe_time``: grouping at driver probe (R7.3, R7.4); else device-add,
+        whose registration walk skips a device already bound (R10.1).
+        """
         st = self.st
         for n in st.reference_sequence():
             if n not in st.translated or st.predecessors(n):
@@ -719,6 +727,15 @@ class _Context:
             w = self.make([*head, reg, probe, *tail], [*head, probe, reg, *tail])
             if w is None:
                 continue
+            if not probe_time:
+                return {
+                    "reason": f"{n} can be bound before its IOMMU {inst}, a module, is "
+                    "loaded: it then runs without an IOMMU, and the module's registration "
+                    "walk leaves a bound device without a fwspec alone (R10.1), so it never "
+                    "gets a group, while bound after the module loads, it is grouped",
+                    "rules": ("R7.4", "R10.1"),
+                    "witness": w,
+                }
             return {
                 "reason": f"{n} can be probed before its IOMMU {inst}, a module, is loaded: "
                 "it then runs without an IOMMU and never gets a group (R7.3 step 4, R7.4), "

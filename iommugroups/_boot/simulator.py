@@ -167,6 +167,9 @@ class SimDevice:
     override: str | None = None
     fwspec: FwSpec | None = None
     configured: bool = False  # dma_configure found its IOMMU (fwspec with ops)
+    #: the kernel's ``dev->iommu->fwspec`` is there: set by ``dma_configure``,
+    #: freed when the IOMMU probe fails (``iommu_init_device``: err_free, R10.1)
+    holds_fwspec: bool = False
     failed: tuple[str, ...] = ()  # drivers whose probe failed, in order
     waiting: str = ""  # why it was last deferred
     no_group: str = ""  # why it has no group, when known
@@ -598,6 +601,7 @@ class Simulator:
             return ProbeResult.FAIL
         dev.fwspec = spec
         dev.configured = True
+        dev.holds_fwspec = True
         self._unpark(dev)
         self._specced[dev.name] = None
         return None
@@ -634,12 +638,14 @@ class Simulator:
                 )
                 self.events.append(Message(who, dev.name, text))
                 dev.no_group = sys.intern(f"{text} (R7.9)")
+                dev.holds_fwspec = False  # the failed probe frees dev->iommu (R10.1)
                 return None
         remembered = False  # SMMUv2: the group came from the device's entries (R1.7)
         if kind is IommuKind.SMMU_V2:
             v2 = self.streams.smmu_v2_group(spec)
             if v2.conflict:  # R1.7: successive entries in two groups -> -EINVAL
                 dev.no_group = "its stream-match entries belong to different groups (R1.7)"
+                dev.holds_fwspec = False  # the failed probe frees dev->iommu (R10.1)
                 return None
             remembered = v2.group is not None
         group = self.strategy.device_group(self, dev)
@@ -681,6 +687,7 @@ class Simulator:
         dev.present = False
         dev.fwspec = None
         dev.configured = False
+        dev.holds_fwspec = False
         dev.override = None
         dev.failed = ()
         dev.ever_probed = False

@@ -53,6 +53,13 @@ class DeviceAdd(Strategy):
                 self._probe(sim, dev)
 
     def _probe(self, sim: Simulator, dev: SimDevice) -> None:
+        # R10.1: iommu_init_device runs dma_configure only for a device with no
+        # fwspec and no driver ("dma_configure has already run and found no
+        # IOMMU to wait for"); a bound device without a fwspec (bound while its
+        # IOMMU was a module not loaded, or refused, which freed its fwspec) is
+        # left alone: -ENODEV, nothing logged.
+        if dev.driver is not None and not dev.holds_fwspec:
+            return
         if sim.configure(dev, registered=self.ready(sim, dev)) is None:
             sim.probe_device(dev)
 
@@ -74,6 +81,8 @@ class DeviceAdd(Strategy):
         result = sim.configure(dev, registered=self.ready(sim, dev))
         if result is ProbeResult.DEFER:
             return ProbeResult.DEFER
-        if result is None and sim.scenario.firmware == "dt":
-            sim.probe_device(dev)
+        if result is None:
+            dev.holds_fwspec = True  # the firmware path sets the fwspec again
+            if sim.scenario.firmware == "dt":
+                sim.probe_device(dev)
         return None
