@@ -285,8 +285,8 @@ _SIMULATION_DOC = _doc(
 
 # ---------------------------------------------------------------------- check/2
 _VERDICTS = ["ok", "split", "merged", "unknown"]
-#: ``iommugroups._analysis.check.REASON_KINDS``
-_REASON_KINDS = [
+#: ``iommugroups._analysis.check.REASON_KINDS`` (tests/test_json_schemas.py pins them equal)
+_CHECK_REASON_KINDS = [
     "no-group",
     "not-predicted",
     "not-observed",
@@ -336,7 +336,8 @@ _CHECK_DOC = _doc(
                         minimum=0,
                     ),
                     "reason_kinds": _arr(
-                        _enum(_REASON_KINDS), "what its verdict rests on, one kind per reason"
+                        _enum(_CHECK_REASON_KINDS),
+                        "what its verdict rests on, one kind per reason",
                     ),
                     "about": _t(
                         ["string", "null"],

@@ -15,7 +15,6 @@ device and every member.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
@@ -23,6 +22,7 @@ from .._analysis.check import CheckReport, Cut, DeviceCheck, ShortLists, Verdict
 from .._bulk import paused_gc
 from .._kernel.model import full_name
 from .._kernel.reading import Unknown
+from .text import write_json_document
 
 __all__ = [
     "GROUPS_SHOWN",
@@ -426,9 +426,6 @@ class _Differs:
 
 
 # ----------------------------------------------------------------------- JSON
-_QUOTED: Callable[[str], str] = json.encoder.encode_basestring_ascii  # json.dumps's own
-
-
 def write_check_json(report: CheckReport, kernel: str, write: Callable[[str], object]) -> None:
     """Write ``report.to_json()``, with ``"kernel": kernel`` after its ``schema``, as
     ``json.dumps(doc, indent=2)`` writes it, and a newline.
@@ -436,48 +433,11 @@ def write_check_json(report: CheckReport, kernel: str, write: Callable[[str], ob
     The devices' entries are written one at a time, so that a report of
     100,000 devices is never held as JSON data or text all at once.
     """
-    write("{")
-    first = True
-    for key, value in report.json_items():
-        write(("\n" if first else ",\n") + "  " + _QUOTED(key) + ": ")
-        first = False
-        if isinstance(value, Iterator):
-            _write_list(value, write)
-        else:
-            write(_json(value, "  "))
-        if key == "schema":
-            write(",\n  " + _QUOTED("kernel") + ": " + _QUOTED(kernel))
-    write("}\n" if first else "\n}\n")
 
+    def items() -> Iterator[tuple[str, Any]]:
+        for key, value in report.json_items():
+            yield key, value
+            if key == "schema":
+                yield "kernel", kernel
 
-def _write_list(entries: Iterator[Any], write: Callable[[str], object]) -> None:
-    """A list at depth 1, entry by entry."""
-    first = True
-    for entry in entries:
-        write(("[\n" if first else ",\n") + "    " + _json(entry, "    "))
-        first = False
-    write("[]" if first else "\n  ]")
-
-
-def _json(value: Any, pad: str) -> str:
-    """``json.dumps(value, indent=2)`` at indentation ``pad``, for JSON data of dicts with
-    string keys, lists, strings, integers, booleans and null."""
-    if isinstance(value, str):
-        return _QUOTED(value)
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return int.__repr__(value)
-    inner = pad + "  "
-    if isinstance(value, dict):
-        if not value:
-            return "{}"
-        body = ",\n".join(f"{inner}{_QUOTED(k)}: {_json(v, inner)}" for k, v in value.items())
-        return f"{{\n{body}\n{pad}}}"
-    if isinstance(value, list | tuple):
-        if not value:
-            return "[]"
-        return "[\n" + ",\n".join(inner + _json(v, inner) for v in value) + f"\n{pad}]"
-    raise TypeError(f"not JSON data: {type(value).__name__}")
+    write_json_document(items(), write)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from .._errors import InvalidAddress
@@ -12,7 +12,14 @@ from .._kernel.model import PciAddress, Topology, full_name
 from .._kernel.pci_ids import class_label, device_label, device_name
 from .._kernel.reading import Unknown
 
-__all__ = ["FACT_WORDS", "listing", "listing_line", "note_lines", "to_json_text"]
+__all__ = [
+    "FACT_WORDS",
+    "listing",
+    "listing_line",
+    "note_lines",
+    "to_json_text",
+    "write_json_document",
+]
 
 #: What each fact a reader could not establish is, in words, and whether it can
 #: change a group (a grouping fact) or is only shown with ``-v``.
@@ -159,3 +166,54 @@ def listing(
 def to_json_text(data: Any) -> str:
     """Stable JSON text: 2-space indent, trailing newline."""
     return json.dumps(data, indent=2) + "\n"
+
+
+#: ``json.dumps``'s own string encoder (``ensure_ascii``).
+_QUOTED: Callable[[str], str] = json.encoder.encode_basestring_ascii
+
+
+def write_json_document(items: Iterable[tuple[str, Any]], write: Callable[[str], object]) -> None:
+    """Write the object of ``items`` as ``json.dumps(dict(items), indent=2)`` writes it,
+    and a newline.
+
+    A value given as an iterator is a list written one entry at a time, so that a
+    report of 100,000 devices is never held as JSON data or text all at once
+    (``what-if --json``, ``check --json``).
+    """
+    write("{")
+    first = True
+    for key, value in items:
+        write(("\n" if first else ",\n") + "  " + _QUOTED(key) + ": ")
+        first = False
+        if isinstance(value, Iterator):
+            entries = False
+            for entry in value:
+                write(("[\n" if not entries else ",\n") + "    " + _json_at(entry, "    "))
+                entries = True
+            write("\n  ]" if entries else "[]")
+        else:
+            write(_json_at(value, "  "))
+    write("}\n" if first else "\n}\n")
+
+
+def _json_at(value: Any, pad: str) -> str:
+    """``json.dumps(value, indent=2)`` at indentation ``pad``."""
+    if isinstance(value, str):
+        return _QUOTED(value)
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return int.__repr__(value)
+    inner = pad + "  "
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        body = ",\n".join(f"{inner}{_QUOTED(k)}: {_json_at(v, inner)}" for k, v in value.items())
+        return f"{{\n{body}\n{pad}}}"
+    if isinstance(value, list | tuple):
+        if not value:
+            return "[]"
+        return "[\n" + ",\n".join(inner + _json_at(v, inner) for v in value) + f"\n{pad}]"
+    return json.dumps(value)  # a float; anything else is not JSON data: TypeError

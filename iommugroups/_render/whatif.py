@@ -14,12 +14,12 @@ are the groups of one side of a change beyond :data:`GROUPS_SHOWN`
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from .._analysis.partition import GROUP_KINDS, DeviceDiff, DeviceStatus, GroupMatch
 from .._analysis.whatif import WhatIfResult, why_after
+from .text import write_json_document
 
 __all__ = ["GROUPS_SHOWN", "PER_DEVICE", "SHOWN", "render_whatif", "write_whatif_json"]
 
@@ -183,41 +183,4 @@ def write_whatif_json(items: Iterable[tuple[str, Any]], write: Callable[[str], o
     Entries given as iterators are written one at a time, so that a result of
     100,000 devices is never held as JSON data or text all at once.
     """
-    write("{")
-    first = True
-    for key, value in items:
-        write(("\n" if first else ",\n") + "  " + json.dumps(key) + ": ")
-        first = False
-        if isinstance(value, Iterator):
-            _write_list(value, write)
-        else:
-            write(_indented(value, "  "))
-    write("}\n" if first else "\n}\n")
-
-
-def _write_list(entries: Iterator[Any], write: Callable[[str], object]) -> None:
-    """A list at depth 1, entry by entry."""
-    first = True
-    for entry in entries:
-        write(("[\n" if first else ",\n") + "    " + _indented(entry, "    "))
-        first = False
-    write("[]" if first else "\n  ]")
-
-
-def _indented(value: Any, pad: str) -> str:
-    """``json.dumps(value, indent=2)`` at indentation ``pad`` (JSON data of dicts with
-    string keys, lists, strings, integers, booleans and null)."""
-    if isinstance(value, dict):
-        if not value:
-            return "{}"
-        inner = pad + "  "
-        body = ",\n".join(
-            f"{inner}{json.dumps(k)}: {_indented(v, inner)}" for k, v in value.items()
-        )
-        return f"{{\n{body}\n{pad}}}"
-    if isinstance(value, list | tuple):
-        if not value:
-            return "[]"
-        inner = pad + "  "
-        return "[\n" + ",\n".join(inner + _indented(v, inner) for v in value) + f"\n{pad}]"
-    return json.dumps(value)
+    write_json_document(items, write)
