@@ -446,3 +446,26 @@ def test_make_context_takes_the_kernel() -> None:
     assert make_context(topo).quirks is DEFAULT_QUIRKS
     assert make_context(topo, kernel="6.6").quirks == kernel_quirks("6.6")
     assert make_context(topo, Quirks.none(), kernel="6.6").quirks == Quirks.none()
+
+
+def test_aspeed_no_alias_bridge_adds_no_alias_from_7x() -> None:
+    """R3.4: ``pci_for_each_dma_alias`` skips a PCIe-to-PCI bridge flagged
+    PCI_DEV_FLAGS_PCI_BRIDGE_NO_ALIAS (drivers/pci/search.c in 7.2/7.3); the
+    flag's quirk is not in 6.x, where the bridge adds (secondary bus, 00.0)."""
+    from iommugroups._kernel.alias import pci_for_each_dma_alias
+    from iommugroups._kernel.quirks import make_context
+
+    root = _fn(
+        "00:01.0", 0x8086, 0x1234, class_code=0x060400, header_type=1,
+        pcie_type=PcieType.ROOT_PORT, secondary_bus=1, subordinate_bus=2,
+    )  # fmt: skip
+    dev = _fn("02:03.0", 0x1234, 0x0001, class_code=0x020000, pcie_type=None)
+    topo = Topology([root, AST1150, dev])
+
+    def rids(kernel: str) -> list[str]:
+        ctx = make_context(topo, kernel=kernel)
+        return [f"{rid:04x}" for _d, rid in pci_for_each_dma_alias(topo.get("02:03.0"), ctx)]
+
+    assert rids("6.12") == ["0218", "0200"]  # the bridge's (secondary bus, 00.0)
+    assert rids("7.2") == ["0218"]
+    assert rids("7.3") == ["0218"]

@@ -102,5 +102,19 @@ def simulate(
         strategy = default_strategy(version, topology)
     chosen = get_strategy(strategy) if isinstance(strategy, str) else strategy
     with paused_gc():  # a boot builds its devices and records in bulk
-        sim = Simulator(topology, scenario, chosen, quirks=quirks, drivers=drivers, kernel=version)
-        return sim.run()
+        # (the simulator goes when the call returns, before the collector is
+        # back: only the result is left for it to look at)
+        return _boot(topology, scenario, chosen, quirks, drivers, version)
+
+
+def _boot(
+    topology: Topology,
+    scenario: Scenario,
+    strategy: StrategyLike,
+    quirks: Quirks | None,
+    drivers: Iterable[Driver],
+    kernel: KernelVersion,
+) -> SimulationResult:
+    return Simulator(
+        topology, scenario, strategy, quirks=quirks, drivers=drivers, kernel=kernel
+    ).run()

@@ -59,6 +59,7 @@ from .._kernel.model import (
     PciAddress,
     PcieType,
     PciFunction,
+    named_address,
     Platform,
     PlatformDevice,
     SriovCapability,
@@ -752,7 +753,8 @@ class _JsonTopologyReader:
                         bus = _WRITTEN_BUSES.get(text[at + 5 : at + 8])
                         devfn = _WRITTEN_DEVFNS.get(text[at + 8 : at + 12])
                         if domain is not None and bus is not None and devfn is not None:
-                            append(PciFunction(PciAddress(domain, bus, *devfn), *values))
+                            address = named_address(domain, bus, *devfn, text[at : at + 12])
+                            append(PciFunction(address, *values))
                             end = stop + len(close)
             if end < 0:
                 end = self.entry(idx, quick, out)
@@ -812,7 +814,7 @@ class _JsonTopologyReader:
             if m is None:
                 return None
             domain = self.domains[m[0]] = int(m[1], 16)
-        return PciAddress(domain, bus, devfn[0], devfn[1])
+        return named_address(domain, bus, devfn[0], devfn[1], text[at : at + 12])
 
 
 def _skip(text: str, idx: int) -> int:

@@ -307,9 +307,8 @@ def pci_acs_path_enabled(
         known = cache.get(start.address)
         if known is not None:
             return known
-    # the bridges above start, nearest first, as the index's shared chain
-    # (Topology.bridges_above without making a tuple of them)
-    above = ctx.topology._index.chain(start.address.domain, start.address.bus)
+    # the bridges above start, nearest first (Topology.bridges_above, one at a time)
+    nearest = ctx.topology._index.nearest_bridge
     walked: list[PciFunction] = []
     dev = start
     while True:
@@ -322,13 +321,14 @@ def pci_acs_path_enabled(
         if not pci_acs_enabled(dev, flags, ctx):
             result = False
             break
+        above = nearest(dev.address.domain, dev.address.bus)
         if above is None:  # the top: pci_is_root_bus(pdev->bus)
             result = end is None
             break
         if end is not None and dev.address == end.address:
             result = True
             break
-        dev, above = above
+        dev = above
     if cache is not None:
         # With end=None the answer for every device walked past is the same
         # as for start: each one's own path is the tail of start's path.

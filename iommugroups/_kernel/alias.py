@@ -60,7 +60,9 @@ def pci_for_each_dma_alias(
     4. R3.4: up the buses to the root: virtual buses are skipped; a bridge
        flagged ``BRIDGE_XLATE_ROOT`` ends the walk; root, upstream and
        downstream ports add nothing; a PCIe-to-PCI bridge adds
-       (secondary bus, 00.0); a PCI-to-PCIe bridge adds its own id; a
+       (secondary bus, 00.0), unless flagged ``PCI_BRIDGE_NO_ALIAS`` (the
+       ASPEED AST1150, since v7.0: it forwards the requester ids of the
+       devices behind it, and adds nothing); a PCI-to-PCIe bridge adds its own id; a
        conventional bridge adds (secondary bus, 00.0) with the
        ``PCIE_BRIDGE_ALIAS`` quirk flag, else its own id. The device yielded
        for these is the bridge.
@@ -115,7 +117,8 @@ def bus_aliases(domain: int, bus: int, ctx: QuirkContext) -> tuple[tuple[PciFunc
     chain = memo.get(key)
     if chain is not None:
         return chain
-    topo = ctx.topology
+    index = ctx.topology._index
+    bus_parent, bus_self = index.bus_parent, index.bus_self
     path: list[tuple[tuple[int, int], tuple[tuple[PciFunction, int], ...]]] = []
     known: tuple[tuple[PciFunction, int], ...] = ()
     k = key
@@ -124,11 +127,10 @@ def bus_aliases(domain: int, bus: int, ctx: QuirkContext) -> tuple[tuple[PciFunc
         if found is not None:
             known = found
             break
-        if topo.is_root_bus(*k):
+        parent = bus_parent.get(k)
+        if parent is None:  # a root bus: the walk ends
             break
-        br = topo.bus_self(*k)
-        parent = topo.parent_bus(*k)
-        assert parent is not None
+        br = bus_self.get(k)
         if br is None:  # virtual bus (SR-IOV): skipped
             path.append((k, ()))
         else:
@@ -137,11 +139,14 @@ def bus_aliases(domain: int, bus: int, ctx: QuirkContext) -> tuple[tuple[PciFunc
                 break
             path.append((k, step))
         k = (k[0], parent)
+    if not path:  # a root bus, or an ending bridge's secondary bus
+        memo[index.bus_key(*key)] = known
+        return known
     memo[k] = known
     for k, step in reversed(path):
         known = step + known if step else known
-        memo[k] = known
-    return memo[key]
+        memo[index.bus_key(*k)] = known
+    return known
 
 
 def bridge_aliases(
@@ -159,6 +164,8 @@ def bridge_aliases(
     t = br.pcie_type
     if t is not None:
         if t == PcieType.PCI_BRIDGE:
+            if quirks.pci_bridge_no_alias(br):  # R3.4: forwards the requester id (7.x)
+                return ()
             return ((br, sec << 8),)
         if t == PcieType.PCIE_BRIDGE:
             return ((br, br.address.rid),)

@@ -41,6 +41,7 @@ on that order here, only the ids.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import cast
 
 from .._bulk import paused_gc
 from .._errors import UnknownDevice
@@ -134,72 +135,85 @@ def canonical_groups(
     ('upstream', 'R4.2', '0000:00:02.0', ['upstream-bridge'])
     """
     with paused_gc():  # bulk building: nothing made here forms a cycle
-        ctx = make_context(topology, quirks, kernel=kernel)
-        env = GroupingEnv(ctx)
-        view = x86_view(topology, kernel)
-        devices = _device_order(topology, order, view.order)
-        if not topology.iommus and not topology.platform_devices:
-            return _implicit_iommu(devices, env, record, view)
+        # (the working state goes when the call returns, before the collector
+        # is back: only the result is left for it to look at)
+        return _canonical_groups(topology, quirks, order, record, kernel)
 
-        table = GroupTable()
-        kinds = {i.name: i.kind for i in topology.iommus}
-        streams = StreamTree()  # for SMMUv2 sharing and SMMUv3 clashes
-        groups_by_addr: dict[PciAddress, int] = {}
-        recorded = Decisions(env, groups_by_addr) if record else None
 
-        def ungrouped(name: str, why: str, rule: str = "R3.8") -> None:
-            table.ungrouped[name] = why
-            if recorded is not None:
-                recorded.add(name, Decision(name, None, "ungrouped", rule, why=why))
+def _canonical_groups(
+    topology: Topology,
+    quirks: Quirks | None,
+    order: Iterable[str | PciAddress] | None,
+    record: bool,
+    kernel: KernelVersion | str | None,
+) -> Grouping:
+    """:func:`canonical_groups`' body."""
+    ctx = make_context(topology, quirks, kernel=kernel)
+    env = GroupingEnv(ctx)
+    view = x86_view(topology, kernel)
+    devices = _device_order(topology, order, view.order)
+    if not topology.iommus and not topology.platform_devices:
+        return _implicit_iommu(devices, env, record, view)
 
-        for dev in devices:
-            name = _name(dev)
-            found_spec = iommu_lookup(dev, ctx, view.untranslated, kinds, streams)
-            if isinstance(found_spec, Refused):
-                ungrouped(name, found_spec.why, found_spec.rule)
-                continue
-            spec, bus, kind, v2 = found_spec
-            group: int | None = None
-            shared: tuple[str, tuple[int, ...]] | None = None
-            found: Found | None = None
-            if v2 is not None and v2.group is not None:  # R1.7 arm_smmu_device_group
-                group = v2.group
-                if recorded is not None and v2.via is not None:
-                    shared = (v2.via, v2.stream_ids)
-            vmd: PciAddress | None = None
-            if group is None:
-                if isinstance(dev, PciFunction):
-                    vmd = view.vmd.get(dev.address.domain)
-                    if vmd is not None:  # R3.1: pci_device_group starts from the endpoint
-                        found = find_group(env.topology.get(vmd), groups_by_addr, env)
-                    else:
-                        found = find_group(dev, groups_by_addr, env)
-                    group = found[0]
-                if group is None:  # R4.4 / R1.5 generic_device_group
-                    group = table.new_group()
-                if kind is IommuKind.SMMU_V2:  # "Remember group for faster lookups" (R1.7)
-                    streams.remember(spec, group)
+    table = GroupTable()
+    kinds = {i.name: i.kind for i in topology.iommus}
+    streams = StreamTree()  # for SMMUv2 sharing and SMMUv3 clashes
+    groups_by_addr: dict[PciAddress, int] = {}
+    recorded = Decisions(env, groups_by_addr) if record else None
+
+    def ungrouped(name: str, why: str, rule: str = "R3.8") -> None:
+        table.ungrouped[name] = why
+        if recorded is not None:
+            recorded.add(name, Decision(name, None, "ungrouped", rule, why=why))
+
+    for dev in devices:
+        name = _name(dev)
+        found_spec = iommu_lookup(dev, ctx, view.untranslated, kinds, streams)
+        if isinstance(found_spec, Refused):
+            ungrouped(name, found_spec.why, found_spec.rule)
+            continue
+        spec, bus, kind, v2 = found_spec
+        group: int | None = None
+        shared: tuple[str, tuple[int, ...]] | None = None
+        found: Found | None = None
+        if v2 is not None and v2.group is not None:  # R1.7 arm_smmu_device_group
+            group = v2.group
+            if recorded is not None and v2.via is not None:
+                shared = (v2.via, v2.stream_ids)
+        vmd: PciAddress | None = None
+        if group is None:
             if isinstance(dev, PciFunction):
-                table.add(name, group, bus, dev.address)
-                groups_by_addr[dev.address] = group
-            else:
-                table.add(name, group, bus)
-            if recorded is not None:
-                if shared is not None:
-                    owner, ids = shared
-                    decision = Decision(
-                        name, group, "stream-sharing", "R1.7", owner, iommu=spec.iommu, streams=ids
-                    )
-                    recorded.add(name, decision)
-                elif vmd is not None:
-                    recorded.add(name, _vmd_decision(name, group, vmd, found))
-                elif found is not None:
-                    assert isinstance(dev, PciFunction)
-                    recorded.add_found(name, dev, group, found)
+                vmd = view.vmd.get(dev.address.domain)
+                if vmd is not None:  # R3.1: pci_device_group starts from the endpoint
+                    found = find_group(env.topology.get(vmd), groups_by_addr, env)
                 else:
-                    recorded.add(name, Decision(name, group, "generic", "R1.5"))
-            streams.add(spec, name)
-        return table.snapshot(CANONICAL, recorded)
+                    found = find_group(dev, groups_by_addr, env)
+                group = found[0]
+            if group is None:  # R4.4 / R1.5 generic_device_group
+                group = table.new_group()
+            if kind is IommuKind.SMMU_V2:  # "Remember group for faster lookups" (R1.7)
+                streams.remember(spec, group)
+        if isinstance(dev, PciFunction):
+            table.add(name, group, bus, dev.address)
+            groups_by_addr[dev.address] = group
+        else:
+            table.add(name, group, bus)
+        if recorded is not None:
+            if shared is not None:
+                owner, ids = shared
+                decision = Decision(
+                    name, group, "stream-sharing", "R1.7", owner, iommu=spec.iommu, streams=ids
+                )
+                recorded.add(name, decision)
+            elif vmd is not None:
+                recorded.add(name, _vmd_decision(name, group, vmd, found))
+            elif found is not None:
+                assert isinstance(dev, PciFunction)
+                recorded.add_found(name, dev, group, found)
+            else:
+                recorded.add(name, Decision(name, group, "generic", "R1.5"))
+        streams.add(spec, name)
+    return table.snapshot(CANONICAL, recorded)
 
 
 def _vmd_decision(name: str, group: int, endpoint: PciAddress, found: Found | None) -> Decision:
@@ -230,10 +244,11 @@ def _implicit_iommu(
     untranslated = view.untranslated
     vmds = view.vmd
     topology = env.topology
-    wide = False  # a domain above ffff: names no longer sort as strings
     n_groups = 0
-    for dev in devices:
-        assert isinstance(dev, PciFunction)
+    wide = False  # a domain above ffff: names no longer sort as strings
+    add_device, add_group = log_devices.append, log_groups.append
+    functions = cast("list[PciFunction]", devices)  # no platform device here
+    for dev in functions:
         addr = dev.address
         if untranslated:
             off = untranslated.get(addr)
@@ -254,14 +269,16 @@ def _implicit_iommu(
             n_groups += 1
         groups_by_addr[addr] = gid
         name = str(addr)
-        log_devices.append(name)
+        add_device(name)
+        add_group(gid)
+        if addr[0] > 0xFFFF:
+            wide = True
         if recorded is not None:
             if endpoint is not None:
                 recorded.add(name, _vmd_decision(name, gid, endpoint, found))
             else:
                 recorded.add_found(name, dev, gid, found)
-        log_groups.append(gid)
-        wide = wide or addr.domain > 0xFFFF
+
     # Members per group, built once at the end (fewer long-lived objects
     # while grouping); fixed-width names sort like the addresses.
     buckets: list[list[str]] = [[] for _ in range(n_groups)]

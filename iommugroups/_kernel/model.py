@@ -159,6 +159,23 @@ class PciAddress(_Address):
         return f"PciAddress({str(self)!r})"
 
 
+def named_address(domain: int, bus: int, device: int, function: int, name: str) -> PciAddress:
+    """The address, with ``name`` kept as its ``str`` (the text it was read from).
+
+    For readers that meet an address written in full, in lower case
+    (``dddd:bb:dd.f``, exactly what ``str`` would make): formatting it again
+    later would cost ten times what keeping the text read costs.
+
+    >>> a = named_address(0, 0x1C, 0, 4, "0000:1c:00.4")
+    >>> str(a) == address_name(a)
+    True
+    """
+    address = PciAddress(domain, bus, device, function)
+    if len(_NAMES) < _NAMES_MAX:
+        _NAMES[address] = name
+    return address
+
+
 def address_name(address: PciAddress) -> str:
     """``str(address)``, without keeping it (for names made once, of addresses that
     may not live long: the table ``str`` keeps them in would keep the addresses).
@@ -1295,6 +1312,20 @@ class _Index:
         """The shared ``(domain, bus)`` key of a bus (a new tuple for a bus without one)."""
         key = (domain, bus)
         return self.keys.get(key, key)
+
+    def nearest_bridge(self, domain: int, bus: int) -> PciFunction | None:
+        """The first bridge above a device on ``bus`` (the head of :meth:`chain`),
+        found without making the chain: virtual buses are stepped over."""
+        key = (domain, bus)
+        bus_self, bus_parent = self.bus_self, self.bus_parent
+        while True:
+            br = bus_self.get(key)
+            if br is not None:
+                return br
+            parent = bus_parent.get(key)
+            if parent is None:  # a root bus
+                return None
+            key = (domain, parent)
 
     def chain(self, domain: int, bus: int) -> _Chain:
         """The bridges above a device on ``bus``, nearest first, as a shared chain.

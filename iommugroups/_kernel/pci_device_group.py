@@ -424,13 +424,12 @@ class GroupingEnv:
         memo = self._up.get(key)
         if memo is not None:
             return memo
-        above = self.topology._index.chain(domain, bus)  # the nearest bridge first
-        if above is None:
+        br = self.topology._index.nearest_bridge(domain, bus)
+        if br is None:
             memo = (_NO_WALK, None)
-        elif self.acs_path_enabled(above[0]):
-            memo = (_NO_WALK, above[0])
+        elif self.acs_path_enabled(br):
+            memo = (_NO_WALK, br)
         else:  # through the nearest bridge, then on as from its own bus
-            br = above[0]
             walked, stop = self._upstream(br.address.domain, br.address.bus)
             memo = (walked.through(br), stop)
         self._up[self.topology._index.bus_key(domain, bus)] = memo
@@ -473,15 +472,18 @@ class GroupingEnv:
         remain to be done per call.
         """
         a = fn.address
-        if not self._masks or not self.alias_mask(fn):  # usually: the same for the whole bus
-            key = (a.domain, a.bus)
-            plan = self._plans.get(key)
-            if plan is None:
-                plan = self._make_plan(self.bus_aliases(a.domain, a.bus), a.domain, a.bus)
-                self._plans[self.topology._index.bus_key(a.domain, a.bus)] = plan
-            return plan
-        aliases = tuple((fn, a.bus << 8 | d) for d in sorted(self.alias_mask(fn)))
-        return self._make_plan(aliases + self.bus_aliases(a.domain, a.bus), a.domain, a.bus)
+        key = (a[0], a[1])
+        if self._masks:
+            masks = self._masks.get(key)
+            mask = masks.get(a.devfn) if masks is not None else None
+            if mask:  # its own devfn aliases first (R3.3)
+                aliases = tuple((fn, a[1] << 8 | d) for d in sorted(mask))
+                return self._make_plan(aliases + self.bus_aliases(*key), *key)
+        plan = self._plans.get(key)  # usually: the same for the whole bus
+        if plan is None:
+            plan = self._make_plan(self.bus_aliases(*key), *key)
+            self._plans[self.topology._index.bus_key(*key)] = plan
+        return plan
 
     def _make_plan(
         self, aliases: tuple[tuple[PciFunction, int], ...], domain: int, bus: int

@@ -1310,7 +1310,7 @@ class Quirks:
     _alias_memo: dict[_Ids, tuple[DmaAliasQuirk, ...]] = attrs.field(
         init=False, factory=dict, eq=False, repr=False, hash=False
     )
-    _flags_memo: dict[_Ids, tuple[BridgeFlagQuirk, ...]] = attrs.field(
+    _flags_memo: dict[_Ids, frozenset[BridgeFlag]] = attrs.field(
         init=False, factory=dict, eq=False, repr=False, hash=False
     )
 
@@ -1443,10 +1443,13 @@ class Quirks:
     # --- DMA aliases (R3.5) -------------------------------------------------
     def dma_alias_quirks_for(self, fn: PciFunction) -> tuple[DmaAliasQuirk, ...]:
         """The DMA-alias quirks that match ``fn`` (including run-time ones)."""
+        index = self._alias_by_vendor
+        if not index._any and fn.vendor not in index._by:  # most vendors have none
+            return ()
         key = _ids(fn)
         found = self._alias_memo.get(key)
         if found is None:
-            entries = self._alias_by_vendor.for_vendor(fn.vendor)
+            entries = index.for_vendor(fn.vendor)
             found = tuple(q for q in entries if q.matches(fn))
             self._alias_memo[key] = found
         return found
@@ -1473,7 +1476,7 @@ class Quirks:
         header type is a PCI-PCI bridge, it has no PCIe capability, and the
         bridge above it is PCIe but not a PCIe-to-PCI bridge (R3.5).
         """
-        if not any(q.flag is BridgeFlag.PCIE_BRIDGE_ALIAS for q in self._flag_quirks_for(fn)):
+        if BridgeFlag.PCIE_BRIDGE_ALIAS not in self._bridge_flags(fn):
             return False
         addr = fn.address
         if topology.is_root_bus(addr.domain, addr.bus):
@@ -1487,7 +1490,7 @@ class Quirks:
 
     def bridge_xlate_root(self, fn: PciFunction) -> bool:
         """``PCI_DEV_FLAGS_BRIDGE_XLATE_ROOT`` (``quirk_bridge_cavm_thrx2_pcie_root``)."""
-        return any(q.flag is BridgeFlag.BRIDGE_XLATE_ROOT for q in self._flag_quirks_for(fn))
+        return BridgeFlag.BRIDGE_XLATE_ROOT in self._bridge_flags(fn)
 
     def pci_bridge_no_alias(self, fn: PciFunction) -> bool:
         """``PCI_DEV_FLAGS_PCI_BRIDGE_NO_ALIAS`` (``quirk_aspeed_pci_bridge_no_alias``).
@@ -1496,7 +1499,7 @@ class Quirks:
         reads it only for a PCIe-to-PCI bridge, which then adds no alias
         (R3.4, since ≈v7.0).
         """
-        return any(q.flag is BridgeFlag.PCI_BRIDGE_NO_ALIAS for q in self._flag_quirks_for(fn))
+        return BridgeFlag.PCI_BRIDGE_NO_ALIAS in self._bridge_flags(fn)
 
     # --- the ACS capability (R2.2) ------------------------------------------
     def acs_capabilities(self, fn: PciFunction) -> AcsFlags | None:
@@ -1524,13 +1527,13 @@ class Quirks:
                 cap &= ~quirk.clear.value
         return AcsFlags(cap)
 
-    def _flag_quirks_for(self, fn: PciFunction) -> tuple[BridgeFlagQuirk, ...]:
-        """The bridge-flag quirks that match ``fn``, found once per distinct ids."""
+    def _bridge_flags(self, fn: PciFunction) -> frozenset[BridgeFlag]:
+        """The flags the bridge-flag quirks matching ``fn`` set, found once per distinct ids."""
         key = _ids(fn)
         found = self._flags_memo.get(key)
         if found is None:
             entries = self._flags_by_vendor.for_vendor(fn.vendor)
-            found = tuple(q for q in entries if q.matches(fn))
+            found = frozenset(q.flag for q in entries if q.matches(fn)) or _NO_FLAGS
             self._flags_memo[key] = found
         return found
 
@@ -1545,6 +1548,7 @@ def _ids(fn: PciFunction) -> _Ids:
 
 
 _NO_DEVFNS: frozenset[int] = frozenset()
+_NO_FLAGS: frozenset[BridgeFlag] = frozenset()
 
 #: The newest modelled kernel's tables (:data:`~iommugroups._kernel.version.NEWEST`).
 DEFAULT_QUIRKS = Quirks()

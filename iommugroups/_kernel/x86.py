@@ -145,7 +145,9 @@ def x86_view(topology: Topology, kernel: KernelVersion | str | None = None) -> X
         if not old_vmd:
             vmd[v.domain] = v.endpoint
 
-    for fn in topology.enumeration_order():
+    # with no VMD domain, no device stated untranslated and no unit, nothing below applies
+    facts = platform.vmd or stated or amd_units or vtd_units
+    for fn in topology.enumeration_order() if facts else ():
         a = fn.address
         endpoint = vmd_endpoint_of(fn, topology)
         if endpoint is not None and old_vmd:
