@@ -59,12 +59,12 @@ from .._kernel.model import (
     PciAddress,
     PcieType,
     PciFunction,
-    named_address,
     Platform,
     PlatformDevice,
     SriovCapability,
     Topology,
     VmdDomain,
+    named_address,
 )
 
 if sys.version_info >= (3, 11):

@@ -311,12 +311,7 @@ def pci_acs_path_enabled(
     nearest = ctx.topology._index.nearest_bridge
     walked: list[PciFunction] = []
     dev = start
-    while True:
-        if cache is not None:
-            known = cache.get(dev.address)
-            if known is not None:
-                result = known
-                break
+    while True:  # (start's own answer is not known: looked up above)
         walked.append(dev)
         if not pci_acs_enabled(dev, flags, ctx):
             result = False
@@ -329,6 +324,11 @@ def pci_acs_path_enabled(
             result = True
             break
         dev = above
+        if cache is not None:
+            known = cache.get(dev.address)
+            if known is not None:
+                result = known
+                break
     if cache is not None:
         # With end=None the answer for every device walked past is the same
         # as for start: each one's own path is the tail of start's path.

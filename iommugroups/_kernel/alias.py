@@ -21,6 +21,7 @@ __all__ = [
     "bridge_aliases",
     "bus_aliases",
     "dma_alias_mask",
+    "dma_aliases",
     "topology_aliases",
     "pci_devs_are_dma_aliases",
     "pci_for_each_dma_alias",
@@ -76,12 +77,19 @@ def pci_for_each_dma_alias(
     >>> [(str(d), f"{rid:04x}") for d, rid in pci_for_each_dma_alias(ep, ctx)]
     [('0000:01:03.0', '0118'), ('0000:00:1e.0', '0100')]
     """
+    yield from dma_aliases(fn, ctx)
+
+
+def dma_aliases(fn: PciFunction, ctx: QuirkContext) -> tuple[tuple[PciFunction, int], ...]:
+    """Every ``(device, requester id)`` :func:`pci_for_each_dma_alias` visits, in its order."""
     fn = pci_real_dma_dev(fn, ctx.topology)  # R3.1
     addr = fn.address
-    yield fn, addr.rid  # R3.2
-    for devfn in sorted(dma_alias_mask(fn, ctx)):  # R3.3
-        yield fn, addr.bus << 8 | devfn
-    yield from bus_aliases(addr.domain, addr.bus, ctx)  # R3.4
+    own: tuple[tuple[PciFunction, int], ...] = ((fn, addr.rid),)  # R3.2
+    mask = dma_alias_mask(fn, ctx)
+    if mask:  # R3.3
+        own += tuple((fn, addr.bus << 8 | devfn) for devfn in sorted(mask))
+    above = bus_aliases(addr.domain, addr.bus, ctx)  # R3.4
+    return own + above if above else own
 
 
 def topology_aliases(
@@ -122,11 +130,7 @@ def bus_aliases(domain: int, bus: int, ctx: QuirkContext) -> tuple[tuple[PciFunc
     path: list[tuple[tuple[int, int], tuple[tuple[PciFunction, int], ...]]] = []
     known: tuple[tuple[PciFunction, int], ...] = ()
     k = key
-    while True:
-        found = memo.get(k)
-        if found is not None:
-            known = found
-            break
+    while True:  # (key's own answer is not known: looked up above)
         parent = bus_parent.get(k)
         if parent is None:  # a root bus: the walk ends
             break
@@ -139,6 +143,10 @@ def bus_aliases(domain: int, bus: int, ctx: QuirkContext) -> tuple[tuple[PciFunc
                 break
             path.append((k, step))
         k = (k[0], parent)
+        found = memo.get(k)
+        if found is not None:
+            known = found
+            break
     if not path:  # a root bus, or an ending bridge's secondary bus
         memo[index.bus_key(*key)] = known
         return known

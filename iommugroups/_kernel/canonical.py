@@ -40,13 +40,13 @@ on that order here, only the ids.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import cast
 
 from .._bulk import paused_gc
 from .._errors import UnknownDevice
 from .fwspec import Refused, StreamTree, iommu_lookup
-from .groups import AddLog, Decision, Decisions, Found, Grouping, GroupTable, device_sort_key
+from .groups import AddLog, Decision, Decisions, Found, Grouping, LogLine, device_sort_key
 from .model import IommuKind, PciAddress, PciFunction, PlatformDevice, Topology
 from .pci_device_group import GroupingEnv, find_group
 from .quirks import Quirks, make_context
@@ -155,22 +155,20 @@ def _canonical_groups(
     if not topology.iommus and not topology.platform_devices:
         return _implicit_iommu(devices, env, record, view)
 
-    table = GroupTable()
     kinds = {i.name: i.kind for i in topology.iommus}
     streams = StreamTree()  # for SMMUv2 sharing and SMMUv3 clashes
     groups_by_addr: dict[PciAddress, int] = {}
     recorded = Decisions(env, groups_by_addr) if record else None
-
-    def ungrouped(name: str, why: str, rule: str = "R3.8") -> None:
-        table.ungrouped[name] = why
-        if recorded is not None:
-            recorded.add(name, Decision(name, None, "ungrouped", rule, why=why))
-
+    log = _Log()
+    untranslated, vmds = view.untranslated, view.vmd
     for dev in devices:
         name = _name(dev)
-        found_spec = iommu_lookup(dev, ctx, view.untranslated, kinds, streams)
+        found_spec = iommu_lookup(dev, ctx, untranslated, kinds, streams)
         if isinstance(found_spec, Refused):
-            ungrouped(name, found_spec.why, found_spec.rule)
+            log.ungrouped[name] = found_spec.why
+            if recorded is not None:
+                decision = Decision(name, None, "ungrouped", found_spec.rule, why=found_spec.why)
+                recorded.add(name, decision)
             continue
         spec, bus, kind, v2 = found_spec
         group: int | None = None
@@ -183,21 +181,22 @@ def _canonical_groups(
         vmd: PciAddress | None = None
         if group is None:
             if isinstance(dev, PciFunction):
-                vmd = view.vmd.get(dev.address.domain)
+                vmd = vmds.get(dev.address.domain) if vmds else None
                 if vmd is not None:  # R3.1: pci_device_group starts from the endpoint
                     found = find_group(env.topology.get(vmd), groups_by_addr, env)
                 else:
                     found = find_group(dev, groups_by_addr, env)
                 group = found[0]
-            if group is None:  # R4.4 / R1.5 generic_device_group
-                group = table.new_group()
+            if group is None:  # R4.4 / R1.5 generic_device_group: a new id (R1.1)
+                group = log.n_groups
+                log.n_groups += 1
             if kind is IommuKind.SMMU_V2:  # "Remember group for faster lookups" (R1.7)
                 streams.remember(spec, group)
         if isinstance(dev, PciFunction):
-            table.add(name, group, bus, dev.address)
             groups_by_addr[dev.address] = group
+            log.add(name, group, bus, dev.address[0] > 0xFFFF)
         else:
-            table.add(name, group, bus)
+            log.add(name, group, bus, True)
         if recorded is not None:
             if shared is not None:
                 owner, ids = shared
@@ -213,7 +212,57 @@ def _canonical_groups(
             else:
                 recorded.add(name, Decision(name, group, "generic", "R1.5"))
         streams.add(spec, name)
-    return table.snapshot(CANONICAL, recorded)
+    return log.grouping(recorded)
+
+
+class _Log:
+    """The ``Adding to iommu group`` lines of a canonical run, kept flat (R1.4).
+
+    Nothing is released in such a run, so ids are dense (R1.1, R1.2); the
+    members of each group are gathered once at the end.
+    """
+
+    __slots__ = ("devices", "groups", "n_groups", "prefixes", "ungrouped", "unusual")
+
+    def __init__(self) -> None:
+        self.devices: list[str] = []
+        self.groups: list[int] = []
+        self.prefixes: list[str] | None = None  # while every line is a "pci" one
+        self.n_groups = 0
+        self.ungrouped: dict[str, str] = {}
+        #: a name that does not sort as a string sorts its address: a domain
+        #: above ffff, or a platform device
+        self.unusual = False
+
+    def add(self, name: str, group: int, prefix: str, unusual: bool) -> None:
+        if prefix != "pci" and self.prefixes is None:
+            self.prefixes = ["pci"] * len(self.devices)
+        if self.prefixes is not None:
+            self.prefixes.append(prefix)
+        self.devices.append(name)
+        self.groups.append(group)
+        if unusual:
+            self.unusual = True
+
+    def grouping(self, recorded: Decisions | None) -> Grouping:
+        """The groups, members in address order then by name."""
+        buckets: list[list[str]] = [[] for _ in range(self.n_groups)]
+        for name, gid in zip(self.devices, self.groups, strict=True):
+            buckets[gid].append(name)
+        key = device_sort_key if self.unusual else None  # full names sort as addresses
+        groups = {gid: tuple(sorted(names, key=key)) for gid, names in enumerate(buckets)}
+        log: Sequence[LogLine] = (
+            AddLog("pci", self.devices, self.groups)
+            if self.prefixes is None
+            else tuple(map(LogLine, self.prefixes, self.devices, self.groups))
+        )
+        return Grouping(
+            groups=groups,
+            log=log,
+            ungrouped=self.ungrouped,
+            strategy=CANONICAL,
+            decisions=recorded if recorded is not None else {},
+        )
 
 
 def _vmd_decision(name: str, group: int, endpoint: PciAddress, found: Found | None) -> Decision:
@@ -238,15 +287,14 @@ def _implicit_iommu(
     """
     groups_by_addr: dict[PciAddress, int] = {}
     recorded = Decisions(env, groups_by_addr) if record else None
-    log_devices: list[str] = []
-    log_groups: list[int] = []
-    ungrouped: dict[str, str] = {}
+    log = _Log()
+    ungrouped = log.ungrouped
     untranslated = view.untranslated
     vmds = view.vmd
     topology = env.topology
     n_groups = 0
     wide = False  # a domain above ffff: names no longer sort as strings
-    add_device, add_group = log_devices.append, log_groups.append
+    add_device, add_group = log.devices.append, log.groups.append
     functions = cast("list[PciFunction]", devices)  # no platform device here
     for dev in functions:
         addr = dev.address
@@ -279,17 +327,6 @@ def _implicit_iommu(
             else:
                 recorded.add_found(name, dev, gid, found)
 
-    # Members per group, built once at the end (fewer long-lived objects
-    # while grouping); fixed-width names sort like the addresses.
-    buckets: list[list[str]] = [[] for _ in range(n_groups)]
-    for name, gid in zip(log_devices, log_groups, strict=True):
-        buckets[gid].append(name)
-    key = device_sort_key if wide else None
-    groups = {gid: tuple(sorted(names, key=key)) for gid, names in enumerate(buckets)}
-    return Grouping(
-        groups=groups,
-        log=AddLog("pci", log_devices, log_groups),
-        ungrouped=ungrouped,
-        strategy=CANONICAL,
-        decisions=recorded if recorded is not None else {},
-    )
+    log.n_groups = n_groups
+    log.unusual = wide
+    return log.grouping(recorded)

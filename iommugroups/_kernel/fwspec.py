@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import NamedTuple
 
-from .alias import pci_for_each_dma_alias
+from .alias import dma_aliases
 from .model import FwSpec, IommuKind, PciAddress, PciFunction, PlatformDevice
 from .quirks import QuirkContext
 
@@ -51,7 +51,7 @@ def pci_fwspec(fn: PciFunction, ctx: QuirkContext) -> FwSpec | None:
     sids: list[int] = []
     dom = fn.address.domain
     mappings = topo._index.mappings_of(topo.id_mappings, dom)  # those of its domain
-    for _who, rid in pci_for_each_dma_alias(fn, ctx):
+    for _who, rid in dma_aliases(fn, ctx):  # pci_for_each_dma_alias
         for m in mappings:
             sid = m.map(dom, rid)
             if sid is None:

@@ -420,19 +420,22 @@ class GroupingEnv:
 
     def _upstream(self, domain: int, bus: int) -> tuple[Walk, PciFunction | None]:
         """:meth:`upstream`, the walk as a :class:`Walk` (memoised per bus)."""
+        up = self._up
         key = (domain, bus)
-        memo = self._up.get(key)
+        memo = up.get(key)
         if memo is not None:
             return memo
-        br = self.topology._index.nearest_bridge(domain, bus)
+        index = self.topology._index
+        br = index.bus_self.get(key) or index.nearest_bridge(domain, bus)
         if br is None:
             memo = (_NO_WALK, None)
-        elif self.acs_path_enabled(br):
+        elif pci_acs_path_enabled(br, None, REQ_ACS_FLAGS, self.ctx):
             memo = (_NO_WALK, br)
         else:  # through the nearest bridge, then on as from its own bus
-            walked, stop = self._upstream(br.address.domain, br.address.bus)
+            b = br.address
+            walked, stop = up.get((b[0], b[1])) or self._upstream(b[0], b[1])
             memo = (walked.through(br), stop)
-        self._up[self.topology._index.bus_key(domain, bus)] = memo
+        up[index.keys.get(key, key)] = memo
         return memo
 
     def alias_candidates(self, pdev: PciFunction) -> tuple[PciFunction, ...]:

@@ -1529,10 +1529,13 @@ class Quirks:
 
     def _bridge_flags(self, fn: PciFunction) -> frozenset[BridgeFlag]:
         """The flags the bridge-flag quirks matching ``fn`` set, found once per distinct ids."""
+        index = self._flags_by_vendor
+        if not index._any and fn.vendor not in index._by:  # most vendors have none
+            return _NO_FLAGS
         key = _ids(fn)
         found = self._flags_memo.get(key)
         if found is None:
-            entries = self._flags_by_vendor.for_vendor(fn.vendor)
+            entries = index.for_vendor(fn.vendor)
             found = frozenset(q.flag for q in entries if q.matches(fn)) or _NO_FLAGS
             self._flags_memo[key] = found
         return found
