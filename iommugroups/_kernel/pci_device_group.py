@@ -308,7 +308,6 @@ class GroupingEnv:
         "_masks",
         "_passing",
         "_paths",
-        "_plans",
         "_slots",
         "_up",
         "ctx",
@@ -321,9 +320,10 @@ class GroupingEnv:
         self.topology: Topology = ctx.topology
         self._acs: dict[PciAddress, bool] = {}
         self._paths: dict[PciAddress, AcsPath] = {}
-        self._up: dict[tuple[int, int], tuple[Walk, PciFunction | None]] = {}
+        #: (domain, bus) -> the walk from it, where it stops, and the plan of
+        #: a device on it without devfn aliases of its own (one entry per bus)
+        self._up: dict[tuple[int, int], tuple[Walk, PciFunction | None, _Plan]] = {}
         self._cand: dict[PciAddress, tuple[PciFunction, ...]] = {}
-        self._plans: dict[tuple[int, int], _Plan] = {}
         #: (domain, bus) -> slot -> the functions of that slot, device order.
         self._slots: dict[tuple[int, int], dict[int, tuple[PciFunction, ...]]] = {}
         # Devfn aliases are rare: find the devices that have one in one pass,
@@ -420,23 +420,36 @@ class GroupingEnv:
 
     def _upstream(self, domain: int, bus: int) -> tuple[Walk, PciFunction | None]:
         """:meth:`upstream`, the walk as a :class:`Walk` (memoised per bus)."""
+        entry = self._up.get((domain, bus)) or self._bus(domain, bus)
+        return entry[0], entry[1]
+
+    def _bus(self, domain: int, bus: int) -> tuple[Walk, PciFunction | None, _Plan]:
+        """The memo of one bus: its walk (R4.2), where it stops, and the plan of a
+        device on it (:meth:`plan`) without devfn aliases of its own."""
         up = self._up
         key = (domain, bus)
-        memo = up.get(key)
-        if memo is not None:
-            return memo
+        entry = up.get(key)
+        if entry is not None:
+            return entry
         index = self.topology._index
         br = index.bus_self.get(key) or index.nearest_bridge(domain, bus)
+        walked: Walk
         if br is None:
-            memo = (_NO_WALK, None)
+            walked, stop = _NO_WALK, None
         elif pci_acs_path_enabled(br, None, REQ_ACS_FLAGS, self.ctx):
-            memo = (_NO_WALK, br)
+            walked, stop = _NO_WALK, br
         else:  # through the nearest bridge, then on as from its own bus
             b = br.address
-            walked, stop = up.get((b[0], b[1])) or self._upstream(b[0], b[1])
-            memo = (walked.through(br), stop)
-        up[index.keys.get(key, key)] = memo
-        return memo
+            above = up.get((b[0], b[1])) or self._bus(b[0], b[1])
+            walked, stop = above[0].through(br), above[1]
+        aliases = bus_aliases(domain, bus, self.ctx)
+        if aliases:  # step 2 goes on from the bus of the last alias bridge (R4.1)
+            plan = self._make_plan(aliases, domain, bus)
+        else:
+            plan = (aliases, walked.compact(), stop)
+        entry = (walked, stop, plan)
+        up[index.keys.get(key, key)] = entry
+        return entry
 
     def alias_candidates(self, pdev: PciFunction) -> tuple[PciFunction, ...]:
         """Devices ``t != pdev`` on ``pdev``'s bus with ``pci_devs_are_dma_aliases``.
@@ -482,11 +495,8 @@ class GroupingEnv:
             if mask:  # its own devfn aliases first (R3.3)
                 aliases = tuple((fn, a[1] << 8 | d) for d in sorted(mask))
                 return self._make_plan(aliases + self.bus_aliases(*key), *key)
-        plan = self._plans.get(key)  # usually: the same for the whole bus
-        if plan is None:
-            plan = self._make_plan(self.bus_aliases(*key), *key)
-            self._plans[self.topology._index.bus_key(*key)] = plan
-        return plan
+        entry = self._up.get(key) or self._bus(*key)  # usually: the same for the whole bus
+        return entry[2]
 
     def _make_plan(
         self, aliases: tuple[tuple[PciFunction, int], ...], domain: int, bus: int
