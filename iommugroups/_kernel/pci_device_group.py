@@ -565,11 +565,15 @@ class GroupingEnv:
 
     def slot_peers(self, pdev: PciFunction) -> tuple[PciFunction, ...]:
         """Other functions of ``pdev``'s slot (``devfn >> 3``, R5.4), device order."""
+        return tuple(t for t in self.slot_functions(pdev) if t is not pdev)
+
+    def slot_functions(self, pdev: PciFunction) -> tuple[PciFunction, ...]:
+        """Every function of ``pdev``'s slot, ``pdev`` included (R5.4), device order."""
         a = pdev.address
         on_bus = self.topology.devices_on_bus(a.domain, a.bus)
         if len(on_bus) <= _SCAN_BUS:
             slot = a.device
-            return tuple(t for t in on_bus if t.address.device == slot and t is not pdev)
+            return tuple(t for t in on_bus if t.address.device == slot)
         key = (a.domain, a.bus)
         slots = self._slots.get(key)
         if slots is None:  # a crowded bus's functions by slot, once per bus
@@ -578,7 +582,7 @@ class GroupingEnv:
                 by_slot.setdefault(t.address.device, []).append(t)
             slots = {slot: tuple(fns) for slot, fns in by_slot.items()}
             self._slots[self.topology._index.bus_key(a.domain, a.bus)] = slots
-        return tuple(t for t in slots.get(a.device, ()) if t is not pdev)
+        return slots.get(a.device, ())
 
 
 class _PassingIndex:
@@ -760,15 +764,18 @@ def _alias_group(
     rec: _Record | None,
 ) -> tuple[int, PciFunction] | None:
     """R5.1 ``get_pci_alias_group``."""
-    devfn = pdev.address.devfn
+    a = pdev.address
+    devfn = a[2] << 3 | a[3]
     if devfn in devfns:  # loop guard (test_and_set_bit)
         return None
     devfns.add(devfn)
-    g = groups.get(pdev.address)
+    g = groups.get(a)
     if g is not None:
         if rec is not None:
-            rec.steps.append(Step("R5.1", "in-group", pdev.address, group=g))
+            rec.steps.append(Step("R5.1", "in-group", a, group=g))
         return g, pdev
+    if not env._masks:  # nobody has a devfn alias: no candidate (R3.6)
+        return None
     for t in env.alias_candidates(pdev):
         if rec is not None:
             link = Step("R5.1", "dma-alias-peer", t.address, pdev.address)
@@ -798,8 +805,8 @@ def _function_alias_group(
         rec.steps.append(
             Step("R5.2", "function-alias", pdev.address, acs=rec.env.acs_verdict(pdev))
         )
-    for t in env.slot_peers(pdev):
-        if env.acs_enabled(t):
+    for t in env.slot_functions(pdev):
+        if t is pdev or env.acs_enabled(t):
             continue
         if rec is not None:
             rec.links.append(
