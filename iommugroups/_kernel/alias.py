@@ -130,6 +130,7 @@ def bus_aliases(domain: int, bus: int, ctx: QuirkContext) -> tuple[tuple[PciFunc
     path: list[tuple[tuple[int, int], tuple[tuple[PciFunction, int], ...]]] = []
     known: tuple[tuple[PciFunction, int], ...] = ()
     k = key
+    found: tuple[tuple[PciFunction, int], ...] | None = None
     while True:  # (key's own answer is not known: looked up above)
         parent = bus_parent.get(k)
         if parent is None:  # a root bus: the walk ends
@@ -147,13 +148,15 @@ def bus_aliases(domain: int, bus: int, ctx: QuirkContext) -> tuple[tuple[PciFunc
         if found is not None:
             known = found
             break
+    keys = index.keys  # the shared key of each bus
     if not path:  # a root bus, or an ending bridge's secondary bus
-        memo[index.bus_key(*key)] = known
+        memo[keys.get(key, key)] = known
         return known
-    memo[k] = known
+    if found is None:  # the root bus or ending bridge's bus the walk stopped at
+        memo[keys.get(k, k)] = known
     for k, step in reversed(path):
         known = step + known if step else known
-        memo[index.bus_key(*k)] = known
+        memo[keys.get(k, k)] = known
     return known
 
 

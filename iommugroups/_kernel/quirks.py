@@ -1415,7 +1415,8 @@ class Quirks:
 
     def acs_entries_for(self, vendor: int) -> tuple[AcsQuirk, ...]:
         """The ACS entries that can apply to a device of ``vendor``, in order (R2.5)."""
-        return self._acs_by_vendor.for_vendor(vendor)
+        index = self._acs_by_vendor
+        return index._by.get(vendor, index._any)  # (for_vendor, without the call)
 
     def acs_decision(
         self, fn: PciFunction, flags: AcsFlags, ctx: QuirkContext

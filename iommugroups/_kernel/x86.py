@@ -84,7 +84,6 @@ class X86View:
     """What the platform rules make of one topology (see the module docstring).
 
     Attributes:
-        kind: the IOMMU family (:func:`platform_iommu`).
         untranslated: device -> (rule, why) for every device that gets no group.
         vmd: VMD domain -> its endpoint, for the domains whose devices join
             the endpoint's group (empty before v5.6).
@@ -93,7 +92,6 @@ class X86View:
         notes: what was assumed, in words.
     """
 
-    kind: IommuKind | None
     untranslated: Mapping[PciAddress, tuple[str, str]]
     vmd: Mapping[int, PciAddress]
     order: tuple[PciFunction, ...] | None = None
@@ -130,11 +128,15 @@ def x86_view(topology: Topology, kernel: KernelVersion | str | None = None) -> X
     """
     version = kernel if isinstance(kernel, KernelVersion) else resolve_kernel(None, kernel)
     platform = topology.platform
-    kind = platform_iommu(topology)
+    stated = set(platform.untranslated)
+    # The IOMMU family only matters for what a stated device is told and for
+    # the ids' order, which needs units or the Intel graphics of a client
+    # machine: without those, the scan of every function for host bridges is saved.
+    needs_kind = platform.iommu or platform.units or stated or _assumed_gfx_unit(topology)
+    kind = platform_iommu(topology) if needs_kind else None
     untranslated: dict[PciAddress, tuple[str, str]] = {}
     vmd: dict[int, PciAddress] = {}
     notes: list[str] = []
-    stated = set(platform.untranslated)
     amd_units = [u for u in platform.units if u.kind is IommuKind.AMD_VI]
     vtd_units = [u for u in platform.units if u.kind is IommuKind.VTD]
     unit_of: dict[PciAddress, str | None] = {}  # where known
@@ -186,7 +188,7 @@ def x86_view(topology: Topology, kernel: KernelVersion | str | None = None) -> X
             unit_of[a] = vt.unit.name if vt.unit is not None else None
 
     order = _registration_order(topology, kind, version, unit_of, untranslated, vmd, notes)
-    return X86View(kind, untranslated, vmd, order, tuple(notes))
+    return X86View(untranslated, vmd, order, tuple(notes))
 
 
 def _registration_order(
