@@ -15,7 +15,14 @@ empty run's peak, measured first). The operations:
 * ``what-if``: ``what_if`` with ``acs-override=downstream,multifunction``;
 * ``explain``: ``explain`` of the device added last;
 * ``simulate:<strategy>``: ``simulate`` of an ACPI boot with the default
-  built-in drivers, for every strategy of the registry.
+  built-in drivers, for every strategy of the registry;
+* ``reference`` (one row, shape ``machine``): no iommugroups code at all, a
+  plain linear Python loop of the kind the library is made of (a table of
+  ``n`` tuple-keyed records, then one look-up of each and of its bus's
+  first function, in insertion order). Its 10x ratio is what this machine
+  gives a loop that is linear by construction: memory caches and address
+  translation make each look-up slower as the tables outgrow them, so an
+  operation's ratio reads against this one, not against 10.
 
 ``load()`` refuses files over 64 MiB (``MAX_INPUT_BYTES``); the measuring
 processes lift that guard, since a topology of a million functions is about
@@ -63,6 +70,7 @@ OPERATIONS = (
     "what-if",
     "explain",
     *(f"simulate:{s}" for s in STRATEGIES),
+    "reference",
 )
 
 #: What each measuring process runs (argv: topology file, operation, repeat).
@@ -88,6 +96,19 @@ def timed(f):
 if op == "baseline":
     seconds = 0.0
     n = 0
+elif op == "reference":  # the machine's ratio for a loop linear by construction
+    n = int(path)
+    def reference():
+        gc.disable()
+        keys = [(i >> 16, (i >> 8) & 255, (i >> 3) & 31, i & 7) for i in range(n)]
+        table = {k: [k[1], str(k[3])] for k in keys}
+        out = {}
+        for k in keys:
+            v = table[k]
+            out[k] = (v[0], v[1], table.get((k[0], k[1], 0, 0)))
+        gc.enable()
+        return out
+    seconds = timed(reference)
 else:
     if op == "load":
         seconds = timed(lambda: ig.load(path))
@@ -161,6 +182,12 @@ def main() -> None:
     rows: list[tuple[str, str, list[tuple[int, float, float] | None]]] = []
     with tempfile.TemporaryDirectory() as tmp:
         baseline = _child(Path(tmp) / "none.json", "baseline", 1, 120)["peak"]
+        if "reference" in ops:
+            ref = [_child(Path(str(n)), "reference", repeat, 600) for n in sizes]
+            cells = [(int(r["functions"]), r["seconds"], r["peak"]) for r in ref]
+            rows.append(("machine", "reference", list(cells)))
+            _print_row("machine", "reference", list(cells), baseline)
+            ops = [o for o in ops if o != "reference"]
         for shape in shapes:
             files: dict[int, Path] = {}
             for n in sizes:

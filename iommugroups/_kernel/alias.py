@@ -62,7 +62,7 @@ def pci_for_each_dma_alias(
        flagged ``BRIDGE_XLATE_ROOT`` ends the walk; root, upstream and
        downstream ports add nothing; a PCIe-to-PCI bridge adds
        (secondary bus, 00.0), unless flagged ``PCI_BRIDGE_NO_ALIAS`` (the
-       ASPEED AST1150, since v7.0: it forwards the requester ids of the
+       ASPEED AST1150, after 6.12: it forwards the requester ids of the
        devices behind it, and adds nothing); a PCI-to-PCIe bridge adds its own id; a
        conventional bridge adds (secondary bus, 00.0) with the
        ``PCIE_BRIDGE_ALIAS`` quirk flag, else its own id. The device yielded
@@ -175,7 +175,7 @@ def bridge_aliases(
     t = br.pcie_type
     if t is not None:
         if t == PcieType.PCI_BRIDGE:
-            if quirks.pci_bridge_no_alias(br):  # R3.4: forwards the requester id (7.x)
+            if quirks.pci_bridge_no_alias(br):  # R3.4: forwards the requester id (7.2+)
                 return ()
             return ((br, sec << 8),)
         if t == PcieType.PCIE_BRIDGE:

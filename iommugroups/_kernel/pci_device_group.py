@@ -329,7 +329,12 @@ class GroupingEnv:
         # Devfn aliases are rare: find the devices that have one in one pass,
         # so that buses without any need no per-bus index at all.
         masks: dict[tuple[int, int], dict[int, frozenset[int]]] = {}
+        # (the vendors a quirk may give an alias: None when a quirk may give any
+        # device one, or the platform's IVRS aliases may)
+        vendors = None if ctx.topology.platform.units else ctx.quirks.dma_alias_vendors()
         for fn in self.topology.functions:
+            if vendors is not None and not fn.dma_alias_devfns and fn.vendor not in vendors:
+                continue  # no alias: dma_alias_mask would be empty
             mask = dma_alias_mask(fn, ctx)
             if mask:
                 a = fn.address

@@ -1455,6 +1455,11 @@ class Quirks:
             self._alias_memo[key] = found
         return found
 
+    def dma_alias_vendors(self) -> frozenset[int] | None:
+        """The vendors whose devices a DMA-alias quirk may match (``None``: any vendor)."""
+        index = self._alias_by_vendor
+        return None if index._any else frozenset(index._by)
+
     def dma_alias_devfns(self, fn: PciFunction) -> frozenset[int]:
         """R3.5: devfns that the header-phase quirks add to ``fn``'s ``dma_alias_mask``.
 
