@@ -19,6 +19,7 @@ from .vmd import pci_real_dma_dev
 
 __all__ = [
     "bridge_aliases",
+    "bus_alias_step",
     "bus_aliases",
     "dma_alias_mask",
     "dma_aliases",
@@ -125,30 +126,21 @@ def bus_aliases(domain: int, bus: int, ctx: QuirkContext) -> tuple[tuple[PciFunc
     chain = memo.get(key)
     if chain is not None:
         return chain
-    index = ctx.topology._index
-    bus_parent, bus_self = index.bus_parent, index.bus_self
     path: list[tuple[tuple[int, int], tuple[tuple[PciFunction, int], ...]]] = []
     known: tuple[tuple[PciFunction, int], ...] = ()
     k = key
     found: tuple[tuple[PciFunction, int], ...] | None = None
     while True:  # (key's own answer is not known: looked up above)
-        parent = bus_parent.get(k)
-        if parent is None:  # a root bus: the walk ends
+        up, step = bus_alias_step(k[0], k[1], ctx)
+        if up is None:  # the walk ends here
             break
-        br = bus_self.get(k)
-        if br is None:  # virtual bus (SR-IOV): skipped
-            path.append((k, ()))
-        else:
-            step = bridge_aliases(br, ctx)
-            if step is None:  # BRIDGE_XLATE_ROOT: the walk ends at this bridge
-                break
-            path.append((k, step))
-        k = (k[0], parent)
+        path.append((k, step))
+        k = up
         found = memo.get(k)
         if found is not None:
             known = found
             break
-    keys = index.keys  # the shared key of each bus
+    keys = ctx.topology._index.keys  # the shared key of each bus
     if not path:  # a root bus, or an ending bridge's secondary bus
         memo[keys.get(key, key)] = known
         return known
@@ -158,6 +150,30 @@ def bus_aliases(domain: int, bus: int, ctx: QuirkContext) -> tuple[tuple[PciFunc
         known = step + known if step else known
         memo[keys.get(k, k)] = known
     return known
+
+
+def bus_alias_step(
+    domain: int, bus: int, ctx: QuirkContext
+) -> tuple[tuple[int, int] | None, tuple[tuple[PciFunction, int], ...]]:
+    """One bus of the R3.4 walk: where the walk goes on, and what this bus's bridge adds.
+
+    ``(None, ())`` when the walk ends here: a root bus, or a bus whose bridge is
+    flagged ``BRIDGE_XLATE_ROOT``. A virtual (SR-IOV) bus adds nothing and the
+    walk goes on to its parent. :func:`bus_aliases` of a bus is its step's aliases
+    followed by :func:`bus_aliases` of where the walk goes on.
+    """
+    index = ctx.topology._index
+    key = (domain, bus)
+    parent = index.bus_parent.get(key)
+    if parent is None:  # a root bus: the walk ends
+        return None, ()
+    br = index.bus_self.get(key)
+    if br is None:  # virtual bus (SR-IOV): skipped
+        return (domain, parent), ()
+    step = bridge_aliases(br, ctx)
+    if step is None:  # BRIDGE_XLATE_ROOT: the walk ends at this bridge
+        return None, ()
+    return (domain, parent), step
 
 
 def bridge_aliases(

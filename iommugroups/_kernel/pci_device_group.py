@@ -31,7 +31,7 @@ from .acs import (
     pci_acs_path_enabled,
     pci_acs_verdict,
 )
-from .alias import bus_aliases, dma_alias_mask
+from .alias import bus_alias_step, bus_aliases, dma_alias_mask
 from .model import REQ_ACS_FLAGS, PciAddress, PciFunction, Topology
 from .quirks import QuirkContext
 
@@ -447,7 +447,12 @@ class GroupingEnv:
             b = br.address
             above = up.get((b[0], b[1])) or self._bus(b[0], b[1])
             walked, stop = above[0].through(br), above[1]
-        aliases = bus_aliases(domain, bus, self.ctx)
+        # R3.4 for this bus: its step, then the answer of the bus the walk goes on
+        # from, kept in that bus's plan (bus_aliases, without a memo of its own)
+        nxt, aliases = bus_alias_step(domain, bus, self.ctx)
+        if nxt is not None:
+            rest = (up.get(nxt) or self._bus(*nxt))[2][0]
+            aliases = aliases + rest if aliases else rest
         if aliases:  # step 2 goes on from the bus of the last alias bridge (R4.1)
             plan = self._make_plan(aliases, domain, bus)
         else:
