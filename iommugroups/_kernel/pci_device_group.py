@@ -439,6 +439,7 @@ class GroupingEnv:
         index = self.topology._index
         br = index.bus_self.get(key) or index.nearest_bridge(domain, bus)
         walked: Walk
+        above: tuple[Walk, PciFunction | None, _Plan] | None = None
         if br is None:
             walked, stop = _NO_WALK, None
         elif pci_acs_path_enabled(br, None, REQ_ACS_FLAGS, self.ctx):
@@ -451,7 +452,9 @@ class GroupingEnv:
         # from, kept in that bus's plan (bus_aliases, without a memo of its own)
         nxt, aliases = bus_alias_step(domain, bus, self.ctx)
         if nxt is not None:
-            rest = (up.get(nxt) or self._bus(*nxt))[2][0]
+            if above is None or br is None or nxt != (br.address[0], br.address[1]):
+                above = up.get(nxt) or self._bus(*nxt)
+            rest = above[2][0]
             aliases = aliases + rest if aliases else rest
         if aliases:  # step 2 goes on from the bus of the last alias bridge (R4.1)
             plan = self._make_plan(aliases, domain, bus)
