@@ -244,3 +244,34 @@ def test_passing_lists_every_device_whose_walk_passes(topo: Topology) -> None:
     for fn in order:
         got = env.passing(fn)
         assert [f.address for f in got] == [f.address for f in expected.get(fn.address, [])]
+
+
+@settings(max_examples=80, deadline=None)
+@given(topo=topologies(max_functions=30))
+def test_plan_is_the_walk_read_from_first_principles(topo: Topology) -> None:
+    """``GroupingEnv.plan(fn)`` (memoised per bus, each bus's aliases and walk built
+    from another bus's) is steps 1-2 computed afresh for ``fn`` alone: the aliases
+    ``pci_for_each_dma_alias`` visits after the own id (R4.1), then the bridges above
+    the last of them (``Topology.bridges_above``) walked past while their path to the
+    root is not ACS-isolated, stopping at the first that is (R4.2). Plans are asked
+    last device first, so that a bus's memo is made before its parents'."""
+    from iommugroups._kernel.acs import pci_acs_path_enabled
+    from iommugroups._kernel.alias import pci_for_each_dma_alias
+    from iommugroups._kernel.model import REQ_ACS_FLAGS
+
+    env = GroupingEnv(make_context(topo))
+    fresh = make_context(topo)  # nothing shared with the memos under test
+    for fn in reversed(topo.enumeration_order()):
+        aliases, walked, stop = env.plan(fn)
+        expected = list(pci_for_each_dma_alias(fn, fresh))[1:]
+        assert list(aliases) == expected
+        start = expected[-1][0] if expected else fn
+        want: list[PciFunction] = []
+        want_stop: PciFunction | None = None
+        for br in topo.bridges_above(start):
+            if pci_acs_path_enabled(br, None, REQ_ACS_FLAGS, make_context(topo)):
+                want_stop = br
+                break
+            want.append(br)
+        assert [b.address for b in walked] == [b.address for b in want]
+        assert (stop.address if stop else None) == (want_stop.address if want_stop else None)
