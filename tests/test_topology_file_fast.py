@@ -123,3 +123,46 @@ def test_a_walk_is_a_sequence_sharing_its_tail() -> None:
     assert list(Walk()) == []
     with pytest.raises(IndexError):
         walk[12]
+
+
+@given(topologies(max_functions=20))
+def test_names_kept_from_the_file_are_the_addresses_written_out(topo: Topology) -> None:
+    """The quick path keeps each address's text as its ``str``: it must be exactly
+    what formatting the address makes (domain wider than four digits included)."""
+    from iommugroups._kernel import model
+
+    text = dumps_topology(topo, "json")
+    model._NAMES.clear()  # nothing formatted before: every name is the file's
+    loaded = loads(text, fmt="json")
+    for fn in loaded.functions:
+        assert str(fn.address) == model.address_name(fn.address)
+
+
+def test_an_address_in_upper_case_is_named_in_lower_case() -> None:
+    from iommugroups._kernel import model
+
+    text = dumps_topology(Topology([PciFunction("0000:0a:1f.7")]), "json").replace(
+        "0000:0a:1f.7", "0000:0A:1F.7"
+    )
+    model._NAMES.clear()
+    (fn,) = loads(text, fmt="json").functions
+    assert str(fn.address) == "0000:0a:1f.7"
+
+
+def test_names_kept_on_the_quick_path() -> None:
+    """Entries alike but for their address go the quick way; their names are kept."""
+    from iommugroups._kernel import model
+
+    fns = [
+        PciFunction(f"0000:{b:02x}:{d:02x}.{f}")
+        for b in (1, 0xAB)
+        for d in (0, 0x1F)
+        for f in range(8)
+    ]
+    text = dumps_topology(Topology(fns), "json")
+    model._NAMES.clear()
+    loaded = loads(text, fmt="json")
+    assert len(model._NAMES) == len(fns)  # kept while reading, none formatted yet
+    assert [str(f.address) for f in loaded.functions] == [
+        model.address_name(f.address) for f in loaded.functions
+    ]
