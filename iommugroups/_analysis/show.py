@@ -694,6 +694,9 @@ class _Explainer:
         self.env = env
         self.joins = joins
         self.platform = {p.name for p in topology.platform_devices}
+        #: one object per distinct clause text and rule list (many groups share them)
+        self._texts: dict[str, str] = {}
+        self._rules: dict[tuple[str, ...], tuple[str, ...]] = {}
 
     def _top_in_group(
         self,
@@ -920,6 +923,11 @@ class _Explainer:
             parts.append(
                 "the devices below it have other groups or none" if below else "nothing below it"
             )
+        text = f"alone: {', '.join(parts)} ({', '.join(rules)})"
+        shared = tuple(rules)
         return Clause(
-            "alone", tuple(rules), (name,), f"alone: {', '.join(parts)} ({', '.join(rules)})"
+            "alone",
+            self._rules.setdefault(shared, shared),
+            (name,),
+            self._texts.setdefault(text, text),
         )
