@@ -30,10 +30,12 @@ fate and the kernel log in order.
 
 from __future__ import annotations
 
+import collections
+import enum
+import itertools
 import sys
-from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
-from typing import NamedTuple, Protocol
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Final, NamedTuple, Protocol
 
 import attrs
 
@@ -155,6 +157,14 @@ class SimulationResult:
         return tuple(str(e) for e in self.events if isinstance(e, LogLine) and e.action == "add")
 
 
+class _Unset(enum.Enum):
+    UNSET = "unset"
+
+
+# Not looked up yet (a device's firmware spec), not waiting (its IOMMU instance).
+_UNSET: Final = _Unset.UNSET
+
+
 @attrs.define
 class SimDevice:
     """The simulator's mutable view of one device (``struct device``)."""
@@ -175,11 +185,56 @@ class SimDevice:
     no_group: str = ""  # why it has no group, when known
     ever_probed: bool = False
     added: bool = False  # ever device_add-ed
+    # The simulator's own records, one slot each rather than a table per
+    # record (a large machine has as many devices as functions): the
+    # firmware's spec for it, looked up once (None: no mapping; it depends
+    # on the topology only); the IOMMU instance its last dma_configure found
+    # unregistered (None: no IOMMU translates it; see walk_devices); whether
+    # it is on the deferred-probe pending or active list.
+    _firmware: FwSpec | _Unset | None = attrs.field(
+        default=_UNSET, init=False, repr=False, eq=False
+    )
+    _parked_on: str | _Unset | None = attrs.field(default=_UNSET, init=False, repr=False, eq=False)
+    _deferred: bool = attrs.field(default=False, init=False, repr=False, eq=False)
 
     @property
     def fn(self) -> PciFunction | None:
         """The PCI function, for a PCI device."""
         return self.node if isinstance(self.node, PciFunction) else None
+
+
+class _EventLog:
+    """A run's kernel log as it is written, compact: most of a boot's log is
+    ``Adding to iommu group`` lines (:class:`~iommugroups.LogLine`), kept as
+    their three fields until the log is read; other events are kept as they
+    are. ``append`` an event; iterate the events.
+    """
+
+    __slots__ = ("_devices", "_firsts", "_groups")
+
+    def __init__(self) -> None:
+        # per event: an Adding line's prefix, device and group; any other event, "" and 0
+        self._firsts: list[LogEvent | str] = []
+        self._devices: list[str] = []
+        self._groups: list[int] = []
+
+    def append(self, event: LogEvent) -> None:
+        """Log ``event``."""
+        if type(event) is LogLine and event.action == "add":
+            self._firsts.append(event.prefix)
+            self._devices.append(event.device)
+            self._groups.append(event.group)
+        else:
+            self._firsts.append(event)
+            self._devices.append("")
+            self._groups.append(0)
+
+    def __iter__(self) -> Iterator[LogEvent]:
+        for first, device, group in zip(self._firsts, self._devices, self._groups, strict=True):
+            yield LogLine(first, device, group) if isinstance(first, str) else first
+
+    def __len__(self) -> int:
+        return len(self._firsts)
 
 
 class StrategyLike(Protocol):
@@ -237,7 +292,8 @@ class Simulator:
         self.topology = topology
         self.ctx = make_context(self.topology, quirks, kernel=self.kernel)
         self.env = GroupingEnv(self.ctx)
-        self.events: list[LogEvent] = []
+        #: The kernel log so far (``append`` an event; iterate the events).
+        self.events = _EventLog()
         self.table = GroupTable()
         self.table.log = self.events  # type: ignore[assignment]
         self.devices: dict[str, SimDevice] = {}
@@ -246,58 +302,91 @@ class Simulator:
         for fn in self.topology.enumeration_order():
             name = str(fn.address)
             self.devices[name] = SimDevice(name, fn, "pci")
-        # Ordered sets (dicts with no values): present devices in device-add order
-        # (the bus's klist); the deferred-probe pending and active lists (FIFO).
-        self.order: dict[str, None] = {}
-        self.add_seq: dict[str, int] = {}  # when each present device was last added
+        # Present devices in device-add order (the bus's klist), each with the
+        # count of device_adds when it was last added (to sort by).
+        self.order: dict[str, int] = {}
         self.added = 0
         self.drivers: list[Driver] = []  # registered, in registration order
         self.iommus: list[str] = []  # registered instances
         self._registered: set[str] = set()  # the same, to look up
-        #: device name -> its firmware spec (``None``: no mapping): the spec
-        #: depends only on the topology (a device's node never changes)
-        self._specs: dict[str, FwSpec | None] = {}
         self.kinds = {i.name: i.kind for i in self.topology.iommus}
-        self.pci_groups: dict[PciAddress, int] = {}
+        # The PCI devices' groups by address (what pci_device_group reads): a
+        # view of the group table, which has them by name.
+        self.pci_groups: Mapping[PciAddress, int] = _GroupsByAddress(self.table, self.devices)
         self.streams = StreamTree()
-        # The registration walks' index (see walk_devices, replay_devices): present
-        # devices without a group that a walk may change ("loose"), devices whose
-        # dma_configure last found their IOMMU instance unregistered, by instance
-        # ("parked": a walk before it registers would defer or fail them again, a
-        # no-op), and configured devices that may be without a group ("specced").
-        self._loose: dict[str, None] = {}
+        # The registration walks' index (see walk_devices, replay_devices): devices
+        # a walk may change ("loose": those the last walk visited, and those that
+        # something happened to since), devices whose dma_configure last found
+        # their IOMMU instance unregistered, by instance ("parked": a walk before
+        # it registers would defer or fail them again, a no-op; each device's
+        # SimDevice._parked_on says where it waits now), and configured devices
+        # that may be without a group ("specced"). Loose and parked are kept from
+        # the first walk on (None before it: every device added so far is loose
+        # then, and the walk sorts out the parked ones), so strategies that never
+        # walk keep neither.
+        self._loose: dict[str, None] | None = None
+        self._walked: list[str] = []
         self._parked: dict[str | None, dict[str, None]] = {}
-        self._parked_on: dict[str, str | None] = {}
         self._specced: dict[str, None] = {}
-        self.pending: dict[str, None] = {}
-        # (an OrderedDict: its head is taken in constant time; a dict's first
-        # key is found past every key deleted before it, quadratic in all)
-        self.active: OrderedDict[str, None] = OrderedDict()
+        # The deferred-probe pending and active lists (FIFO), of names; a
+        # device is on one of them when its SimDevice._deferred says so. A
+        # hot-removed device leaves its entry behind, passed over ("stale")
+        # when its turn comes, and taken out before the device is queued
+        # again (so that it goes to the tail, once).
+        self.pending: list[str] = []
+        self.active: collections.deque[str] = collections.deque()
+        self._stale: set[str] = set()
         self.deferred_enabled = False
         self.initcalls_done = False
-        self.links: dict[str, list[str]] = {}  # consumer -> suppliers (R9)
-        self.consumers: dict[str, dict[str, None]] = {}  # supplier -> consumers, link order
+        # Device links (R9), most of them one to one (a device and the bridge
+        # above it): consumer -> its suppliers, the one supplier's name or a
+        # tuple of several; supplier -> its consumers, in link order, the one
+        # consumer's name or an ordered set of them.
+        self.links: dict[str, str | tuple[str, ...]] = {}
+        self.consumers: dict[str, str | dict[str, None]] = {}
         self.state: dict[str, object] = {}  # strategies' own state
         self.notes: list[str] = []
 
     # ------------------------------------------------------------------ run
     def run(self) -> SimulationResult:
-        """Boot, then run the scenario's actions; return the result."""
+        """Boot, then run the scenario's actions; return the result.
+
+        Once only: the run ends by letting go of the rules' working state
+        (``ctx``, ``env``, the strategy's ``state``), which the result does
+        not need.
+        """
         self._boot()
         for action in self.scenario.actions:
             self.events.append(Marker(str(action)))
             self._action(action)
             self._flush()
+        self._let_go()
         return self._result()
+
+    def _let_go(self) -> None:
+        """Drop what only the rules needed, before the result is built.
+
+        The rules' memos (walks, ACS verdicts and aliases, per bus and per
+        device) and the indexes are most of what a run holds; the result is
+        built in the memory they leave, so a large run's peak is the larger
+        of the two, not their sum.
+        """
+        del self.env, self.ctx
+        self.state.clear()
+        self.streams = StreamTree()
+        self._loose = None
+        self._walked = []
+        self._parked = {}
+        self._specced = {}
+        self.links = {}
+        self.consumers = {}
 
     def _boot(self) -> None:
         sc = self.scenario
-        platform = [d for d in self.devices.values() if d.bus != "pci"]
-        pci = [d for d in self.devices.values() if d.bus == "pci" and not _is_vf(d)]
-        for dev in platform:
+        for dev in self._boot_devices(pci=False):
             self.device_add(dev)
         if sc.firmware == "acpi":  # root bridges scanned at subsys_initcall
-            for dev in pci:
+            for dev in self._boot_devices(pci=True):
                 self.device_add(dev)
         for name in sc.builtin:
             if name in sc.blacklist:
@@ -310,9 +399,9 @@ class Simulator:
                 continue
             self.driver_register(self._driver(name))
         if sc.firmware == "dt":  # host bridge probed at late_initcall (fw_devlink, R9.4)
-            for dev in pci:
+            for dev in self._boot_devices(pci=True):
                 self.device_add(dev)
-            for dev in pci:
+            for dev in self._boot_devices(pci=True):
                 self.device_attach(dev)
         # late_initcall (R8.4)
         self.deferred_enabled = True
@@ -321,6 +410,12 @@ class Simulator:
         self.initcalls_done = True
         self.trigger()
         self._flush()
+
+    def _boot_devices(self, *, pci: bool) -> Iterator[SimDevice]:
+        """The platform devices, or the PCI functions found at boot (not VFs), in device order."""
+        for dev in self.devices.values():
+            if (dev.bus == "pci") == pci and not _is_vf(dev):
+                yield dev
 
     def _action(self, action: Action) -> None:
         kind, args = action.kind, action.args
@@ -371,14 +466,14 @@ class Simulator:
         return None if spec is None else spec.iommu
 
     def _firmware_spec(self, dev: SimDevice) -> FwSpec | None:
-        specs = self._specs
-        if dev.name in specs:
-            return specs[dev.name]
+        spec = dev._firmware
+        if spec is not _UNSET:
+            return spec
         if isinstance(dev.node, PciFunction):
             spec = pci_fwspec(dev.node, self.ctx)
         else:
             spec = platform_fwspec(dev.node)
-        specs[dev.name] = spec
+        dev._firmware = spec
         return spec
 
     def iommu_registered(self, instance: str) -> bool:
@@ -415,23 +510,31 @@ class Simulator:
         """
         if not self.index_walks:
             return self.ungrouped_devices()
+        devices, order = self.devices, self.order
+        loose: list[Iterable[str]]
+        if self._loose is None:  # the first walk: every device added so far is loose
+            loose = [order]
+            for name, dev in devices.items():
+                if dev._parked_on is not _UNSET:
+                    self._parked.setdefault(dev._parked_on, {})[name] = None
+        else:  # the last walk's devices, and those unparked since
+            loose = [self._walked, self._loose]
         for inst in [i for i in self._parked if i is not None and i in self._registered]:
-            self._loose.update(self._parked.pop(inst))
+            loose.append(self._parked.pop(inst))
         grouped = self.table.member_of
-        parked_on = self._parked_on
         registered = self._registered
         keep: dict[str, None] = {}
-        for name in self._loose:
-            if name in grouped or name not in self.order:
+        for name in itertools.chain.from_iterable(loose):
+            if name in grouped or name not in order:
                 continue
-            if name in parked_on:
-                waits_for = parked_on[name]
-                if waits_for is None or waits_for not in registered:
-                    continue  # parked: the walk would change nothing
+            waits_for = devices[name]._parked_on
+            if waits_for is not _UNSET and (waits_for is None or waits_for not in registered):
+                continue  # parked: the walk would change nothing
             keep[name] = None
-        self._loose = keep
-        seq = self.add_seq
-        return [self.devices[n] for n in sorted(keep, key=seq.__getitem__)]
+        del loose
+        self._loose = {}
+        self._walked = sorted(keep, key=order.__getitem__)
+        return [devices[n] for n in self._walked]
 
     def replay_devices(self) -> list[SimDevice]:
         """Present devices without a group that have a fwspec, in device-add order.
@@ -449,29 +552,49 @@ class Simulator:
                 continue
             keep[name] = None
         self._specced = keep
-        seq = self.add_seq
-        return [self.devices[n] for n in sorted(keep, key=seq.__getitem__)]
+        return [self.devices[n] for n in sorted(keep, key=self.order.__getitem__)]
 
     def _unpark(self, dev: SimDevice) -> None:
         """Something changed for ``dev``: the next walk visits it again."""
-        self._parked_on.pop(dev.name, None)
-        self._loose[dev.name] = None
+        dev._parked_on = _UNSET
+        if self._loose is not None:
+            self._loose[dev.name] = None
 
     # ---------------------------------------------------------- driver core
     def device_add(self, dev: SimDevice) -> None:
         """``device_add``: on the bus, links made, bus notifier run."""
         dev.present = True
         dev.added = True
-        self.order[dev.name] = None
-        self._unpark(dev)
         self.added += 1
-        self.add_seq[dev.name] = self.added
+        self.order[dev.name] = self.added
+        self._unpark(dev)
         suppliers = self.strategy.links_for(self, dev)
         if suppliers:
-            self.links[dev.name] = list(suppliers)
+            self.links[dev.name] = suppliers[0] if len(suppliers) == 1 else tuple(suppliers)
             for supplier in suppliers:
-                self.consumers.setdefault(supplier, {})[dev.name] = None
+                self._link(dev.name, supplier)
         self.strategy.device_added(self, dev)
+
+    def _link(self, consumer: str, supplier: str) -> None:
+        """Add ``consumer`` to ``supplier``'s consumers, unless it is there already."""
+        known = self.consumers.get(supplier)
+        if known is None:
+            self.consumers[supplier] = consumer
+        elif isinstance(known, str):
+            if known != consumer:
+                self.consumers[supplier] = {known: None, consumer: None}
+        else:
+            known[consumer] = None
+
+    def _suppliers_of(self, consumer: str) -> Iterable[str]:
+        """The devices ``consumer`` is linked to as a consumer (R9), in link order."""
+        known = self.links.get(consumer, ())
+        return (known,) if isinstance(known, str) else known
+
+    def _consumers_of(self, supplier: str) -> Iterable[str]:
+        """The devices linked to ``supplier`` as consumers (R9), in link order."""
+        known = self.consumers.get(supplier, ())
+        return (known,) if isinstance(known, str) else known
 
     def driver_register(self, drv: Driver) -> None:
         """``driver_register`` + ``driver_attach`` over devices in device order."""
@@ -498,7 +621,7 @@ class Simulator:
     def driver_probe_device(self, drv: Driver, dev: SimDevice) -> ProbeResult:
         """``driver_probe_device`` -> ``really_probe``."""
         dev.ever_probed = True
-        for supplier in self.links.get(dev.name, ()):  # R9.1
+        for supplier in self._suppliers_of(dev.name):  # R9.1
             sup = self.devices[supplier]
             if sup.present and sup.driver is None:
                 dev.waiting = f"waiting for its supplier {supplier} to bind a driver (R9.1)"
@@ -532,7 +655,7 @@ class Simulator:
     def driver_bound(self, dev: SimDevice) -> None:
         """``driver_bound``: AUTOPROBE consumers queued (R9.2), then the trigger (R8.3)."""
         # in the order the links were first made, as the kernel's supplier list
-        for consumer in self.consumers.get(dev.name, ()):
+        for consumer in self._consumers_of(dev.name):
             c = self.devices[consumer]
             if c.present and c.driver is None and c.ever_probed:
                 self._queue(c)
@@ -543,22 +666,31 @@ class Simulator:
         self._queue(dev)
 
     def _queue(self, dev: SimDevice) -> None:
-        if dev.name not in self.pending and dev.name not in self.active:
-            self.pending[dev.name] = None
+        if dev._deferred:
+            return
+        if dev.name in self._stale:  # its old entry goes first (all stale ones, at once)
+            devices = self.devices
+            self.pending = [n for n in self.pending if devices[n]._deferred]
+            self.active = collections.deque(n for n in self.active if devices[n]._deferred)
+            self._stale.clear()
+        dev._deferred = True
+        self.pending.append(dev.name)
 
     def trigger(self) -> None:
         """``driver_deferred_probe_trigger``: a no-op until late_initcall (R8.3)."""
         if not self.deferred_enabled:
             return
-        for name in self.pending:
-            self.active.setdefault(name, None)
-        self.pending.clear()
+        devices = self.devices
+        self.active.extend(n for n in self.pending if devices[n]._deferred)
+        self.pending = []
 
     def _flush(self) -> None:
         """The deferred-probe worker: retry the active list, head first."""
         while self.active:
-            name, _ = self.active.popitem(last=False)
-            dev = self.devices[name]
+            dev = self.devices[self.active.popleft()]
+            if not dev._deferred:
+                continue  # stale: hot-removed since it was queued
+            dev._deferred = False
             if dev.present and dev.driver is None:
                 self.device_attach(dev)
 
@@ -608,8 +740,9 @@ class Simulator:
 
     def _park(self, dev: SimDevice, instance: str | None) -> None:
         """``dev`` waits for ``instance`` (``None``: no IOMMU ever translates it)."""
-        self._parked_on[dev.name] = instance
-        self._parked.setdefault(instance, {})[dev.name] = None
+        dev._parked_on = instance
+        if self._loose is not None:  # (before the first walk, the walk finds them)
+            self._parked.setdefault(instance, {})[dev.name] = None
 
     def probe_device(self, dev: SimDevice, prefix: str | None = None) -> int | None:
         """``iommu_probe_device``: stream-id check, ``device_group``, join (R1.3, R1.4).
@@ -654,11 +787,11 @@ class Simulator:
         if kind is IommuKind.SMMU_V2 and not remembered:
             self.streams.remember(spec, group)  # "Remember group for faster lookups"
         self.table.add(dev.name, group, who)
-        self._loose.pop(dev.name, None)  # the walks' index holds ungrouped devices only
+        # (a walk passes over grouped devices anyway; this keeps the table small)
+        if self._loose is not None:
+            self._loose.pop(dev.name, None)
         self._specced.pop(dev.name, None)
         dev.no_group = ""
-        if dev.fn is not None:
-            self.pci_groups[dev.fn.address] = group
         self.streams.add(spec, dev.name)
         return group
 
@@ -668,8 +801,6 @@ class Simulator:
             return
         # R1.4: "Removing from iommu group" is logged before v6.4 only
         self.table.remove(dev.name, dev.driver or dev.bus, log=holds("remove-log", self.kernel))
-        if dev.fn is not None:
-            self.pci_groups.pop(dev.fn.address, None)
         if dev.fwspec is not None:
             self.streams.release(dev.fwspec, dev.name)
             self._specced[dev.name] = None
@@ -692,8 +823,9 @@ class Simulator:
         dev.failed = ()
         dev.ever_probed = False
         del self.order[dev.name]
-        self.pending.pop(dev.name, None)
-        self.active.pop(dev.name, None)
+        if dev._deferred:  # off the deferred lists (its entry is left, stale)
+            dev._deferred = False
+            self._stale.add(dev.name)
 
     def _below(self, dev: SimDevice) -> list[SimDevice]:
         """Devices on the bus below a bridge, in device order (VF buses included)."""
@@ -761,6 +893,8 @@ class Simulator:
 
     # --------------------------------------------------------------- result
     def _result(self) -> SimulationResult:
+        events = tuple(self.events)
+        self.table.log = events  # type: ignore[assignment]  # (what the snapshot reads)
         fates: dict[str, DeviceFate] = {}
         for dev in self.devices.values():
             fates[dev.name] = self._fate(dev)
@@ -768,7 +902,7 @@ class Simulator:
             strategy=self.strategy.name,
             scenario=self.scenario.name,
             grouping=self.table.snapshot(self.strategy.name),
-            events=tuple(self.events),
+            events=events,
             fates=fates,
             topology=self.topology,
             notes=tuple(self.notes),
@@ -788,7 +922,7 @@ class Simulator:
             )
         if dev.driver is not None:
             return DeviceFate(dev.name, "bound", dev.driver, group, iommu)
-        if dev.name in self.pending or dev.name in self.active:
+        if dev._deferred:
             return DeviceFate(dev.name, "deferred", None, group, dev.waiting or "deferred")
         if dev.failed:
             why = "probe failed: " + ", ".join(dev.failed)
@@ -796,6 +930,39 @@ class Simulator:
                 dev.name, "failed", None, group, "; ".join(x for x in (why, iommu) if x)
             )
         return DeviceFate(dev.name, "no-driver", None, group, iommu or "no driver matches it")
+
+
+class _GroupsByAddress(Mapping[PciAddress, int]):
+    """The groups of the PCI devices by address, read from the group table (by name).
+
+    One table, not a second one kept beside it: a large machine has as
+    many entries as functions. An address's name is ``str(address)``.
+    """
+
+    __slots__ = ("_devices", "_member_of")
+
+    def __init__(self, table: GroupTable, devices: Mapping[str, SimDevice]) -> None:
+        self._member_of = table.member_of  # (the table's own dict, never replaced)
+        self._devices = devices
+
+    def get(self, address: PciAddress, default: int | None = None) -> int | None:  # type: ignore[override]
+        return self._member_of.get(str(address), default)
+
+    def __getitem__(self, address: PciAddress) -> int:
+        return self._member_of[str(address)]
+
+    def __contains__(self, address: object) -> bool:
+        return isinstance(address, PciAddress) and str(address) in self._member_of
+
+    def __iter__(self) -> Iterator[PciAddress]:
+        devices = self._devices
+        for name in list(self._member_of):
+            fn = devices[name].fn
+            if fn is not None:
+                yield fn.address
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 def _is_vf(dev: SimDevice) -> bool:

@@ -17,6 +17,7 @@ walk; a driver probing a still ungrouped device groups it as before.
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING, ClassVar
 
 from ..drivers import ProbeResult
@@ -48,7 +49,8 @@ class DeviceAdd(Strategy):
         # starts are the ones it passes over; so are those still waiting for
         # another instance, which would defer again: Simulator.walk_devices)
         devices = sim.walk_devices()
-        for dev in [d for d in devices if d.bus != "pci"] + [d for d in devices if d.bus == "pci"]:
+        platform = [d for d in devices if d.bus != "pci"]
+        for dev in itertools.chain(platform, (d for d in devices if d.bus == "pci")):
             if sim.group_of(dev) is None:
                 self._probe(sim, dev)
 

@@ -92,7 +92,7 @@ class _SimState:
     def bus_devices(self, domain: int, bus: int) -> Sequence[PciFunction]:
         sim = self.sim
         on_bus = [f for f in sim.topology.devices_on_bus(domain, bus) if self.present(f)]
-        seq = sim.add_seq
+        seq = sim.order  # when each was added
         return sorted(on_bus, key=lambda f: seq.get(str(f.address), 0))  # bus->devices
 
 

@@ -61,9 +61,9 @@ class WalkDown(Strategy):
         for other in sim.env.passing(pdev):
             name = str(other.address)
             g = sim.pci_groups.get(other.address)
-            if g is None or name == dev.name or name not in sim.order:
+            seq = sim.order.get(name)  # (None: not present)
+            if g is None or name == dev.name or seq is None:
                 continue
-            seq = sim.add_seq[name]
             if best is None or seq < best[0]:
                 best = (seq, g)
         return None if best is None else best[1]
