@@ -167,14 +167,28 @@ def _decide(fn: PciFunction, flags: AcsFlags, ctx: QuirkContext) -> AcsVerdict:
             return AcsVerdict(verdict, "quirk", flags, quirk.name if quirk is not None else None)
     t = fn.pcie_type
     if t is None:  # R2.3 step 2
-        return AcsVerdict(False, "not-pcie", flags)
+        return _shared(False, "not-pcie", flags)
     if t in _NEVER_ISOLATED:  # R2.3 step 3
-        return AcsVerdict(False, "bridge-type", flags)
+        return _shared(False, "bridge-type", flags)
     if t in _PORTS or (t in _PEER_CAPABLE and ctx.topology.is_multifunction(fn)):
         if fn.acs is None:
-            return AcsVerdict(False, "no-capability", flags)
+            return _shared(False, "no-capability", flags)
         return AcsVerdict(pci_acs_flags_enabled(fn, flags), "registers", flags, acs=fn.acs)
-    return AcsVerdict(True, "no-peer", flags)  # R2.3 step 4
+    return _shared(True, "no-peer", flags)  # R2.3 step 4
+
+
+#: The verdicts that depend on the flags asked for only, made once each (a
+#: large machine would otherwise hold one per device, in ``ctx.acs_cache``).
+_SHARED: dict[tuple[bool, str, AcsFlags], AcsVerdict] = {}
+
+
+def _shared(enabled: bool, decided_by: str, flags: AcsFlags) -> AcsVerdict:
+    """``AcsVerdict(enabled, decided_by, flags)``, one object per value."""
+    key = (enabled, decided_by, flags)
+    verdict = _SHARED.get(key)
+    if verdict is None:
+        verdict = _SHARED[key] = AcsVerdict(enabled, decided_by, flags)
+    return verdict
 
 
 def pci_acs_verdict(fn: PciFunction, flags: AcsFlags, ctx: QuirkContext) -> AcsVerdict:
