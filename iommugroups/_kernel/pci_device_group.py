@@ -525,15 +525,18 @@ class GroupingEnv:
 
         ``p`` is one of the aliases step 1 visits after the device's own id
         (R3.3, R3.4), or one of the bridges step 2 walks past (R4.2): the
-        devices :meth:`plan` puts ``p`` in. Found through the walks' shared
-        structure (a walk is its nearest bridge followed by the walk from that
-        bridge's bus), in time linear in the topology once, then in the
-        answer, however deep the hierarchy.
+        devices :meth:`plan` puts ``p`` in. Found in the tree below ``p``
+        (see ``_PassingIndex``): in time linear in the topology once, then in
+        the functions below ``p``. A walk that starts below a bridge whose path
+        is open goes on through it, so no final ``pdev`` (R4.3) lies below
+        one whose path is open: the subtrees read for the final ``pdev`` of
+        every device do not overlap, and cost time linear in the topology,
+        however deep the hierarchy.
         """
         index = self._passing
         if index is None:
             index = self._passing = _PassingIndex(self)
-        return index.passing(p)
+        return index.passing(p, self)
 
     def walk_top(self, fn: PciFunction) -> tuple[PciFunction, PciFunction | None]:
         """Where steps 1-2 leave ``pdev`` when no group interrupts them (R4.3).
@@ -599,57 +602,46 @@ class GroupingEnv:
 
 
 class _PassingIndex:
-    """:meth:`GroupingEnv.passing`: who passes whom, from the walks' shared links.
+    """:meth:`GroupingEnv.passing`: who passes whom, read off the tree below.
 
     A device's steps 1-2 visit its aliases (:meth:`GroupingEnv.plan`), then
-    the walk from the bus of the last one (or its own bus): a chain of
-    ``(bridge, rest)`` links shared by every bus below. So the devices whose
-    walk passes ``p`` are those attached to a link of ``p`` or to any link
-    whose rest goes through one: a subtree of the links, found without
-    listing every device's walk (deep chains would make that quadratic).
+    the bridges above the bus of the last one (or its own bus), up to the
+    first whose path is ACS-isolated (R2.4, R4.2). A bridge's path includes
+    the path of every bridge above it, so a walk that starts below ``p``
+    passes ``p`` exactly when ``p``'s own path is not isolated. The devices
+    passing ``p`` are therefore those that name it as an alias, and, when
+    ``p``'s path is open, those below it whose walk starts below it: found
+    in the tree, with a table of the (few) devices that have aliases.
     """
 
-    __slots__ = ("_aliases", "_attached", "_below", "_links_of", "_memo", "_pos")
+    __slots__ = ("_aliases", "_memo")
 
     def __init__(self, env: GroupingEnv) -> None:
         self._aliases: dict[PciAddress, dict[int, PciFunction]] = {}  # by id(device)
-        self._attached: dict[int, list[PciFunction]] = {}  # id(link) -> devices
-        self._below: dict[int, list[tuple[PciFunction, _Links]]] = {}  # id(rest) -> links
-        self._links_of: dict[PciAddress, list[tuple[PciFunction, _Links]]] = {}
         self._memo: dict[PciAddress, tuple[PciFunction, ...]] = {}
-        self._pos: dict[int, int] = {}
-        seen: set[int] = set()
-        for i, fn in enumerate(env.topology.enumeration_order()):
-            self._pos[id(fn)] = i
-            aliases, _walked, _stop = env.plan(fn)
+        for fn in env.topology.enumeration_order():
+            aliases = env.plan(fn)[0]
             for who, _rid in aliases:
                 self._aliases.setdefault(who.address, {})[id(fn)] = fn
-            start = aliases[-1][0].address if aliases else fn.address
-            walk, _ = env._upstream(start.domain, start.bus)
-            link = walk._links
-            if link is None:
-                continue
-            self._attached.setdefault(id(link), []).append(fn)
-            while link is not None and id(link) not in seen:  # each link once
-                seen.add(id(link))
-                bridge, rest = link
-                self._links_of.setdefault(bridge.address, []).append(link)
-                if rest is not None:
-                    self._below.setdefault(id(rest), []).append(link)
-                link = rest
 
-    def passing(self, p: PciFunction) -> tuple[PciFunction, ...]:
+    def passing(self, p: PciFunction, env: GroupingEnv) -> tuple[PciFunction, ...]:
+        # (the env is passed, not kept: the env keeps this index, and a
+        # reference back would be a cycle, freed only by the collector)
         found = self._memo.get(p.address)
         if found is not None:
             return found
+        topology = env.topology
         out: dict[int, PciFunction] = dict(self._aliases.get(p.address, {}))
-        todo = list(self._links_of.get(p.address, ()))
-        while todo:
-            link = todo.pop()
-            out.update((id(f), f) for f in self._attached.get(id(link), ()))
-            todo.extend(self._below.get(id(link), ()))
-        pos = self._pos
-        found = tuple(out[k] for k in sorted(out, key=pos.__getitem__))
+        sec = p.secondary_bus
+        br = topology.bus_self(p.address.domain, sec) if sec is not None else None
+        if br is not None and br.address == p.address and not env.acs_path_enabled(br):
+            for x in topology.subtree(br):
+                aliases = env.plan(x)[0]
+                start = aliases[-1][0] if aliases else x
+                if start is x or br in topology.bridges_above(start):
+                    out[id(x)] = x
+        position = topology.position
+        found = tuple(sorted(out.values(), key=lambda f: position(f.address)))
         self._memo[p.address] = found
         return found
 
