@@ -1167,6 +1167,10 @@ class _VendorIndex(Generic[_Q]):
     def for_vendor(self, vendor: int) -> tuple[_Q, ...]:
         return self._by.get(vendor, self._any)
 
+    def may_match(self, vendor: int) -> bool:
+        """Whether any entry can match a device of ``vendor`` (most vendors have none)."""
+        return vendor in self._by or bool(self._any)
+
 
 def _kind(quirk: _AnyQuirk) -> str:
     if isinstance(quirk, AcsQuirk):
@@ -1415,8 +1419,7 @@ class Quirks:
 
     def acs_entries_for(self, vendor: int) -> tuple[AcsQuirk, ...]:
         """The ACS entries that can apply to a device of ``vendor``, in order (R2.5)."""
-        index = self._acs_by_vendor
-        return index._by.get(vendor, index._any)  # (for_vendor, without the call)
+        return self._acs_by_vendor.for_vendor(vendor)
 
     def acs_decision(
         self, fn: PciFunction, flags: AcsFlags, ctx: QuirkContext
@@ -1445,7 +1448,7 @@ class Quirks:
     def dma_alias_quirks_for(self, fn: PciFunction) -> tuple[DmaAliasQuirk, ...]:
         """The DMA-alias quirks that match ``fn`` (including run-time ones)."""
         index = self._alias_by_vendor
-        if not index._any and fn.vendor not in index._by:  # most vendors have none
+        if not index.may_match(fn.vendor):
             return ()
         key = _ids(fn)
         found = self._alias_memo.get(key)
@@ -1536,7 +1539,7 @@ class Quirks:
     def _bridge_flags(self, fn: PciFunction) -> frozenset[BridgeFlag]:
         """The flags the bridge-flag quirks matching ``fn`` set, found once per distinct ids."""
         index = self._flags_by_vendor
-        if not index._any and fn.vendor not in index._by:  # most vendors have none
+        if not index.may_match(fn.vendor):
             return _NO_FLAGS
         key = _ids(fn)
         found = self._flags_memo.get(key)
