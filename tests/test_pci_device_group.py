@@ -275,3 +275,18 @@ def test_plan_is_the_walk_read_from_first_principles(topo: Topology) -> None:
             want.append(br)
         assert [b.address for b in walked] == [b.address for b in want]
         assert (stop.address if stop else None) == (want_stop.address if want_stop else None)
+
+
+@settings(max_examples=80, deadline=None)
+@given(topo=topologies(max_functions=30))
+def test_bus_aliases_memo_is_the_walk_step_by_step(topo: Topology) -> None:
+    """``bus_aliases`` (memoised, each bus's answer built from another bus's) is the
+    R3.4 walk taken one ``bus_alias_step`` at a time (``topology_aliases``); buses
+    asked last device first, so that a bus is memoised before its parents."""
+    from iommugroups._kernel.alias import bus_aliases, topology_aliases
+
+    memo = make_context(topo)
+    for fn in reversed(topo.enumeration_order()):
+        a = fn.address
+        walked = list(topology_aliases(a.domain, a.bus, make_context(topo)))
+        assert list(bus_aliases(a.domain, a.bus, memo)) == walked

@@ -98,19 +98,12 @@ def topology_aliases(
 ) -> Iterator[tuple[PciFunction, int]]:
     """R3.4: the aliases bridges add for any device on ``bus``, in walk order.
 
-    The same for every device on the bus, so callers may memoise it per bus.
+    The same for every device on the bus, so callers may memoise it per bus
+    (:func:`bus_aliases` does). Unmemoised: one :func:`bus_alias_step` per bus.
     """
-    topo = ctx.topology
-    while not topo.is_root_bus(domain, bus):
-        br = topo.bus_self(domain, bus)
-        parent = topo.parent_bus(domain, bus)
-        assert parent is not None
-        bus = parent
-        if br is None:  # virtual bus (SR-IOV): skipped
-            continue
-        step = bridge_aliases(br, ctx)
-        if step is None:
-            return
+    at: tuple[int, int] | None = (domain, bus)
+    while at is not None:
+        at, step = bus_alias_step(at[0], at[1], ctx)
         yield from step
 
 
