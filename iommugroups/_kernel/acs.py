@@ -179,12 +179,12 @@ def _decide(fn: PciFunction, flags: AcsFlags, ctx: QuirkContext) -> AcsVerdict:
 
 #: The verdicts that depend on the flags asked for only, made once each (a
 #: large machine would otherwise hold one per device, in ``ctx.acs_cache``).
-_SHARED: dict[tuple[bool, str, AcsFlags], AcsVerdict] = {}
+_SHARED: dict[tuple[bool, str, int], AcsVerdict] = {}
 
 
 def _shared(enabled: bool, decided_by: str, flags: AcsFlags) -> AcsVerdict:
     """``AcsVerdict(enabled, decided_by, flags)``, one object per value."""
-    key = (enabled, decided_by, flags)
+    key = (enabled, decided_by, flags.value)  # (an enum member hashes in Python code)
     verdict = _SHARED.get(key)
     if verdict is None:
         verdict = _SHARED[key] = AcsVerdict(enabled, decided_by, flags)

@@ -161,9 +161,10 @@ def _canonical_groups(
     recorded = Decisions(env, groups_by_addr) if record else None
     log = _Log()
     untranslated, vmds = view.untranslated, view.vmd
+    add_line, add_streams = log.add, streams.add
     for dev in devices:
-        name = _name(dev)
-        found_spec = iommu_lookup(dev, ctx, untranslated, kinds, streams)
+        name = str(dev.address) if isinstance(dev, PciFunction) else dev.name
+        found_spec = iommu_lookup(dev, name, ctx, untranslated, kinds, streams)
         if isinstance(found_spec, Refused):
             log.ungrouped[name] = found_spec.why
             if recorded is not None:
@@ -194,9 +195,9 @@ def _canonical_groups(
                 streams.remember(spec, group)
         if isinstance(dev, PciFunction):
             groups_by_addr[dev.address] = group
-            log.add(name, group, bus, dev.address[0] > 0xFFFF)
+            add_line(name, group, bus, dev.address[0] > 0xFFFF)
         else:
-            log.add(name, group, bus, True)
+            add_line(name, group, bus, True)
         if recorded is not None:
             if shared is not None:
                 owner, ids = shared
@@ -211,7 +212,7 @@ def _canonical_groups(
                 recorded.add_found(name, dev, group, found)
             else:
                 recorded.add(name, Decision(name, group, "generic", "R1.5"))
-        streams.add(spec, name)
+        add_streams(spec, name)
     return log.grouping(recorded)
 
 

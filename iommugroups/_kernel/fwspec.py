@@ -105,20 +105,24 @@ class StreamTree:
     __slots__ = ("_holder", "_remembered", "_users")
 
     def __init__(self) -> None:
-        self._holder: dict[tuple[str, int], str] = {}
-        self._remembered: dict[tuple[str, int], int] = {}
-        self._users: dict[tuple[str, int], int] = {}
+        # per IOMMU instance, per stream id (int keys: no tuple made per look-up)
+        self._holder: dict[str, dict[int, str]] = {}
+        self._remembered: dict[str, dict[int, int]] = {}
+        self._users: dict[str, dict[int, int]] = {}
 
     def holder(self, iommu: str, sid: int) -> str | None:
         """The device holding stream ``sid`` of ``iommu``, if any."""
-        return self._holder.get((iommu, sid))
+        held = self._holder.get(iommu)
+        return None if held is None else held.get(sid)
 
     def clash(self, spec: FwSpec, device: str) -> tuple[int, str] | None:
         """R7.9: the first of ``spec``'s stream ids another device holds, and that device."""
-        for sid in spec.stream_ids:
-            other = self._holder.get((spec.iommu, sid))
-            if other is not None and other != device:
-                return sid, other
+        held = self._holder.get(spec.iommu)
+        if held:
+            for sid in spec.stream_ids:
+                other = held.get(sid)
+                if other is not None and other != device:
+                    return sid, other
         return None
 
     def smmu_v2_group(self, spec: FwSpec) -> SmmuV2Group:
@@ -128,33 +132,39 @@ class StreamTree:
         *last* entry's (which may be none even when an earlier one had one),
         and two successive entries remembering different groups are -EINVAL.
         """
+        remembered = self._remembered.get(spec.iommu, {})
         group: int | None = None
         last: int | None = None
         for sid in spec.stream_ids:
-            g = self._remembered.get((spec.iommu, sid))
+            g = remembered.get(sid)
             if group is not None and g is not None and group != g:
                 return SmmuV2Group(True, None)
             group = g
             last = sid
         if group is None or last is None:
             return SmmuV2Group(False, None)
-        via = self._holder.get((spec.iommu, last))
-        held = tuple(
-            sorted({s for s in spec.stream_ids if self._holder.get((spec.iommu, s)) == via})
-        )
-        return SmmuV2Group(False, group, via, held)
+        held = self._holder.get(spec.iommu, {})
+        via = held.get(last)
+        ids = tuple(sorted({s for s in spec.stream_ids if held.get(s) == via}))
+        return SmmuV2Group(False, group, via, ids)
 
     def remember(self, spec: FwSpec, group: int) -> None:
         """R1.7: a group made for a device is remembered on each of its entries."""
+        remembered = self._remembered.setdefault(spec.iommu, {})
         for sid in spec.stream_ids:
-            self._remembered[(spec.iommu, sid)] = group
+            remembered[sid] = group
 
     def add(self, spec: FwSpec, device: str) -> None:
         """Register ``spec``'s stream ids for ``device`` (ids already held stay so)."""
+        iommu = spec.iommu
+        held = self._holder.get(iommu)
+        if held is None:
+            held = self._holder[iommu] = {}
+            self._users[iommu] = {}
+        users = self._users[iommu]
         for sid in spec.stream_ids:
-            key = (spec.iommu, sid)
-            self._holder.setdefault(key, device)
-            self._users[key] = self._users.get(key, 0) + 1
+            held.setdefault(sid, device)
+            users[sid] = users.get(sid, 0) + 1
 
     def release(self, spec: FwSpec, device: str) -> None:
         """``arm_smmu_remove_master`` / ``arm_smmu_master_free_smes``.
@@ -162,16 +172,18 @@ class StreamTree:
         The device's stream ids leave the SMMUv3 tree; an SMMUv2 entry whose
         last user leaves forgets its group.
         """
+        held = self._holder.get(spec.iommu, {})
+        users = self._users.get(spec.iommu, {})
+        remembered = self._remembered.get(spec.iommu, {})
         for sid in spec.stream_ids:
-            key = (spec.iommu, sid)
-            if self._holder.get(key) == device:
-                del self._holder[key]
-            left = self._users.get(key, 0) - 1
+            if held.get(sid) == device:
+                del held[sid]
+            left = users.get(sid, 0) - 1
             if left > 0:
-                self._users[key] = left
+                users[sid] = left
             else:
-                self._users.pop(key, None)
-                self._remembered.pop(key, None)
+                users.pop(sid, None)
+                remembered.pop(sid, None)
 
 
 class Translated(NamedTuple):
@@ -193,6 +205,7 @@ class Refused(NamedTuple):
 
 def iommu_lookup(
     dev: PciFunction | PlatformDevice,
+    name: str,
     ctx: QuirkContext,
     untranslated: Mapping[PciAddress, tuple[str, str]],
     kinds: Mapping[str, IommuKind],
@@ -204,7 +217,8 @@ def iommu_lookup(
     -> (rule, why), R11) or with no fwspec (R3.8) is refused; on an SMMUv3 a
     stream id another device holds is refused (R7.9); on an SMMUv2 entries
     remembering different groups are refused (-EINVAL, R1.7). Otherwise the
-    fwspec, with the SMMUv2 group its entries remember.
+    fwspec, with the SMMUv2 group its entries remember. ``name`` is the
+    device's name (its address for a PCI function), as the stream tree keeps it.
     """
     if isinstance(dev, PciFunction):
         off = untranslated.get(dev.address)
@@ -212,11 +226,9 @@ def iommu_lookup(
             return Refused(off[1], off[0])
         spec = pci_fwspec(dev, ctx)
         bus = "pci"
-        name = str(dev.address)
     else:
         spec = platform_fwspec(dev)
         bus = dev.bus
-        name = dev.name
     if spec is None:
         return Refused("no IOMMU translates this device", "R3.8")
     kind = kinds.get(spec.iommu)

@@ -1499,7 +1499,8 @@ class Quirks:
 
     def bridge_xlate_root(self, fn: PciFunction) -> bool:
         """``PCI_DEV_FLAGS_BRIDGE_XLATE_ROOT`` (``quirk_bridge_cavm_thrx2_pcie_root``)."""
-        return BridgeFlag.BRIDGE_XLATE_ROOT in self._bridge_flags(fn)
+        flags = self._bridge_flags(fn)  # (usually none: no enum member hashed)
+        return bool(flags) and BridgeFlag.BRIDGE_XLATE_ROOT in flags
 
     def pci_bridge_no_alias(self, fn: PciFunction) -> bool:
         """``PCI_DEV_FLAGS_PCI_BRIDGE_NO_ALIAS`` (``quirk_aspeed_pci_bridge_no_alias``).
@@ -1508,7 +1509,8 @@ class Quirks:
         reads it only for a PCIe-to-PCI bridge, which then adds no alias
         (R3.4, since ≈v7.0).
         """
-        return BridgeFlag.PCI_BRIDGE_NO_ALIAS in self._bridge_flags(fn)
+        flags = self._bridge_flags(fn)
+        return bool(flags) and BridgeFlag.PCI_BRIDGE_NO_ALIAS in flags
 
     # --- the ACS capability (R2.2) ------------------------------------------
     def acs_capabilities(self, fn: PciFunction) -> AcsFlags | None:

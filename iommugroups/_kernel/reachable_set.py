@@ -1439,7 +1439,7 @@ def reachable_set_groups(
     for i, dev in enumerate(devices):
         state.now = i
         name = str(dev.address) if isinstance(dev, PciFunction) else dev.name
-        found_spec = iommu_lookup(dev, ctx, view.untranslated, kinds, streams)
+        found_spec = iommu_lookup(dev, name, ctx, view.untranslated, kinds, streams)
         if isinstance(found_spec, Refused):
             ungrouped(name, found_spec.why, found_spec.rule)
             continue
