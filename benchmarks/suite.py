@@ -22,7 +22,9 @@ empty run's peak, measured first). The operations:
   first function, in insertion order). Its 10x ratio is what this machine
   gives a loop that is linear by construction: memory caches and address
   translation make each look-up slower as the tables outgrow them, so an
-  operation's ratio reads against this one, not against 10.
+  operation's ratio reads against this one, not against 10. It is repeated
+  (median) until its runs add up to about 0.2 s, since one run at 1k or 10k
+  functions takes milliseconds.
 
 ``load()`` refuses files over 64 MiB (``MAX_INPUT_BYTES``); the measuring
 processes lift that guard, since a topology of a million functions is about
@@ -31,8 +33,12 @@ processes lift that guard, since a topology of a million functions is about
 Each row gives, per size, the seconds (median of ``--repeat`` runs in one
 process) and the peak memory, and the scaling ratio between consecutive
 sizes: ``(t_big / t_small) / (n_big / n_small)`` x 10, i.e. how many times
-longer 10x the functions take (10: linear). A size is skipped for an
-operation once the smaller size took more than ``--budget`` seconds.
+longer 10x the functions take (10: linear). When the ``reference`` row was
+measured, a last column gives each ratio against the machine's: the
+operation's ratio x 10 / the reference's ratio for the same sizes (10: it
+scales like the linear loop on this machine; above 10: worse than that).
+A size is skipped for an operation once the smaller size took more than
+``--budget`` seconds.
 
 Run: ``python benchmarks/suite.py [--quick] [--shapes realistic,...]
 [--sizes 1000,10000,...] [--markdown OUT.md]``. ``--quick`` (the CI smoke:
@@ -108,6 +114,10 @@ elif op == "reference":  # the machine's ratio for a loop linear by construction
             out[k] = (v[0], v[1], table.get((k[0], k[1], 0, 0)))
         gc.enable()
         return out
+    # repeated (median) until the runs add up to about 0.2 s: at 1k and 10k
+    # functions one run is a few milliseconds, too short to measure alone
+    once = timed(reference)
+    repeat = max(repeat, min(101, int(0.2 / max(once, 1e-4))))
     seconds = timed(reference)
 else:
     if op == "load":
@@ -179,14 +189,15 @@ def main() -> None:
     if args.quick:
         shapes, sizes, repeat = ["realistic"], [1000, 10_000], 1
     started = time.time()
-    rows: list[tuple[str, str, list[tuple[int, float, float] | None]]] = []
+    rows: list[tuple[str, str, list[Cell | None]]] = []
+    machine: list[Cell | None] | None = None
     with tempfile.TemporaryDirectory() as tmp:
         baseline = _child(Path(tmp) / "none.json", "baseline", 1, 120)["peak"]
         if "reference" in ops:
             ref = [_child(Path(str(n)), "reference", repeat, 600) for n in sizes]
-            cells = [(int(r["functions"]), r["seconds"], r["peak"]) for r in ref]
-            rows.append(("machine", "reference", list(cells)))
-            _print_row("machine", "reference", list(cells), baseline)
+            machine = [(int(r["functions"]), r["seconds"], r["peak"]) for r in ref]
+            rows.append(("machine", "reference", machine))
+            _print_row("machine", "reference", machine, baseline, None)
             ops = [o for o in ops if o != "reference"]
         for shape in shapes:
             files: dict[int, Path] = {}
@@ -195,7 +206,7 @@ def main() -> None:
                 path.write_text(dumps_topology(build(shape, n), "json"), encoding="utf-8")
                 files[n] = path
             for op in ops:
-                cells: list[tuple[int, float, float] | None] = []
+                cells: list[Cell | None] = []
                 over = False
                 for n in sizes:
                     if over:
@@ -211,7 +222,7 @@ def main() -> None:
                     cells.append((int(r["functions"]), r["seconds"], r["peak"]))
                     over = r["seconds"] > args.budget
                 rows.append((shape, op, cells))
-                _print_row(shape, op, cells, baseline)
+                _print_row(shape, op, cells, baseline, machine)
     elapsed = time.time() - started
     head = (
         f"{platform.python_implementation()} {platform.python_version()}, "
@@ -219,53 +230,91 @@ def main() -> None:
     )
     print(head)
     if args.markdown:
-        Path(args.markdown).write_text(_markdown(rows, sizes, baseline, head), encoding="utf-8")
+        text = _markdown(rows, sizes, baseline, head, machine)
+        Path(args.markdown).write_text(text, encoding="utf-8")
 
 
-def _ratio(a: tuple[int, float, float] | None, b: tuple[int, float, float] | None) -> str:
+Cell = tuple[int, float, float]  # functions, seconds, peak bytes
+
+
+def _scale(a: Cell | None, b: Cell | None) -> float | None:
+    """How many times longer 10x the functions take, from ``a`` to ``b`` (10: linear)."""
     if a is None or b is None or a[1] <= 0:
-        return "-"
-    return f"{(b[1] / a[1]) / (b[0] / a[0]) * 10:.1f}"
+        return None
+    return (b[1] / a[1]) / (b[0] / a[0]) * 10
 
 
-def _per_fn(cell: tuple[int, float, float], baseline: float) -> str:
+def _ratios(cells: list[Cell | None]) -> list[float | None]:
+    return [_scale(cells[i - 1], cells[i]) for i in range(1, len(cells))]
+
+
+def _against(cells: list[Cell | None], machine: list[Cell | None] | None) -> list[float | None]:
+    """Each ratio x 10 / the reference loop's ratio between the same sizes."""
+    if machine is None:
+        return []
+    out: list[float | None] = []
+    for mine, ref in zip(_ratios(cells), _ratios(machine), strict=False):
+        out.append(None if mine is None or not ref else mine * 10 / ref)
+    return out
+
+
+def _fmt(ratios: list[float | None]) -> str:
+    return ", ".join("-" if r is None else f"{r:.1f}" for r in ratios)
+
+
+def _secs(seconds: float) -> str:
+    return f"{seconds:.3f} s" if seconds >= 0.01 else f"{seconds * 1000:.2f} ms"
+
+
+def _per_fn(cell: Cell, baseline: float) -> str:
     n, _s, peak = cell
     return f"{max(peak - baseline, 0) / max(n, 1):.0f} B/fn" if n else "-"
 
 
 def _print_row(
-    shape: str, op: str, cells: list[tuple[int, float, float] | None], baseline: float
+    shape: str,
+    op: str,
+    cells: list[Cell | None],
+    baseline: float,
+    machine: list[Cell | None] | None,
 ) -> None:
     parts = []
+    ratios = _ratios(cells)
     for i, c in enumerate(cells):
         if c is None:
             parts.append("skipped")
             continue
-        ratio = _ratio(cells[i - 1], c) if i else ""
+        ratio = ratios[i - 1] if i else None
         parts.append(
-            f"{c[0]:>8,} {c[1]:8.3f} s {_mib(c[2]):>8} ({_per_fn(c, baseline)})"
-            + (f" x{ratio}" if ratio else "")
+            f"{c[0]:>8,} {_secs(c[1]):>9} {_mib(c[2]):>8} ({_per_fn(c, baseline)})"
+            + (f" x{ratio:.1f}" if ratio is not None else "")
         )
-    print(f"{shape:12} {op:28} " + " | ".join(parts), flush=True)
+    against = _against(cells, machine)
+    tail = f"  (against the machine: {_fmt(against)})" if against else ""
+    print(f"{shape:12} {op:28} " + " | ".join(parts) + tail, flush=True)
 
 
 def _markdown(
-    rows: list[tuple[str, str, list[tuple[int, float, float] | None]]],
+    rows: list[tuple[str, str, list[Cell | None]]],
     sizes: list[int],
     baseline: float,
     head: str,
+    machine: list[Cell | None] | None,
 ) -> str:
+    extra = " against the machine |" if machine is not None else ""
     out = [
-        "| shape | operation | " + " | ".join(f"{n:,}" for n in sizes) + " | 10x ratios |",
-        "|---|---|" + "---|" * (len(sizes) + 1),
+        "| shape | operation | " + " | ".join(f"{n:,}" for n in sizes) + " | 10x ratios |" + extra,
+        "|---|---|" + "---|" * (len(sizes) + 1) + ("---|" if extra else ""),
     ]
     for shape, op, cells in rows:
         shown = [
-            "skipped" if c is None else f"{c[1]:.3f} s, {_mib(c[2])} ({_per_fn(c, baseline)})"
+            "skipped" if c is None else f"{_secs(c[1])}, {_mib(c[2])} ({_per_fn(c, baseline)})"
             for c in cells
         ]
-        ratios = [_ratio(cells[i - 1], cells[i]) for i in range(1, len(cells))]
-        out.append(f"| {shape} | {op} | " + " | ".join(shown) + f" | {', '.join(ratios)} |")
+        line = f"| {shape} | {op} | " + " | ".join(shown) + f" | {_fmt(_ratios(cells))} |"
+        if extra:
+            line += f" {_fmt(_against(cells, machine))} |"
+        out.append(line)
     return "\n".join(out) + f"\n\n{head}\n"
 
 
