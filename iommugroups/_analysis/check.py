@@ -1285,6 +1285,23 @@ def check(
     >>> report.has_split, report.device("01:00.0").split_from
     (True, ('0000:00:01.0',))
     """
+    with paused_gc():  # bulk building (see _bulk): the working state goes with the
+        # call, before the collector is back, so it only ever sees the report
+        return _check(
+            topology, observed, unknowns, quirks, strategies, bridges_without_acs, kernel
+        )
+
+
+def _check(
+    topology: Topology,
+    observed: Grouping,
+    unknowns: Sequence[Unknown],
+    quirks: Quirks | None,
+    strategies: Iterable[str] | None,
+    bridges_without_acs: bool,
+    kernel: KernelVersion | str | None,
+) -> CheckReport:
+    """:func:`check`'s body."""
     norm = _Normaliser(topology)
     observed_names = {norm(m) for members in observed.groups.values() for m in members}
     observed_names.update(norm(line.device) for line in observed.log)
@@ -1316,52 +1333,48 @@ def check(
             f"{listed(untranslated)} no group: no IOMMU translates {them} (the {table} table "
             f"leaves {them} out, {rule}), taken as a fact of this machine",
         )
-    # the verdicts and what they rest on: many small acyclic values, built with the
-    # cyclic garbage collector paused (see _bulk)
-    with paused_gc():
-        seen = _Observed(observed, norm)
-        obs_of = seen.of
-        iso_topology = isolating_topology(topology, facts)
-        iso = canonical_groups(iso_topology, quirks=quirks, kernel=kernel) if facts else canon
+    # the verdicts and what they rest on: many small acyclic values
+    seen = _Observed(observed, norm)
+    obs_of = seen.of
+    iso_topology = isolating_topology(topology, facts)
+    iso = canonical_groups(iso_topology, quirks=quirks, kernel=kernel) if facts else canon
 
-        # address order (numeric), then platform devices by name
-        topo_names = [str(a) for a in sorted(f.address for f in topology.functions)]
-        topo_names += sorted(p.name for p in topology.platform_devices)
-        notes.extend(seen.notes)
+    # address order (numeric), then platform devices by name
+    topo_names = [str(a) for a in sorted(f.address for f in topology.functions)]
+    topo_names += sorted(p.name for p in topology.platform_devices)
+    notes.extend(seen.notes)
 
-        judged = _Judged(canon, iso, seen, facts)
-        judge = _Judge(judged)
-        results = judge.judge(topo_names)
-        del topo_names
-        _vmd_unknown(topology, judged, results)
-        dark_facts = _bridge_unknown(topology, judged, results, unknowns, bridges_without_acs)
-        not_listed = tuple(
-            NotListed(name, obs_of[name], _not_listed_why(name, topology))
-            for name in sorted((n for n in obs_of if n not in results), key=device_sort_key)
-        )
+    judged = _Judged(canon, iso, seen, facts)
+    judge = _Judge(judged)
+    results = judge.judge(topo_names)
+    del topo_names
+    _vmd_unknown(topology, judged, results)
+    dark_facts = _bridge_unknown(topology, judged, results, unknowns, bridges_without_acs)
+    not_listed = tuple(
+        NotListed(name, obs_of[name], _not_listed_why(name, topology))
+        for name in sorted((n for n in obs_of if n not in results), key=device_sort_key)
+    )
 
-        # The evidence: how each device that is not ok came to its group, as the
-        # grouping recorded it (a second, recorded run only when this one did not).
-        wanted = {
-            n
-            for n, r in results.items()
-            if r.verdict is not Verdict.OK and r.canonical_group is not None
-        }
-        for n, steps in _traces(topology, canon, wanted, quirks, kernel).items():
-            results[n] = _with_rules(results[n], steps, ())
-        wanted &= judge.partial  # its group as read is larger than in the isolating reading
-        for n, steps in _traces(iso_topology, None, wanted, quirks, kernel).items():
-            r = results[n]
-            results[n] = _with_rules(r, r.rules, steps)
-        del iso_topology, wanted, judge
+    # The evidence: how each device that is not ok came to its group, as the
+    # grouping recorded it (a second, recorded run only when this one did not).
+    wanted = {
+        n
+        for n, r in results.items()
+        if r.verdict is not Verdict.OK and r.canonical_group is not None
+    }
+    for n, steps in _traces(topology, canon, wanted, quirks, kernel).items():
+        results[n] = _with_rules(results[n], steps, ())
+    wanted &= judge.partial  # its group as read is larger than in the isolating reading
+    for n, steps in _traces(iso_topology, None, wanted, quirks, kernel).items():
+        r = results[n]
+        results[n] = _with_rules(r, r.rules, steps)
+    del iso_topology, wanted, judge
 
-        devices = tuple(results.values())  # topology in address order, then the others
-        splits = _splits(canon, results, obs_of)
-        merges = _merges(seen, results)
-        missing_why = {
-            d.about: judged.dark_why[d.about][1] for d in devices if d.about is not None
-        }
-        missing_why.update(dict.fromkeys(judged.vmd_dark, judged.vmd_why))
+    devices = tuple(results.values())  # topology in address order, then the others
+    splits = _splits(canon, results, obs_of)
+    merges = _merges(seen, results)
+    missing_why = {d.about: judged.dark_why[d.about][1] for d in devices if d.about is not None}
+    missing_why.update(dict.fromkeys(judged.vmd_dark, judged.vmd_why))
 
     reproduction: tuple[Reproduction, ...] = ()
     replay: Replay | None = None
