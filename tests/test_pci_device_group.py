@@ -290,3 +290,19 @@ def test_bus_aliases_memo_is_the_walk_step_by_step(topo: Topology) -> None:
         a = fn.address
         walked = list(topology_aliases(a.domain, a.bus, make_context(topo)))
         assert list(bus_aliases(a.domain, a.bus, memo)) == walked
+
+
+@settings(max_examples=80, deadline=None)
+@given(topo=topologies(max_functions=30))
+def test_plans_leave_bus_aliases_memo_as_the_walk(topo: Topology) -> None:
+    """``GroupingEnv`` keeps each bus's R3.4 aliases in the context's memo as it
+    plans (the fwspec of a device on the bus reads them there, R3.8): every
+    entry it leaves is the walk taken one ``bus_alias_step`` at a time."""
+    from iommugroups._kernel.alias import topology_aliases
+
+    env = GroupingEnv(make_context(topo))
+    for fn in topo.enumeration_order():
+        env.plan(fn)
+    assert env.ctx.alias_cache  # the plans filled it
+    for (domain, bus), memo in env.ctx.alias_cache.items():
+        assert list(memo) == list(topology_aliases(domain, bus, make_context(topo)))

@@ -161,7 +161,7 @@ class AcsVerdict(NamedTuple):
 
 def _decide(fn: PciFunction, flags: AcsFlags, ctx: QuirkContext) -> AcsVerdict:
     """R2.3 step by step, for the facts as read."""
-    if ctx.quirks.acs_entries_for(fn.vendor):  # most vendors have none
+    if ctx.quirks.acs_quirk_may_match(fn.vendor):  # most vendors have none
         verdict, quirk = ctx.quirks.acs_decision(fn, flags, ctx)
         if verdict is not None:  # R2.3 step 1 / R2.5: first quirk answer >= 0 wins
             return AcsVerdict(verdict, "quirk", flags, quirk.name if quirk is not None else None)
@@ -184,7 +184,9 @@ _SHARED: dict[tuple[bool, str, int], AcsVerdict] = {}
 
 def _shared(enabled: bool, decided_by: str, flags: AcsFlags) -> AcsVerdict:
     """``AcsVerdict(enabled, decided_by, flags)``, one object per value."""
-    key = (enabled, decided_by, flags.value)  # (an enum member hashes in Python code)
+    # (keyed by the flags' identity: an enum member hashes in Python code, and
+    # each value of AcsFlags is one object, kept alive by the verdict)
+    key = (enabled, decided_by, id(flags))
     verdict = _SHARED.get(key)
     if verdict is None:
         verdict = _SHARED[key] = AcsVerdict(enabled, decided_by, flags)
@@ -327,7 +329,11 @@ def pci_acs_path_enabled(
     dev = start
     while True:  # (start's own answer is not known: looked up above)
         walked.append(dev)
-        if not pci_acs_enabled(dev, flags, ctx):
+        if not (
+            pci_acs_verdict(dev, flags, ctx).enabled  # (pci_acs_enabled, one call less)
+            if flags == REQ_ACS_FLAGS
+            else pci_acs_enabled(dev, flags, ctx)
+        ):
             result = False
             break
         above = nearest(dev.address.domain, dev.address.bus)

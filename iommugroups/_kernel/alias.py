@@ -29,6 +29,11 @@ __all__ = [
 ]
 
 
+# (an enum member read off its class costs a look-up through the enum machinery
+# on every call: the two the walk compares with, read once)
+_PCI_BRIDGE, _PCIE_BRIDGE = PcieType.PCI_BRIDGE, PcieType.PCIE_BRIDGE
+
+
 def dma_alias_mask(fn: PciFunction, ctx: QuirkContext) -> frozenset[int]:
     """``pdev->dma_alias_mask``: devfns on ``fn``'s own bus it also DMAs as.
 
@@ -183,11 +188,11 @@ def bridge_aliases(
     assert sec is not None
     t = br.pcie_type
     if t is not None:
-        if t == PcieType.PCI_BRIDGE:
+        if t == _PCI_BRIDGE:
             if quirks.pci_bridge_no_alias(br):  # R3.4: forwards the requester id (7.2+)
                 return ()
             return ((br, sec << 8),)
-        if t == PcieType.PCIE_BRIDGE:
+        if t == _PCIE_BRIDGE:
             return ((br, br.address.rid),)
         return ()  # ROOT_PORT / UPSTREAM / DOWNSTREAM and any other type: nothing
     if quirks.pcie_bridge_alias(br, ctx.topology):

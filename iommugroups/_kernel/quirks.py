@@ -1421,6 +1421,10 @@ class Quirks:
         """The ACS entries that can apply to a device of ``vendor``, in order (R2.5)."""
         return self._acs_by_vendor.for_vendor(vendor)
 
+    def acs_quirk_may_match(self, vendor: int) -> bool:
+        """Whether any ACS entry can apply to a device of ``vendor`` (most have none)."""
+        return self._acs_by_vendor.may_match(vendor)
+
     def acs_decision(
         self, fn: PciFunction, flags: AcsFlags, ctx: QuirkContext
     ) -> tuple[bool | None, AcsQuirk | None]:
