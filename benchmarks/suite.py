@@ -22,16 +22,17 @@ empty run's peak, measured first). The operations:
   first function, in insertion order). Its 10x ratio is what this machine
   gives a loop that is linear by construction: memory caches and address
   translation make each look-up slower as the tables outgrow them, so an
-  operation's ratio reads against this one, not against 10. It is repeated
-  (median) until its runs add up to about 0.2 s, since one run at 1k or 10k
-  functions takes milliseconds.
+  operation's ratio reads against this one, not against 10. (Its process
+  runs it until the runs make 0.2 s, median: one run at 1k functions takes
+  under a millisecond.)
 
 ``load()`` refuses files over 64 MiB (``MAX_INPUT_BYTES``); the measuring
 processes lift that guard, since a topology of a million functions is about
 220 MB of JSON.
 
-Each row gives, per size, the seconds (median of ``--repeat`` runs in one
-process) and the peak memory, and the scaling ratio between consecutive
+Each row gives, per size, the seconds (the median of ``--repeat`` fresh
+processes, each timing the operation's first call, as a command makes it)
+and the peak memory (the highest of them), and the scaling ratio between consecutive
 sizes: ``(t_big / t_small) / (n_big / n_small)`` x 10, i.e. how many times
 longer 10x the functions take (10: linear). When the ``reference`` row was
 measured, a last column gives each ratio against the machine's: the
@@ -51,6 +52,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -79,10 +81,10 @@ OPERATIONS = (
     "reference",
 )
 
-#: What each measuring process runs (argv: topology file, operation, repeat).
+#: What each measuring process runs (argv: topology file, operation).
 CHILD = r"""
 import gc, json, re, statistics, sys, time
-path, op, repeat = sys.argv[1], sys.argv[2], int(sys.argv[3])
+path, op = sys.argv[1], sys.argv[2]
 import iommugroups as ig
 import iommugroups._io.load as loader
 # load() refuses files over 64 MiB (a guard against a wrong file): a topology
@@ -90,8 +92,12 @@ import iommugroups._io.load as loader
 loader.MAX_INPUT_BYTES = max(loader.MAX_INPUT_BYTES, 2**31)
 
 def timed(f):
+    # the first call in this process, as a command makes it (the runs of a figure
+    # are separate processes); the reference loop, which keeps nothing between
+    # calls, is run again until its runs make 0.2 s (median): one run of it at
+    # 1k or 10k functions takes well under a millisecond
     times = []
-    for _ in range(repeat):
+    while not times or (op == "reference" and sum(times) < 0.2 and len(times) < 101):
         gc.collect()
         t = time.perf_counter()
         result = f()
@@ -114,10 +120,6 @@ elif op == "reference":  # the machine's ratio for a loop linear by construction
             out[k] = (v[0], v[1], table.get((k[0], k[1], 0, 0)))
         gc.enable()
         return out
-    # repeated (median) until the runs add up to about 0.2 s: at 1k and 10k
-    # functions one run is a few milliseconds, too short to measure alone
-    once = timed(reference)
-    repeat = max(repeat, min(101, int(0.2 / max(once, 1e-4))))
     seconds = timed(reference)
 else:
     if op == "load":
@@ -149,18 +151,26 @@ print(json.dumps({"seconds": seconds, "peak": peak, "functions": n}))
 
 
 def _child(path: Path, op: str, repeat: int, timeout: float) -> dict[str, float]:
+    """``repeat`` fresh processes measure ``op``: the median seconds, the highest peak."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(path), op, str(repeat)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"{op} on {path.name}: {done.stderr.strip().splitlines()[-1:]}")
-    return json.loads(done.stdout.splitlines()[-1])  # type: ignore[no-any-return]
+    runs = []
+    for _ in range(max(repeat, 1)):
+        done = subprocess.run(
+            [sys.executable, "-c", CHILD, str(path), op],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"{op} on {path.name}: {done.stderr.strip().splitlines()[-1:]}")
+        runs.append(json.loads(done.stdout.splitlines()[-1]))
+    return {
+        "seconds": statistics.median(r["seconds"] for r in runs),
+        "peak": max(r["peak"] for r in runs),
+        "functions": runs[0]["functions"],
+    }
 
 
 def _mib(n: float) -> str:
@@ -173,7 +183,7 @@ def main() -> None:
     ap.add_argument("--shapes", default="", help="comma-separated shapes (default: all)")
     ap.add_argument("--sizes", default="1000,10000,100000,1000000")
     ap.add_argument("--ops", default="", help="comma-separated operations (default: all)")
-    ap.add_argument("--repeat", type=int, default=3, help="runs per figure (median)")
+    ap.add_argument("--repeat", type=int, default=3, help="processes per figure (median)")
     ap.add_argument("--budget", type=float, default=60.0, help="seconds before a size is skipped")
     ap.add_argument("--markdown", help="also write the table as Markdown to this file")
     args = ap.parse_args()
