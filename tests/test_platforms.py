@@ -23,6 +23,8 @@ from iommugroups import (
     canonical_groups,
     check,
     explain,
+    make_context,
+    pci_for_each_dma_alias,
     read,
     read_text,
 )
@@ -92,6 +94,18 @@ class TestVmd:
         assert reading.topology is not None
         assert reading.topology.platform.vmd == (VmdDomain(0x10000, "0000:00:0e.0"),)
         assert any(u.fact == "assumed" and "VMD" in u.why for u in reading.unknowns)
+
+    def test_the_dma_aliases_are_the_endpoints(self) -> None:
+        # R3.1 pci_real_dma_dev: pci_for_each_dma_alias starts from the VMD
+        # endpoint, whose id 00:0e.0 is the only one the NVMe drive DMAs as
+        reading = read_text(VMD_LAPTOP, "vmd-laptop.txt")
+        assert reading.topology is not None
+        ctx = make_context(reading.topology)
+        nvme = reading.topology.get("10000:e1:00.0")
+        seen = [(str(d.address), rid) for d, rid in pci_for_each_dma_alias(nvme, ctx)]
+        assert seen == [("0000:00:0e.0", 0x0E << 3)]
+        endpoint = reading.topology.get("00:0e.0")
+        assert [rid for _d, rid in pci_for_each_dma_alias(endpoint, ctx)] == [0x0E << 3]
 
     def test_groups_and_their_numbers_are_the_kernels(self) -> None:
         reading = read_text(VMD_LAPTOP, "vmd-laptop.txt")

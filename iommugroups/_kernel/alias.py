@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from .amd_iommu import ivrs_dma_alias_devfns
-from .model import PcieType, PciFunction
+from .model import VMD_DOMAIN_BASE, PcieType, PciFunction
 from .quirks import QuirkContext
 from .vmd import pci_real_dma_dev
 
@@ -41,9 +41,11 @@ def dma_alias_mask(fn: PciFunction, ctx: QuirkContext) -> frozenset[int]:
     AMD-Vi machine, the IVRS aliases on the same bus (R11.4).
     """
     mask = fn.dma_alias_devfns
-    quirk = ctx.quirks.dma_alias_devfns(fn)
-    if quirk:
-        mask = mask | quirk
+    quirks = ctx.quirks
+    if quirks.dma_alias_quirk_may_match(fn.vendor):  # (most vendors have no entry)
+        quirk = quirks.dma_alias_devfns(fn)
+        if quirk:
+            mask = mask | quirk
     if ctx.topology.platform.units:
         ivrs = ivrs_dma_alias_devfns(fn, ctx.topology)
         if ivrs:
@@ -88,8 +90,10 @@ def pci_for_each_dma_alias(
 
 def dma_aliases(fn: PciFunction, ctx: QuirkContext) -> tuple[tuple[PciFunction, int], ...]:
     """Every ``(device, requester id)`` :func:`pci_for_each_dma_alias` visits, in its order."""
-    fn = pci_real_dma_dev(fn, ctx.topology)  # R3.1
     addr = fn.address
+    if addr.domain >= VMD_DOMAIN_BASE:  # (below it no domain is a VMD one)
+        fn = pci_real_dma_dev(fn, ctx.topology)  # R3.1
+        addr = fn.address
     own: tuple[tuple[PciFunction, int], ...] = ((fn, addr.rid),)  # R3.2
     mask = dma_alias_mask(fn, ctx)
     if mask:  # R3.3

@@ -1462,6 +1462,10 @@ class Quirks:
             self._alias_memo[key] = found
         return found
 
+    def dma_alias_quirk_may_match(self, vendor: int) -> bool:
+        """Whether any DMA-alias entry can apply to a device of ``vendor`` (most have none)."""
+        return self._alias_by_vendor.may_match(vendor)
+
     def dma_alias_vendors(self) -> frozenset[int] | None:
         """The vendors whose devices a DMA-alias quirk may match (``None``: any vendor)."""
         index = self._alias_by_vendor
