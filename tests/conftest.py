@@ -52,8 +52,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if config.getoption("--run-kernel"):
+        if config.pluginmanager.hasplugin("xdist"):
+            # one worker boots the kernels (--dist loadgroup): the harness's
+            # download cache and QEMU are not shared between processes
+            group = pytest.mark.xdist_group("kernel")
+            for item in items:
+                if item.get_closest_marker("kernel") is not None:
+                    item.add_marker(group)
         return
     skip = pytest.mark.skip(reason="boots a real kernel: give --run-kernel 6.1 (or a bzImage)")
     for item in items:
