@@ -91,14 +91,17 @@ def pci_for_each_dma_alias(
 def dma_aliases(fn: PciFunction, ctx: QuirkContext) -> tuple[tuple[PciFunction, int], ...]:
     """Every ``(device, requester id)`` :func:`pci_for_each_dma_alias` visits, in its order."""
     addr = fn.address
-    if addr.domain >= VMD_DOMAIN_BASE:  # (below it no domain is a VMD one)
+    if addr[0] >= VMD_DOMAIN_BASE:  # (below it no domain is a VMD one)
         fn = pci_real_dma_dev(fn, ctx.topology)  # R3.1
         addr = fn.address
-    own: tuple[tuple[PciFunction, int], ...] = ((fn, addr.rid),)  # R3.2
+    domain, bus = addr[0], addr[1]  # (index reads: this runs once per device)
+    own: tuple[tuple[PciFunction, int], ...] = ((fn, bus << 8 | addr[2] << 3 | addr[3]),)  # R3.2
     mask = dma_alias_mask(fn, ctx)
     if mask:  # R3.3
-        own += tuple((fn, addr.bus << 8 | devfn) for devfn in sorted(mask))
-    above = bus_aliases(addr.domain, addr.bus, ctx)  # R3.4
+        own += tuple((fn, bus << 8 | devfn) for devfn in sorted(mask))
+    above = ctx.alias_cache.get((domain, bus))  # R3.4 (bus_aliases' memo, read here first)
+    if above is None:
+        above = bus_aliases(domain, bus, ctx)
     return own + above if above else own
 
 

@@ -162,6 +162,7 @@ def _canonical_groups(
     log = _Log()
     untranslated, vmds = view.untranslated, view.vmd
     add_line, add_streams = log.add, streams.add
+    smmu_v2 = IommuKind.SMMU_V2  # (read once: enum members cost a look-up each)
     for dev in devices:
         name = str(dev.address) if isinstance(dev, PciFunction) else dev.name
         found_spec = iommu_lookup(dev, name, ctx, untranslated, kinds, streams)
@@ -191,7 +192,7 @@ def _canonical_groups(
             if group is None:  # R4.4 / R1.5 generic_device_group: a new id (R1.1)
                 group = log.n_groups
                 log.n_groups += 1
-            if kind is IommuKind.SMMU_V2:  # "Remember group for faster lookups" (R1.7)
+            if kind is smmu_v2:  # "Remember group for faster lookups" (R1.7)
                 streams.remember(spec, group)
         if isinstance(dev, PciFunction):
             groups_by_addr[dev.address] = group

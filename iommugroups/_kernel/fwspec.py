@@ -35,6 +35,9 @@ __all__ = [
 IMPLICIT_IOMMU = "iommu"
 _IMPLICIT = FwSpec(IMPLICIT_IOMMU, ())
 
+# (an enum member read off its class goes through the enum machinery: read once)
+_SMMU_V2, _SMMU_V3 = IommuKind.SMMU_V2, IommuKind.SMMU_V3
+
 
 def pci_fwspec(fn: PciFunction, ctx: QuirkContext) -> FwSpec | None:
     """R3.8 ``iort_iommu_configure`` for a PCI device: its fwspec, or ``None``.
@@ -47,10 +50,12 @@ def pci_fwspec(fn: PciFunction, ctx: QuirkContext) -> FwSpec | None:
     topo = ctx.topology
     if not topo.iommus:
         return _IMPLICIT
+    dom = fn.address[0]
+    mappings = topo._index.mappings_of(topo.id_mappings, dom)  # those of its domain
+    if not mappings:  # none can map any of its aliases
+        return None
     iommu: str | None = None
     sids: list[int] = []
-    dom = fn.address.domain
-    mappings = topo._index.mappings_of(topo.id_mappings, dom)  # those of its domain
     for _who, rid in dma_aliases(fn, ctx):  # pci_for_each_dma_alias
         for m in mappings:
             sid = m.map(dom, rid)
@@ -221,7 +226,7 @@ def iommu_lookup(
     device's name (its address for a PCI function), as the stream tree keeps it.
     """
     if isinstance(dev, PciFunction):
-        off = untranslated.get(dev.address)
+        off = untranslated.get(dev.address) if untranslated else None
         if off is not None:
             return Refused(off[1], off[0])
         spec = pci_fwspec(dev, ctx)
@@ -233,11 +238,11 @@ def iommu_lookup(
         return Refused("no IOMMU translates this device", "R3.8")
     kind = kinds.get(spec.iommu)
     v2: SmmuV2Group | None = None
-    if kind is IommuKind.SMMU_V3:
+    if kind is _SMMU_V3:
         clash = streams.clash(spec, name)
         if clash is not None:  # R7.9
             return Refused(f"stream {clash[0]} already in tree from dev {clash[1]} (R7.9)", "R7.9")
-    elif kind is IommuKind.SMMU_V2:  # R1.7 arm_smmu_device_group
+    elif kind is _SMMU_V2:  # R1.7 arm_smmu_device_group
         v2 = streams.smmu_v2_group(spec)
         if v2.conflict:
             return Refused(

@@ -448,17 +448,20 @@ class GroupingEnv:
             b = br.address
             above = up.get((b[0], b[1])) or self._bus(b[0], b[1])
             walked, stop = above[0].through(br), above[1]
-        # R3.4 for this bus: its step, then the answer of the bus the walk goes on
-        # from, kept in that bus's plan; also bus_aliases' memo of the bus, so the
-        # fwspec of a device on it (R3.8) finds it made
-        nxt, aliases = bus_alias_step(domain, bus, self.ctx)
-        if nxt is not None:
-            if above is None or br is None or nxt != (br.address[0], br.address[1]):
-                above = up.get(nxt) or self._bus(*nxt)
-            rest = above[2][0]
-            aliases = aliases + rest if aliases else rest
+        # R3.4 for this bus: bus_aliases' memo of it when the fwspec of a device on
+        # it (R3.8) made it first; else its step, then the answer of the bus the
+        # walk goes on from, kept in that bus's plan, and kept in that memo too
         shared = index.keys.get(key, key)
-        self.ctx.alias_cache[shared] = aliases
+        alias_cache = self.ctx.alias_cache
+        aliases = alias_cache.get(key)
+        if aliases is None:
+            nxt, aliases = bus_alias_step(domain, bus, self.ctx)
+            if nxt is not None:
+                if above is None or br is None or nxt != (br.address[0], br.address[1]):
+                    above = up.get(nxt) or self._bus(*nxt)
+                rest = above[2][0]
+                aliases = aliases + rest if aliases else rest
+            alias_cache[shared] = aliases
         if aliases:  # step 2 goes on from the bus of the last alias bridge (R4.1)
             plan = self._make_plan(aliases, domain, bus)
         else:

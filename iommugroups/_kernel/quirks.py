@@ -1154,7 +1154,7 @@ class _VendorIndex(Generic[_Q]):
     any (``None``), in their original order.
     """
 
-    __slots__ = ("_any", "_by")
+    __slots__ = ("_any", "_by", "may_match")
 
     def __init__(self, entries: Iterable[_Q]) -> None:
         ordered = list(entries)
@@ -1163,13 +1163,18 @@ class _VendorIndex(Generic[_Q]):
         self._by: dict[int, tuple[_Q, ...]] = {
             v: tuple(q for q in ordered if q.vendor is None or q.vendor == v) for v in vendors
         }
+        #: Whether any entry can match a device of a vendor (most vendors have
+        #: none): asked once per device, so a call into C, not Python.
+        self.may_match: Callable[[int], bool] = (
+            _any_vendor if self._any else frozenset(vendors).__contains__
+        )
 
     def for_vendor(self, vendor: int) -> tuple[_Q, ...]:
         return self._by.get(vendor, self._any)
 
-    def may_match(self, vendor: int) -> bool:
-        """Whether any entry can match a device of ``vendor`` (most vendors have none)."""
-        return vendor in self._by or bool(self._any)
+
+def _any_vendor(vendor: int) -> bool:  # (a table with an entry for any vendor)
+    return True
 
 
 def _kind(quirk: _AnyQuirk) -> str:
