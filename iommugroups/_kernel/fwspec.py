@@ -35,6 +35,8 @@ __all__ = [
 IMPLICIT_IOMMU = "iommu"
 _IMPLICIT = FwSpec(IMPLICIT_IOMMU, ())
 
+_tuple_new = tuple.__new__  # a named tuple made in C, for those made once per device
+
 # (an enum member read off its class goes through the enum machinery: read once)
 _SMMU_V2, _SMMU_V3 = IommuKind.SMMU_V2, IommuKind.SMMU_V3
 
@@ -66,7 +68,8 @@ def pci_fwspec(fn: PciFunction, ctx: QuirkContext) -> FwSpec | None:
             if m.iommu == iommu:  # iommu_fwspec_add_ids keeps duplicates
                 sids.append(sid)
             break
-    return None if iommu is None else FwSpec(iommu, tuple(sids))
+    # (made as the tuple it is, in C: a named tuple's own __new__ is Python)
+    return None if iommu is None else _tuple_new(FwSpec, (iommu, tuple(sids)))
 
 
 def platform_fwspec(dev: PlatformDevice) -> FwSpec | None:
@@ -248,4 +251,4 @@ def iommu_lookup(
             return Refused(
                 "its stream-match entries belong to different groups (-EINVAL, R1.7)", "R1.7"
             )
-    return Translated(spec, bus, kind, v2)
+    return _tuple_new(Translated, (spec, bus, kind, v2))  # (Translated(...), made in C)

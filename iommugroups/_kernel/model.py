@@ -641,12 +641,15 @@ class IdMapping:
         return None
 
 
-@attrs.frozen
-class FwSpec:
-    """A device's firmware IOMMU spec: which instance, which stream ids."""
+class FwSpec(NamedTuple):
+    """A device's firmware IOMMU spec: which instance, which stream ids.
+
+    (A named tuple: one is made per device of an IORT machine, and a tuple is
+    cheaper to make than an attrs class.)
+    """
 
     iommu: str
-    stream_ids: tuple[int, ...] = attrs.field(converter=_int_tuple)
+    stream_ids: tuple[int, ...]
 
 
 @attrs.frozen
